@@ -1,0 +1,18 @@
+//! kurento-exporter: watches Kurento Media Server (KMS), models what lives
+//! inside it, exports that model to Prometheus, and flags (optionally
+//! releases) zombie media objects.
+//!
+//! ```text
+//!   KMS (JSON-RPC/WebSocket)          kms-sim (same protocol, for tests/demo)
+//!        │  events + timed walks             ▲
+//!        ▼                                   │
+//!   kms::Client ──► scrape ──► model ──► metrics (Collector, at scrape time) ──► /metrics
+//!                                │
+//!                                └──► policy::decide(model, config, now) ──► reaper ──► kms::Client.release
+//! ```
+//!
+//! `kms` owns the wire protocol and the client; `sim` owns the simulator.
+#![forbid(unsafe_code)]
+
+pub mod kms;
+pub mod sim;

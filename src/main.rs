@@ -1,0 +1,6 @@
+//! The `kurento-exporter` binary: a thin shell over the library.
+#![forbid(unsafe_code)]
+
+fn main() -> anyhow::Result<()> {
+    Ok(())
+}

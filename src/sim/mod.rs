@@ -1,0 +1,1 @@
+//! The KMS simulator: a WebSocket server speaking KMS's JSON-RPC protocol.
