@@ -14,5 +14,6 @@
 //! `kms` owns the wire protocol and the client; `sim` owns the simulator.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod kms;
 pub mod sim;
