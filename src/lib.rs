@@ -16,4 +16,5 @@
 
 pub mod config;
 pub mod kms;
+pub mod model;
 pub mod sim;

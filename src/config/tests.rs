@@ -161,7 +161,10 @@ fn environment_bad_value_is_named() {
     )
     .unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("soon") && msg.contains("request_timeout"), "{msg}");
+    assert!(
+        msg.contains("soon") && msg.contains("request_timeout"),
+        "{msg}"
+    );
 }
 
 #[test]
