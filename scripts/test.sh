@@ -19,6 +19,8 @@ apt_install() {
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   apt_install nodejs npm
 fi
+# promtool (metrics and rule checks), a real Prometheus and Alertmanager.
+apt_install prometheus prometheus-alertmanager
 
 # kurento-client 7.3 names a git dependency that cannot be fetched: the lock
 # file maps it to the registry (package.json "overrides"), and no install

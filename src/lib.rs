@@ -16,5 +16,6 @@
 
 pub mod config;
 pub mod kms;
+pub mod metrics;
 pub mod model;
 pub mod sim;

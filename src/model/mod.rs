@@ -14,13 +14,15 @@
 mod element;
 pub mod sdp;
 pub mod stats;
+mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::kms::types::MediaType;
 
-pub use element::{Direction, Element, EndpointState, Flow, Since};
+pub use element::{Direction, Element, EndpointChange, EndpointState, Flow, Since};
 pub use stats::{InboundRtp, OutboundRtp, StatsSample};
+pub use store::{SharedTarget, Store};
 
 /// Milliseconds since the Unix epoch.
 pub type Millis = u64;
@@ -91,7 +93,7 @@ pub enum Update {
     },
     Endpoint {
         element: ObjectId,
-        change: element::EndpointChange,
+        change: EndpointChange,
         at: Millis,
     },
     Stats {
