@@ -15,7 +15,10 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod http;
 pub mod kms;
 pub mod metrics;
 pub mod model;
+pub mod scrape;
 pub mod sim;
+pub mod daemon;

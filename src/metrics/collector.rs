@@ -6,6 +6,7 @@
 //! values are as old as the last cycle, which HELP texts say.
 
 use std::fmt::{self, Write as _};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder};
@@ -21,17 +22,21 @@ pub(super) type Labels<'a> = Vec<(&'a str, &'a str)>;
 #[derive(Debug)]
 pub struct ModelCollector {
     store: Store,
-    tag_labels: Vec<String>,
-    max_endpoints: usize,
+    settings: Arc<RwLock<Settings>>,
+}
+
+/// What shapes the series; changed on configuration reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Tags exported as labels of `kurento_element_info`.
+    pub tag_labels: Vec<String>,
+    /// Most elements per target with per-element series.
+    pub max_endpoints: usize,
 }
 
 impl ModelCollector {
-    pub fn new(store: Store, tag_labels: Vec<String>, max_endpoints: usize) -> Self {
-        ModelCollector {
-            store,
-            tag_labels,
-            max_endpoints,
-        }
+    pub fn new(store: Store, settings: Arc<RwLock<Settings>>) -> Self {
+        ModelCollector { store, settings }
     }
 }
 
@@ -109,14 +114,19 @@ fn bool_value(b: bool) -> f64 {
 
 impl Collector for ModelCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
+        let settings = self
+            .settings
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let targets = self.store.targets();
         let guards: Vec<_> = targets.iter().map(|t| t.read()).collect();
         let views: Vec<View> = guards
             .iter()
-            .map(|g| View::new(g, self.max_endpoints))
+            .map(|g| View::new(g, settings.max_endpoints))
             .collect();
         self.encode_targets(&mut enc, &views)?;
-        self.encode_elements(&mut enc, &views)?;
+        encode_elements(&mut enc, &views, &settings.tag_labels)?;
         let rtp: Vec<(&str, &[&Element])> =
             views.iter().map(|v| (v.kms(), &v.elements[..])).collect();
         super::rtp::encode(&mut enc, &rtp)?;
@@ -243,70 +253,75 @@ impl ModelCollector {
             },
         )
     }
+}
 
-    fn encode_elements(&self, enc: &mut DescriptorEncoder, views: &[View]) -> fmt::Result {
-        use MetricType::{Gauge, Info};
-        family(
-            enc,
-            "kurento_element",
-            "A media element, with its configured tags as labels",
-            Info,
-            |f| {
-                for v in views {
-                    for e in &v.elements {
-                        let mut l = v.element_labels(e);
-                        l.push(("element_type", e.element_type.as_str()));
-                        l.push(("name", e.name.as_str()));
-                        for tag in &self.tag_labels {
-                            let value = e.tags.get(tag).map_or("", String::as_str);
-                            l.push((tag.as_str(), value));
-                        }
+fn encode_elements(
+    enc: &mut DescriptorEncoder,
+    views: &[View],
+    tag_labels: &[String],
+) -> fmt::Result {
+    use MetricType::{Gauge, Info};
+    family(
+        enc,
+        "kurento_element",
+        "A media element, with its configured tags as labels",
+        Info,
+        |f| {
+            for v in views {
+                for e in &v.elements {
+                    let mut l = v.element_labels(e);
+                    l.push(("element_type", e.element_type.as_str()));
+                    l.push(("name", e.name.as_str()));
+                    for tag in tag_labels {
+                        let value = e.tags.get(tag).map_or("", String::as_str);
+                        l.push((tag.as_str(), value));
+                    }
+                    f.emit(&l, 1.0)?;
+                }
+            }
+            Ok(())
+        },
+    )?;
+    family(
+        enc,
+        "kurento_element_created_timestamp_seconds",
+        "When KMS created the element",
+        Gauge,
+        |f| {
+            for v in views {
+                for e in &v.elements {
+                    if let Some(c) = e.created {
+                        f.emit(&v.element_labels(e), c as f64)?;
+                    }
+                }
+            }
+            Ok(())
+        },
+    )?;
+    family(
+        enc,
+        "kurento_element_connection",
+        "A connection from source to sink for one media type",
+        Info,
+        |f| {
+            for v in views {
+                for e in &v.elements {
+                    for (sink, media) in &e.sinks {
+                        let l = vec![
+                            ("kms", v.kms()),
+                            ("pipeline", e.pipeline.as_str()),
+                            ("source", e.id.as_str()),
+                            ("sink", sink.as_str()),
+                            ("media", media.as_str()),
+                        ];
                         f.emit(&l, 1.0)?;
                     }
                 }
-                Ok(())
-            },
-        )?;
-        family(
-            enc,
-            "kurento_element_created_timestamp_seconds",
-            "When KMS created the element",
-            Gauge,
-            |f| {
-                for v in views {
-                    for e in &v.elements {
-                        if let Some(c) = e.created {
-                            f.emit(&v.element_labels(e), c as f64)?;
-                        }
-                    }
-                }
-                Ok(())
-            },
-        )?;
-        family(
-            enc,
-            "kurento_element_connection",
-            "A connection from source to sink for one media type",
-            Info,
-            |f| {
-                for v in views {
-                    for e in &v.elements {
-                        for (sink, media) in &e.sinks {
-                            let l = vec![
-                                ("kms", v.kms()),
-                                ("pipeline", e.pipeline.as_str()),
-                                ("source", e.id.as_str()),
-                                ("sink", sink.as_str()),
-                                ("media", media.as_str()),
-                            ];
-                            f.emit(&l, 1.0)?;
-                        }
-                    }
-                }
-                Ok(())
-            },
-        )?;
-        family(
+            }
+            Ok(())
+        },
+    )?;
+    family(
             enc,
             "kurento_media_flowing",
             "1 when media flows; direction in = from the pipeline into the element, out = from the element into the pipeline (for a WebRtcEndpoint: received from its peer)",
@@ -325,64 +340,63 @@ impl ModelCollector {
                 Ok(())
             },
         )?;
-        family(
-            enc,
-            "kurento_ice_connection_state",
-            "ICE state of the endpoint (component 1, best stream): 1 on the current state",
-            Gauge,
-            |f| {
-                for v in views {
-                    for e in &v.elements {
-                        let Some(cur) = e.endpoint.as_ref().and_then(|s| s.ice_state()) else {
-                            continue;
-                        };
-                        for st in IceComponentState::ALL {
-                            let mut l = v.element_labels(e);
-                            l.push(("state", st.as_str()));
-                            f.emit(&l, bool_value(*st == cur))?;
-                        }
+    family(
+        enc,
+        "kurento_ice_connection_state",
+        "ICE state of the endpoint (component 1, best stream): 1 on the current state",
+        Gauge,
+        |f| {
+            for v in views {
+                for e in &v.elements {
+                    let Some(cur) = e.endpoint.as_ref().and_then(|s| s.ice_state()) else {
+                        continue;
+                    };
+                    for st in IceComponentState::ALL {
+                        let mut l = v.element_labels(e);
+                        l.push(("state", st.as_str()));
+                        f.emit(&l, bool_value(*st == cur))?;
                     }
                 }
-                Ok(())
-            },
-        )?;
-        family(
-            enc,
-            "kurento_media_connected",
-            "1 when the endpoint's media state is CONNECTED",
-            Gauge,
-            |f| {
-                for v in views {
-                    for e in &v.elements {
-                        if let Some(s) = e.endpoint.as_ref().and_then(|s| s.media_state) {
-                            f.emit(
-                                &v.element_labels(e),
-                                bool_value(s.value == MediaState::CONNECTED),
-                            )?;
-                        }
+            }
+            Ok(())
+        },
+    )?;
+    family(
+        enc,
+        "kurento_media_connected",
+        "1 when the endpoint's media state is CONNECTED",
+        Gauge,
+        |f| {
+            for v in views {
+                for e in &v.elements {
+                    if let Some(s) = e.endpoint.as_ref().and_then(|s| s.media_state) {
+                        f.emit(
+                            &v.element_labels(e),
+                            bool_value(s.value == MediaState::CONNECTED),
+                        )?;
                     }
                 }
-                Ok(())
-            },
-        )?;
-        family(
-            enc,
-            "kurento_connection_connected",
-            "1 when the endpoint's connection state is CONNECTED",
-            Gauge,
-            |f| {
-                for v in views {
-                    for e in &v.elements {
-                        if let Some(s) = e.endpoint.as_ref().and_then(|s| s.connection_state) {
-                            f.emit(
-                                &v.element_labels(e),
-                                bool_value(s.value == ConnectionState::CONNECTED),
-                            )?;
-                        }
+            }
+            Ok(())
+        },
+    )?;
+    family(
+        enc,
+        "kurento_connection_connected",
+        "1 when the endpoint's connection state is CONNECTED",
+        Gauge,
+        |f| {
+            for v in views {
+                for e in &v.elements {
+                    if let Some(s) = e.endpoint.as_ref().and_then(|s| s.connection_state) {
+                        f.emit(
+                            &v.element_labels(e),
+                            bool_value(s.value == ConnectionState::CONNECTED),
+                        )?;
                     }
                 }
-                Ok(())
-            },
-        )
-    }
+            }
+            Ok(())
+        },
+    )
 }

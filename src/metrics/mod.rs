@@ -15,7 +15,8 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
-pub use collector::ModelCollector;
+pub use collector::{ModelCollector, Settings};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::model::Store;
 
@@ -140,6 +141,7 @@ impl ExporterMetrics {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
+    settings: Arc<RwLock<Settings>>,
     pub exporter: ExporterMetrics,
 }
 
@@ -151,6 +153,10 @@ pub const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0;
 
 impl Metrics {
     pub fn new(store: Store, tag_labels: Vec<String>, max_endpoints: usize) -> Self {
+        let settings = Arc::new(RwLock::new(Settings {
+            tag_labels,
+            max_endpoints,
+        }));
         let mut registry = Registry::default();
         let exporter = ExporterMetrics::new();
         registry.register(
@@ -183,12 +189,20 @@ impl Metrics {
             "KMS requests per endpoint in the last stats cycle, unref included",
             exporter.requests_per_endpoint.clone(),
         );
-        registry.register_collector(Box::new(ModelCollector::new(
-            store,
-            tag_labels,
-            max_endpoints,
-        )));
-        Metrics { registry, exporter }
+        registry.register_collector(Box::new(ModelCollector::new(store, settings.clone())));
+        Metrics {
+            registry,
+            settings,
+            exporter,
+        }
+    }
+
+    /// New series settings (configuration reload); effective at the next scrape.
+    pub fn set_settings(&self, s: Settings) {
+        *self
+            .settings
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = s;
     }
 
     /// Render for a request with this `Accept` header.

@@ -79,6 +79,11 @@ pub enum Update {
     Pipeline(Pipeline),
     /// An element as read by a walk: replaces identity fields, keeps observed history.
     Element(Box<Element>),
+    /// Tags of a pipeline or element, as `getTags` lists them.
+    Tags {
+        object: ObjectId,
+        tags: BTreeMap<String, String>,
+    },
     /// The element's outgoing connections, as `getSinkConnections` lists them.
     Sinks {
         source: ObjectId,
@@ -150,6 +155,13 @@ impl TargetModel {
                     self.elements.insert(e.id.clone(), *e);
                 }
             },
+            Update::Tags { object, tags } => {
+                if let Some(p) = self.pipelines.get_mut(&object) {
+                    p.tags = tags;
+                } else if let Some(e) = self.elements.get_mut(&object) {
+                    e.tags = tags;
+                }
+            }
             Update::Sinks { source, sinks } => {
                 if let Some(e) = self.elements.get_mut(&source) {
                     e.sinks = sinks;
