@@ -88,6 +88,8 @@ pub struct Engine {
     pub(crate) app: Option<String>,
     /// Conferences of the simulated application.
     pub(crate) rooms: BTreeMap<String, super::app::Room>,
+    /// Garbage-collector rounds run so far.
+    pub(crate) gc_rounds: u64,
 }
 
 pub(crate) type RpcResult = Result<Value, RpcError>;
@@ -122,6 +124,7 @@ impl Engine {
             timed: BTreeSet::new(),
             app: None,
             rooms: BTreeMap::new(),
+            gc_rounds: 0,
         };
         e.server_id = e.uuid();
         let sm = e.new_obj(SERVER_MANAGER.into(), Kind::ServerManager, None);

@@ -123,3 +123,5 @@ pub enum SimError {
     #[error("scenario: {0}")]
     Scenario(#[from] ScenarioError),
 }
+#[cfg(test)]
+mod engine_tests;

@@ -97,6 +97,7 @@ impl Engine {
     /// One garbage-collector round at `now`.
     pub fn gc(&mut self, now: u64) -> Vec<super::engine::Delivery> {
         self.now = self.now.max(now);
+        self.gc_rounds += 1;
         let mut dead = Vec::new();
         for (id, s) in self.sessions.iter_mut() {
             if s.conns > 0 || s.leaked {

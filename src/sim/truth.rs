@@ -61,6 +61,8 @@ pub struct Counts {
 pub struct Truth {
     pub server_id: String,
     pub now_ms: u64,
+    /// Garbage-collector rounds run so far.
+    pub gc_rounds: u64,
     pub objects: Vec<ObjectTruth>,
     pub sessions: Vec<SessionTruth>,
     pub counts: Counts,
@@ -153,6 +155,7 @@ impl Engine {
         Truth {
             server_id: self.server_id.clone(),
             now_ms: self.now,
+            gc_rounds: self.gc_rounds,
             objects,
             sessions,
             counts,
