@@ -154,7 +154,8 @@ impl Daemon {
                 cancel.clone(),
             ));
             tracing::info!(kms = %name, url = %spec.url, "target started");
-            self.targets.insert(name, RunningTarget { spec, cancel, task });
+            self.targets
+                .insert(name, RunningTarget { spec, cancel, task });
         }
     }
 

@@ -15,10 +15,11 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod daemon;
+pub mod demo;
 pub mod http;
 pub mod kms;
 pub mod metrics;
 pub mod model;
 pub mod scrape;
 pub mod sim;
-pub mod daemon;
