@@ -14,14 +14,14 @@ use kurento_exporter::daemon::{run_until_signal, Daemon};
 #[command(version)]
 struct Cli {
     /// TOML configuration file.
-    #[arg(long, short = 'c', env = "KURENTO_EXPORTER_CONFIG")]
+    #[arg(long, short = 'c', env = "KURENTO_EXPORTER_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// A KMS to watch, `ws://host:8888/kurento` or `name=ws://...`; repeatable.
     /// Replaces the file's targets.
-    #[arg(long = "kms", value_name = "[NAME=]URL")]
+    #[arg(long = "kms", value_name = "[NAME=]URL", global = true)]
     kms: Vec<String>,
     /// HTTP address for /metrics, /healthz, /readyz and the API.
-    #[arg(long)]
+    #[arg(long, global = true)]
     listen: Option<SocketAddr>,
     /// Validate the configuration and exit (0 when valid).
     #[arg(long)]
