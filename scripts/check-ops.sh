@@ -47,7 +47,7 @@ check() {
   rc=$?
   if [ $rc -eq 0 ]; then
     PASSED=$((PASSED + 1))
-    printf 'ok   %-50s %s\n' "$name" "$(printf '%s' "$out" | tail -n 1 | cut -c1-110)"
+    printf 'ok   %-58s %s\n' "$name" "$(printf '%s' "$out" | tail -n 1 | cut -c1-110)"
   else
     FAILED=$((FAILED + 1))
     FAILED_NAMES+=("$name")
@@ -88,6 +88,7 @@ am_routes() {
 check "amtool routing by severity" am_routes
 check "prometheus: loads rules, runs dashboard queries" "$PY" scripts/ops_check.py prometheus-live
 check "alertmanager: starts with the config" "$PY" scripts/ops_check.py alertmanager-live
+check "alerts end to end: prometheus -> alertmanager -> webhook" "$PY" scripts/ops_check.py alert-pipeline
 
 # --- systemd unit
 UNIT=deploy/systemd/kurento-exporter.service
@@ -126,7 +127,8 @@ check "grafana provisioning" "$PY" scripts/ops_check.py grafana-provisioning
 check "Dockerfile" "$PY" scripts/ops_check.py dockerfile
 check "docker-compose" "$PY" scripts/ops_check.py compose
 check "kubernetes manifests" "$PY" scripts/ops_check.py k8s
-check "PrometheusRule up to date (no drift)" "$PY" scripts/gen-prometheusrule.py --check
+rule_drift() { "$PY" scripts/gen-prometheusrule.py --check && echo "deploy/k8s/prometheusrule.yaml matches the generator"; }
+check "PrometheusRule up to date (no drift)" rule_drift
 check "PrometheusRule == alerts/ (parsed, promtool)" "$PY" scripts/ops_check.py k8s-rule-semantics
 
 if [ $FAILED -gt 0 ]; then

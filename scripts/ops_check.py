@@ -29,6 +29,8 @@ TEST_FILES = sorted(glob.glob(os.path.join(ROOT, "alerts", "tests", "*.yml")))
 DASHBOARDS = sorted(glob.glob(os.path.join(ROOT, "grafana", "dashboards", "*.json")))
 SEVERITIES = {"critical", "warning", "info"}
 DS_UID = "${datasource}"
+PANEL_TYPES = {"timeseries", "stat", "table", "state-timeline", "nodeGraph", "gauge", "bargauge", "text",
+               "status-history", "piechart", "logs"}
 
 problems = []
 
@@ -146,6 +148,7 @@ def check_k8s_rule_semantics():
         r = subprocess.run(["promtool", "check", "rules", f], capture_output=True, text=True)
         if r.returncode != 0:
             problem("promtool check rules on the PrometheusRule's groups failed:\n" + r.stdout + r.stderr)
+    print(f"{len(groups)} groups identical; promtool accepts them")
 
 
 # --------------------------------------------------------------------------- dashboards
@@ -198,6 +201,8 @@ def check_dashboards():
             ids.add(pid)
             if p.get("type") == "row":
                 continue
+            if p.get("type") not in PANEL_TYPES:
+                problem(f"{name}: panel {pid} {title!r}: type {p.get('type')!r} is not a core Grafana panel")
             if (p.get("datasource") or {}).get("uid") != DS_UID:
                 problem(f"{name}: panel {pid} {title!r}: datasource is not {DS_UID}")
             targets = p.get("targets") or []
@@ -460,6 +465,140 @@ def check_alertmanager_live():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def check_alert_pipeline():
+    """Real Prometheus -> real Alertmanager -> webhook, end to end, on loopback. A small HTTP
+    server serves a /metrics page with contract metrics (KMS kms-1 down and 12 zombie
+    endpoints on it, 12 zombie endpoints on kms-2); Prometheus scrapes it as job
+    kurento-exporter with alerts/*.yml (`for:` shortened to 1s in a copy); Alertmanager runs
+    deploy/alertmanager.yml with only the receivers' URLs pointed at the webhook and the
+    group timers shortened. Expects: KurentoTargetDown (critical) at the pager receiver,
+    KurentoZombieEndpointsAccumulating for kms-2 (warning) at team-chat, the kms-1 one
+    inhibited by the target being down; then, once kms-1 is up again, a resolved
+    KurentoTargetDown at the pager."""
+    import http.server
+    import threading
+
+    y = yaml()
+    state = {"kms1_up": 0}
+    received = []  # (path, status, alertname, kms)
+    lock = threading.Lock()
+
+    def page():
+        lines = ["# HELP kurento_up 1 when the target is connected and its last sync succeeded.",
+                 "# TYPE kurento_up gauge",
+                 f'kurento_up{{kms="kms-1"}} {state["kms1_up"]}', 'kurento_up{kms="kms-2"} 1',
+                 "# HELP kurento_zombie 1 per object flagged as a zombie.", "# TYPE kurento_zombie gauge"]
+        for kms in ("kms-1", "kms-2"):
+            for i in range(12):
+                lines.append(f'kurento_zombie{{kms="{kms}",pipeline="p{i % 3}",element="e{i}",'
+                             f'element_type="WebRtcEndpoint",rule="no-peer-media"}} 1')
+        return ("\n".join(lines) + "\n").encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = page()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self):
+            data = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            with lock:
+                for a in data.get("alerts", []):
+                    received.append((self.path, a["status"], a["labels"].get("alertname"), a["labels"].get("kms")))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hport = server.server_address[1]
+    tmp = tempfile.mkdtemp(prefix="ops-e2e-")
+    procs = []
+    try:
+        os.makedirs(os.path.join(tmp, "alerts"))
+        for path in RULE_FILES:
+            with open(path) as f:
+                text = re.sub(r"(?m)^(\s+for:\s*)\S+", r"\g<1>1s", f.read())
+            with open(os.path.join(tmp, "alerts", os.path.basename(path)), "w") as f:
+                f.write(text)
+        am = load_yaml(os.path.join(ROOT, "deploy", "alertmanager.yml"))
+        am["route"].update(group_wait="1s", group_interval="1s")
+        for r in am["route"].get("routes", []):
+            r.pop("group_interval", None)
+        for rcv in am["receivers"]:
+            for wh in rcv.get("webhook_configs", []):
+                wh["url"] = f"http://127.0.0.1:{hport}/{rcv['name']}"
+        with open(os.path.join(tmp, "alertmanager.yml"), "w") as f:
+            y.safe_dump(am, f)
+        amport, pport = free_port(), free_port()
+        prom = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": ["alerts/*.yml"],
+                "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{amport}"]}]}]},
+                "scrape_configs": [{"job_name": "kurento-exporter",
+                                    "static_configs": [{"targets": [f"127.0.0.1:{hport}"]}]}]}
+        with open(os.path.join(tmp, "prometheus.yml"), "w") as f:
+            y.safe_dump(prom, f)
+        amlog = open(os.path.join(tmp, "am.log"), "w")
+        prlog = open(os.path.join(tmp, "prom.log"), "w")
+        amp = subprocess.Popen(["prometheus-alertmanager" if shutil.which("prometheus-alertmanager") else "alertmanager",
+                                f"--config.file={tmp}/alertmanager.yml", f"--web.listen-address=127.0.0.1:{amport}",
+                                f"--storage.path={tmp}/am", "--cluster.listen-address="],
+                               stdout=amlog, stderr=subprocess.STDOUT)
+        procs.append(amp)
+        prp = subprocess.Popen(["prometheus", f"--config.file={tmp}/prometheus.yml",
+                                f"--web.listen-address=127.0.0.1:{pport}", f"--storage.tsdb.path={tmp}/prom"],
+                               stdout=prlog, stderr=subprocess.STDOUT)
+        procs.append(prp)
+        if not wait_ready(f"http://127.0.0.1:{amport}/-/ready", amp) or \
+                not wait_ready(f"http://127.0.0.1:{pport}/-/ready", prp):
+            problem("prometheus or alertmanager did not start")
+            return
+
+        def wait_for(pred, seconds):
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                with lock:
+                    if pred(list(received)):
+                        return True
+                time.sleep(0.3)
+            return False
+
+        want_firing = {("/pager", "firing", "KurentoTargetDown", "kms-1"),
+                       ("/team-chat", "firing", "KurentoZombieEndpointsAccumulating", "kms-2")}
+        if not wait_for(lambda got: want_firing <= set(got), 90):
+            problem(f"firing notifications: want {sorted(want_firing)}, got {sorted(set(received))}")
+            return
+        q = 'ALERTS{alertname="KurentoZombieEndpointsAccumulating", kms="kms-1", alertstate="firing"}'
+        _, body = http_get(f"http://127.0.0.1:{pport}/api/v1/query?" + urllib.parse.urlencode({"query": q}))
+        if not json.loads(body)["data"]["result"]:
+            problem("the kms-1 zombie alert is not firing in prometheus: the inhibition is not tested")
+        time.sleep(3)  # time for an un-inhibited kms-1 zombie notification to show up
+        with lock:
+            leaked = [r for r in received if r[2] == "KurentoZombieEndpointsAccumulating" and r[3] == "kms-1"]
+            wrong = [r for r in received if r[2] == "KurentoTargetDown" and r[0] != "/pager"]
+        if leaked:
+            problem(f"the kms-1 zombie alert was not inhibited by KurentoTargetDown: {leaked}")
+        if wrong:
+            problem(f"KurentoTargetDown reached other receivers than the pager: {wrong}")
+        state["kms1_up"] = 1
+        want_resolved = ("/pager", "resolved", "KurentoTargetDown", "kms-1")
+        if not wait_for(lambda got: want_resolved in got, 90):
+            problem(f"no resolved KurentoTargetDown at the pager; got {sorted(set(received))}")
+            return
+        print(f"{len(received)} webhook notifications: firing critical->pager, warning->team-chat, "
+              "inhibition, resolved")
+    finally:
+        for p in reversed(procs):
+            stop(p)
+        server.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------- deploy files
 def check_grafana_provisioning():
     """Datasource URL from an environment variable; the dashboards provider reads the folder
@@ -651,6 +790,7 @@ CHECKS = {
     "nodegraph-queries": check_nodegraph_queries,
     "prometheus-live": check_prometheus_live,
     "alertmanager-live": check_alertmanager_live,
+    "alert-pipeline": check_alert_pipeline,
     "grafana-provisioning": check_grafana_provisioning,
     "compose": check_compose,
     "dockerfile": check_dockerfile,
