@@ -63,6 +63,7 @@ trap 'rm -rf "$TMP"' EXIT
 check "promtool check rules" promtool check rules alerts/*.yml
 check "promtool test rules" promtool test rules alerts/tests/*.yml
 check "alerts: labels, annotations, runbooks, test coverage" "$PY" scripts/ops_check.py alert-meta
+check "metric names and labels are the contract's" "$PY" scripts/ops_check.py contract
 
 # --- Prometheus and Alertmanager configuration
 check "promtool check config (host)" promtool check config deploy/prometheus.yml

@@ -354,6 +354,80 @@ def check_nodegraph_queries():
     print(f"{len(exp_nodes)} nodes, {len(exp_edges)} edges checked")
 
 
+# --------------------------------------------------------------------------- metric contract
+# The metric names and labels that issues 3, 4 and 6 make a contract. `*` = any further
+# labels allowed (configured tag labels of kurento_element_info).
+_EP = ("kms", "pipeline", "element")
+_RTP = _EP + ("media",)
+CONTRACT = {
+    "kurento_up": ("kms",), "kurento_server_info": ("kms", "version"), "kurento_pipelines": ("kms",),
+    "kurento_elements": ("kms", "element_type"), "kurento_sessions": ("kms",),
+    "kurento_server_cpu_ratio": ("kms",), "kurento_server_memory_bytes": ("kms",),
+    "kurento_element_info": _EP + ("element_type", "name", "*"),
+    "kurento_element_created_timestamp_seconds": _EP,
+    "kurento_element_connection_info": ("kms", "pipeline", "source", "sink", "media"),
+    "kurento_media_flowing": _RTP + ("direction",),
+    **{f"kurento_rtp_{m}": _RTP for m in (
+        "received_bytes_total", "sent_bytes_total", "received_packets_total", "sent_packets_total",
+        "lost_packets_total", "fraction_lost_ratio", "jitter_seconds", "round_trip_time_seconds",
+        "receive_bitrate_bits_per_second", "send_bitrate_bits_per_second", "target_bitrate_bits_per_second",
+        "nacks_total", "plis_total", "firs_total", "remb_bits_per_second")},
+    "kurento_endpoint_e2e_latency_seconds": _RTP,
+    "kurento_ice_connection_state": _EP + ("state",),
+    "kurento_media_connected": _EP, "kurento_connection_connected": _EP,
+    "kurento_exporter_build_info": ("version",),
+    **{f"kurento_exporter_sync_duration_seconds{s}": ("kms",) + (("le",) if s == "_bucket" else ())
+       for s in ("_bucket", "_sum", "_count")},
+    "kurento_exporter_rpc_requests_total": ("kms", "method", "outcome"),
+    **{f"kurento_exporter_rpc_duration_seconds{s}": ("kms", "method") + (("le",) if s == "_bucket" else ())
+       for s in ("_bucket", "_sum", "_count")},
+    "kurento_exporter_last_sync_timestamp_seconds": ("kms",),
+    "kurento_exporter_errors_total": ("kms", "kind"),
+    "kurento_zombie": _EP + ("element_type", "rule"), "kurento_zombies": ("kms", "rule"),
+    "kurento_reaper_actions_total": ("kms", "rule", "action", "outcome"),
+    "kurento_reaper_mode": ("kms", "mode"),
+    "kurento_probe_success": ("kms",), "kurento_probe_duration_seconds": ("kms", "phase"),
+    "kurento_probe_last_run_timestamp_seconds": ("kms",),
+}
+TARGET_LABELS = {"job", "instance"}
+
+
+def contract_problems(where, expr, allow_target_labels=True):
+    bare = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)           # label values and regexes out
+    bare = re.sub(r"\b[a-z_]+:[a-z0-9_]+:[a-z0-9_]+\b", "", bare)  # recording rule names out
+    for name in re.findall(r"\bkurento_[a-z0-9_]+\b", bare):
+        if name not in CONTRACT:
+            problem(f"{where}: metric {name} is not in the contract (issues 3, 4, 6)")
+    for name, body in re.findall(r"\b(kurento_[a-z0-9_]+)\s*\{([^}]*)\}", bare):
+        allowed = set(CONTRACT.get(name, ())) | (TARGET_LABELS if allow_target_labels else set())
+        for label in re.findall(r"(\w+)\s*(?:=~|!~|!=|=)", body):
+            if "*" not in allowed and label not in allowed:
+                problem(f"{where}: {name} has no label {label!r} in the contract")
+    # the only way to reach a metric by regex is the bitrate pair of the node graph
+    for rx in re.findall(r'__name__\s*=~\s*"([^"]*)"', expr):
+        names = [n for n in CONTRACT if re.fullmatch(rx, n)]
+        if not names:
+            problem(f"{where}: __name__ regex {rx!r} matches no contract metric")
+
+
+def check_contract():
+    """Every metric and selector label used by the rules, their unit tests and the
+    dashboards is one of the contract's (issues 3, 4 and 6)."""
+    n = 0
+    for path, group, rule in all_rules():
+        contract_problems(f"{rel(path)}: {rule.get('alert') or rule.get('record')}", rule["expr"])
+        n += 1
+    for path in TEST_FILES:
+        for test in load_yaml(path).get("tests", []):
+            for s in test.get("input_series", []):
+                contract_problems(f"{rel(path)}: input series", s["series"])
+                n += 1
+    for dash, title, ref, expr in dashboard_exprs(substitute=False):
+        contract_problems(f"{dash}: {title} [{ref}]", expr)
+        n += 1
+    print(f"{n} expressions and series use contract metric names and labels only")
+
+
 # --------------------------------------------------------------------------- live servers
 def free_port():
     with socket.socket() as s:
@@ -785,6 +859,7 @@ def check_k8s():
 
 CHECKS = {
     "alert-meta": check_alert_meta,
+    "contract": check_contract,
     "k8s-rule-semantics": check_k8s_rule_semantics,
     "dashboards": check_dashboards,
     "nodegraph-queries": check_nodegraph_queries,
