@@ -105,6 +105,7 @@ unit_verify() {
 check "systemd-analyze verify" unit_verify
 unit_hardening() {
   local rc=0 d
+  mkdir -p "$TMP/unit" && sed 's|/usr/local/bin/kurento-exporter|/bin/true|g' "$UNIT" >"$TMP/unit/kurento-exporter.service"
   for d in 'DynamicUser=yes' 'ProtectSystem=strict' 'NoNewPrivileges=yes' 'StateDirectory=kurento-exporter' \
     'ExecReload=/bin/kill -HUP $MAINPID' \
     'ExecStart=/usr/local/bin/kurento-exporter --config /etc/kurento-exporter/kurento-exporter.toml' \
