@@ -286,7 +286,7 @@ def _labels(**labels):
 
 def check_nodegraph_queries():
     """Evaluates the Pipeline detail dashboard's node graph queries with promtool on a
-    synthetic pipeline (player -> A -> B; A receives 1.2 Mb/s video + 48 kb/s audio and
+    synthetic pipeline (player -> A -> B; A receives 1.2 Mb/s video + 48 kb/s audio (exported in bytes/s) and
     sends 300 kb/s; B's peer sends nothing) and compares every node's and edge's fields."""
     queries = {}
     for path in DASHBOARDS:
@@ -306,10 +306,10 @@ def check_nodegraph_queries():
                 room="r2"),
         _series("kurento_element_info", "1x5", element=EL_A, element_type="WebRtcEndpoint", name=EL_A, kms="kms-2",
                 room="r1"),
-        _series("kurento_rtp_receive_bitrate_bits_per_second", "1200000x5", element=EL_A, media="VIDEO"),
-        _series("kurento_rtp_receive_bitrate_bits_per_second", "48000x5", element=EL_A, media="AUDIO"),
-        _series("kurento_rtp_send_bitrate_bits_per_second", "300000x5", element=EL_A, media="VIDEO"),
-        _series("kurento_rtp_receive_bitrate_bits_per_second", "0x5", element=EL_B, media="VIDEO"),
+        _series("kurento_rtp_receive_bitrate_bytes_per_second", "150000x5", element=EL_A, media="VIDEO"),
+        _series("kurento_rtp_receive_bitrate_bytes_per_second", "6000x5", element=EL_A, media="AUDIO"),
+        _series("kurento_rtp_send_bitrate_bytes_per_second", "37500x5", element=EL_A, media="VIDEO"),
+        _series("kurento_rtp_receive_bitrate_bytes_per_second", "0x5", element=EL_B, media="VIDEO"),
         _series("kurento_media_flowing", "1x5", element=EL_A, media="VIDEO", direction="out"),
         _series("kurento_media_flowing", "1x5", element=EL_A, media="VIDEO", direction="in"),
         _series("kurento_media_flowing", "0x5", element=EL_B, media="VIDEO", direction="out"),
@@ -370,8 +370,8 @@ CONTRACT = {
     **{f"kurento_rtp_{m}": _RTP for m in (
         "received_bytes_total", "sent_bytes_total", "received_packets_total", "sent_packets_total",
         "lost_packets_total", "fraction_lost_ratio", "jitter_seconds", "round_trip_time_seconds",
-        "receive_bitrate_bits_per_second", "send_bitrate_bits_per_second", "target_bitrate_bits_per_second",
-        "nacks_total", "plis_total", "firs_total", "remb_bits_per_second")},
+        "receive_bitrate_bytes_per_second", "send_bitrate_bytes_per_second", "target_bitrate_bytes_per_second",
+        "nacks_total", "plis_total", "firs_total", "remb_bytes_per_second")},
     "kurento_endpoint_e2e_latency_seconds": _RTP,
     "kurento_ice_connection_state": _EP + ("state",),
     "kurento_media_connected": _EP, "kurento_connection_connected": _EP,

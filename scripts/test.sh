@@ -27,4 +27,8 @@ apt_install prometheus prometheus-alertmanager
 # scripts are needed.
 npm ci --ignore-scripts --no-audit --no-fund --prefix tests/js
 
+# Operations artifacts (alert rules and their tests, dashboards, deployment
+# files) with the real Prometheus, Alertmanager, promtool, amtool, systemd.
+scripts/check-ops.sh
+
 cargo test --locked "$@"
