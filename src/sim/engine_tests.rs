@@ -5,7 +5,8 @@
 use serde_json::{json, Value};
 
 use super::engine::Engine;
-use super::webrtc::{IceMode, Vanish};
+use super::timeline::Vanish;
+use super::webrtc::IceMode;
 use crate::kms::wire::{Id, Request};
 
 const T0: u64 = 1_795_562_784_000;
