@@ -90,6 +90,8 @@ pub struct Engine {
     pub(crate) rooms: BTreeMap<String, super::app::Room>,
     /// Garbage-collector rounds run so far.
     pub(crate) gc_rounds: u64,
+    /// SDP origin id → the simulator endpoint that wrote it (loopback detection).
+    pub(crate) origins: HashMap<u64, String>,
 }
 
 pub(crate) type RpcResult = Result<Value, RpcError>;
@@ -121,6 +123,7 @@ impl Engine {
             app: None,
             rooms: BTreeMap::new(),
             gc_rounds: 0,
+            origins: HashMap::new(),
         };
         e.server_id = e.uuid();
         let sm = e.new_obj(SERVER_MANAGER.into(), Kind::ServerManager, None);
@@ -278,6 +281,9 @@ impl Engine {
             self.release(&c);
         }
         self.detach_media(id);
+        if let Some(origin) = self.rtc(id).map(|r| r.origin) {
+            self.origins.remove(&origin);
+        }
         if let Some(p) = parent.as_deref().and_then(|p| self.objects.get_mut(p)) {
             p.children.remove(id);
         }

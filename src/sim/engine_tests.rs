@@ -332,3 +332,21 @@ fn conference_app_tags_and_zombies() {
     f.e.gc(f.now);
     assert_eq!(f.e.truth().counts.webrtc_endpoints, 2);
 }
+
+#[test]
+fn ten_thousand_endpoints_in_one_engine() {
+    let mut f = Fx::new();
+    for r in 0..2_500 {
+        let room = format!("room{r}");
+        for p in 0..4 {
+            f.e.app_join(&room, &format!("p{p}"), IceMode::Normal).unwrap();
+        }
+    }
+    f.advance(1_000);
+    let t = f.e.truth();
+    assert_eq!(t.counts.webrtc_endpoints, 10_000);
+    assert_eq!(t.counts.pipelines, 2_500);
+    let flowing = t.objects.iter().filter(|o| o.kind == "WebRtcEndpoint" && o.media.iter().all(|m| m.flowing_in && m.flowing_out)).count();
+    assert_eq!(flowing, 10_000);
+    assert!(f.e.timed.is_empty(), "nothing left to tick once connected");
+}

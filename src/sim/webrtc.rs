@@ -197,21 +197,16 @@ impl Engine {
         if let Some(r) = self.rtc_mut(id) {
             r.origin = u64::from(origin);
         }
+        self.origins.insert(u64::from(origin), id.to_owned());
         text
     }
 
     /// The simulator endpoint whose local description has origin `origin`.
     fn endpoint_by_origin(&self, origin: Option<u64>, not: &str) -> Option<String> {
-        let origin = origin?;
-        self.objects
-            .values()
-            .filter(|o| o.id != not)
-            .find(|o| {
-                o.el.as_ref()
-                    .and_then(|e| e.rtc.as_ref())
-                    .is_some_and(|r| r.origin == origin && r.local_sdp.is_some())
-            })
-            .map(|o| o.id.clone())
+        self.origins
+            .get(&origin?)
+            .filter(|id| id.as_str() != not && self.objects.contains_key(id.as_str()))
+            .cloned()
     }
 
     pub(crate) fn generate_offer(&mut self, id: &str) -> RpcResult {
