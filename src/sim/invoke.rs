@@ -302,7 +302,22 @@ impl Engine {
         let is_webrtc = kind == Kind::WebRtcEndpoint;
         match op {
             "play" if kind == Kind::PlayerEndpoint => {
-                self.set_playing(id, true);
+                let uri = self
+                    .obj(id)?
+                    .props
+                    .get("uri")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
+                if uri.contains("://") {
+                    self.set_playing(id, true);
+                } else {
+                    // KMS raised four identical Error events for one failed play.
+                    for _ in 0..4 {
+                        let fields = json!({"description": "Invalid URI", "errorCode": 0, "type": "INVALID_URI"});
+                        self.raise(id, "Error", fields);
+                    }
+                }
                 Ok(Value::Null)
             }
             "pause" | "stop" if is_uri => {
