@@ -167,8 +167,8 @@ async fn replay(file: &str) -> Vec<String> {
         let Some(id) = msg["id"].as_u64() else {
             continue;
         };
-        if !clients.contains_key(&conn) {
-            clients.insert(conn, Client::connect(&h.ws_url()).await);
+        if let std::collections::hash_map::Entry::Vacant(v) = clients.entry(conn) {
+            v.insert(Client::connect(&h.ws_url()).await);
         }
         let c = clients.get_mut(&conn).unwrap();
         c.send_text(&msg.to_string()).await;
