@@ -10,7 +10,8 @@ use serde_json::{json, Map, Value};
 use super::engine::Engine;
 use super::kinds::Kind;
 use super::stats::Quality;
-use super::webrtc::{IceMode, Vanish};
+use super::timeline::Vanish;
+use super::webrtc::IceMode;
 use crate::kms::wire::RpcError;
 
 /// A conference run by the simulated application.

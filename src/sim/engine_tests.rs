@@ -5,7 +5,8 @@
 use serde_json::{json, Value};
 
 use super::engine::Engine;
-use super::webrtc::{IceMode, Vanish};
+use super::timeline::Vanish;
+use super::webrtc::IceMode;
 use crate::kms::wire::{Id, Request};
 
 const T0: u64 = 1_795_562_784_000;
@@ -330,4 +331,54 @@ fn conference_app_tags_and_zombies() {
     f.e.gc(f.now);
     f.e.gc(f.now);
     assert_eq!(f.e.truth().counts.webrtc_endpoints, 2);
+}
+
+#[test]
+fn ten_thousand_endpoints_in_one_engine() {
+    let mut f = Fx::new();
+    for r in 0..2_500 {
+        let room = format!("room{r}");
+        for p in 0..4 {
+            f.e.app_join(&room, &format!("p{p}"), IceMode::Normal)
+                .unwrap();
+        }
+    }
+    f.advance(1_000);
+    let t = f.e.truth();
+    assert_eq!(t.counts.webrtc_endpoints, 10_000);
+    assert_eq!(t.counts.pipelines, 2_500);
+    let flowing = t
+        .objects
+        .iter()
+        .filter(|o| {
+            o.kind == "WebRtcEndpoint" && o.media.iter().all(|m| m.flowing_in && m.flowing_out)
+        })
+        .count();
+    assert_eq!(flowing, 10_000);
+    assert!(f.e.timed.is_empty(), "nothing left to tick once connected");
+}
+
+#[test]
+fn invalid_uri_raises_four_error_events() {
+    let mut f = Fx::new();
+    let p = f.create("t", "MediaPipeline", json!({}));
+    let player = f.create(
+        "t",
+        "PlayerEndpoint",
+        json!({"mediaPipeline": p, "uri": "not a uri"}),
+    );
+    f.call("t", "subscribe", json!({"object": player, "type": "Error"}));
+    f.call("t", "subscribe", json!({"object": p, "type": "Error"}));
+    let req = Request {
+        jsonrpc: "2.0".into(),
+        id: Some(Id::Num(1)),
+        method: "invoke".into(),
+        params: Some(json!({"object": player, "operation": "play", "sessionId": "t"})),
+    };
+    let out = f.e.handle(Some("t"), req, f.now);
+    assert_eq!(out.events.len(), 4);
+    let d = &out.events[0].frame["params"]["value"]["data"];
+    assert_eq!(d["type"], "INVALID_URI");
+    assert_eq!(d["description"], "Invalid URI");
+    assert!(!f.flowing(&player, "Out", "VIDEO"));
 }

@@ -302,7 +302,22 @@ impl Engine {
         let is_webrtc = kind == Kind::WebRtcEndpoint;
         match op {
             "play" if kind == Kind::PlayerEndpoint => {
-                self.set_playing(id, true);
+                let uri = self
+                    .obj(id)?
+                    .props
+                    .get("uri")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
+                if uri.contains("://") {
+                    self.set_playing(id, true);
+                } else {
+                    // KMS raised four identical Error events for one failed play.
+                    for _ in 0..4 {
+                        let fields = json!({"description": "Invalid URI", "errorCode": 0, "type": "INVALID_URI"});
+                        self.raise(id, "Error", fields);
+                    }
+                }
                 Ok(Value::Null)
             }
             "pause" | "stop" if is_uri => {
@@ -411,12 +426,24 @@ impl Engine {
                     .collect::<Vec<_>>()
                     .into())
             }
-            "getDtlsConnectionState" if is_webrtc => Ok(self
-                .rtc(id)
-                .and_then(|r| r.dtls)
-                .map(|d| d.as_str())
-                .unwrap_or("NEW")
-                .into()),
+            "getDtlsConnectionState" if is_webrtc => {
+                let dtls = self.rtc(id).and_then(|r| r.dtls);
+                let list: Vec<Value> = dtls
+                    .map(|d| {
+                        ["[bundle/dtlssrtpdec]", "[bundle/dtlssrtpenc]"]
+                            .iter()
+                            .map(|c| {
+                                kurento_value(
+                                    "DtlsConnection",
+                                    json!({"streamId": "1", "componentId": c,
+                                           "connectionId": "dtlssrtpenc1-dtlssrtpdec1-1-1", "state": d.as_str()}),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Ok(list.into())
+            }
             "createDataChannel" | "closeDataChannel" if is_webrtc => Ok(Value::Null),
             "getUrl" if kind == Kind::HttpPostEndpoint => {
                 Ok(format!("http://127.0.0.1:8888/{id}").into())

@@ -17,12 +17,14 @@ mod info;
 mod invoke;
 mod kinds;
 mod media;
+mod methods;
 mod refs;
 mod rpc;
 mod scenario;
 mod sdp;
 mod server;
 mod stats;
+mod timeline;
 mod truth;
 mod webrtc;
 
@@ -35,8 +37,9 @@ pub use kinds::Kind;
 pub use rpc::FrameReply;
 pub use scenario::{Action, Participant, Scenario, ScenarioError, Step};
 pub use stats::Quality;
+pub use timeline::Vanish;
 pub use truth::{Counts, MediaTruth, ObjectTruth, SessionTruth, Truth};
-pub use webrtc::{IceMode, Vanish};
+pub use webrtc::IceMode;
 
 /// How to run a simulator.
 #[derive(Debug, Clone)]

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::server::Shared;
 use super::stats::Quality;
-use super::webrtc::{IceMode, Vanish};
+use super::timeline::Vanish;
+use super::webrtc::IceMode;
 use super::{Fault, SimError};
 
 /// A participant of a conference.

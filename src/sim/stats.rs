@@ -163,23 +163,25 @@ impl Engine {
             }
             if latency {
                 let flows = o.el.as_ref().map(|e| e.flow_in).unwrap_or_default();
-                let lat = |scale: u64| -> Vec<Value> {
-                    [MediaType::AUDIO, MediaType::VIDEO]
+                let lat =
+                    |scale: u64| -> Vec<Value> {
+                        [MediaType::AUDIO, MediaType::VIDEO]
                         .iter()
                         .enumerate()
-                        .filter(|(i, m)| flows[*i] && want(**m))
-                        .map(|(_, m)| {
+                        .filter(|(_, m)| want(**m))
+                        .map(|(i, m)| {
+                            let avg = if flows[i] { scale + (q.rtt * 1e9) as u64 } else { 0 };
                             kurento_value(
                                 "MediaLatencyStat",
                                 json!({
                                     "name": format!("sink_{}_default", m.as_str().to_lowercase()),
                                     "type": m.as_str(),
-                                    "avg": scale + (q.rtt * 1e9) as u64,
+                                    "avg": avg,
                                 }),
                             )
                         })
                         .collect()
-                };
+                    };
                 let entry = json!({
                     "id": id, "type": "endpoint", "timestampMillis": now,
                     "inputLatency": lat(20_000_000), "E2ELatency": lat(40_000_000),
