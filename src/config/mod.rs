@@ -131,7 +131,7 @@ impl Default for ScrapeConfig {
     fn default() -> Self {
         ScrapeConfig {
             interval: Duration::from_secs(10),
-            state_interval: Duration::from_secs(60),
+            state_interval: Duration::from_secs(120),
             concurrency: 64,
             request_timeout: Duration::from_secs(5),
             keepalive_interval: Duration::from_secs(5),

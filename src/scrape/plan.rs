@@ -45,13 +45,15 @@ pub enum Read {
         direction: Direction,
         media: MediaType,
     },
-    /// Tags, sinks, and for endpoints media/connection/ICE states (and SDPs
-    /// until both are known).
+    /// Tags, sinks, and for endpoints media and ICE states (and SDPs until
+    /// both are known); the connection state too when `full` (it rarely
+    /// changes: read at discovery and when counters stop).
     States {
         id: ObjectId,
         endpoint: bool,
         webrtc: bool,
         sdp: bool,
+        full: bool,
     },
 }
 
@@ -126,12 +128,14 @@ pub fn plan(model: &TargetModel, book: &Book, now: Millis, state_interval: Durat
             None => false,
             Some(t) => now >= t.saturating_add(interval),
         };
-        if due || meta.is_some_and(|m| m.recheck) {
+        let recheck = meta.is_some_and(|m| m.recheck);
+        if due || recheck {
             reads.push(Read::States {
                 id: e.id.clone(),
                 endpoint,
                 webrtc,
                 sdp: endpoint && !meta.is_some_and(|m| m.sdp_complete),
+                full: recheck,
             });
         }
     }
@@ -276,7 +280,8 @@ mod tests {
                 id: w,
                 endpoint: true,
                 webrtc: true,
-                sdp: false
+                sdp: false,
+                full: true,
             })
         );
     }

@@ -116,7 +116,7 @@ pub async fn execute(
             element_identity(rpc, id, now, &mut out).await;
             if *endpoint && out.gone.is_none() {
                 let webrtc = type_of(id) == "WebRtcEndpoint";
-                endpoint_states(rpc, id, webrtc, true, now, &mut out).await;
+                endpoint_states(rpc, id, webrtc, true, true, now, &mut out).await;
             }
             out.states_read = true;
         }
@@ -152,10 +152,11 @@ pub async fn execute(
             endpoint,
             webrtc,
             sdp,
+            full,
         } => {
             tags_and_sinks(rpc, id, &mut out).await;
             if *endpoint && out.gone.is_none() {
-                endpoint_states(rpc, id, *webrtc, *sdp, now, &mut out).await;
+                endpoint_states(rpc, id, *webrtc, *sdp, *full, now, &mut out).await;
             }
             out.states_read = true;
         }
@@ -246,6 +247,7 @@ async fn endpoint_states(
     id: &str,
     webrtc: bool,
     sdp: bool,
+    connection: bool,
     now: Millis,
     out: &mut ReadResult,
 ) {
@@ -277,9 +279,19 @@ async fn endpoint_states(
             None
         }
     };
+    let conn = async {
+        if connection {
+            Some(
+                rpc.call("getConnectionState", c.get_connection_state(id))
+                    .await,
+            )
+        } else {
+            None
+        }
+    };
     let (media, conn, ice, sdps) = tokio::join!(
         rpc.call("getMediaState", c.get_media_state(id)),
-        rpc.call("getConnectionState", c.get_connection_state(id)),
+        conn,
         ice,
         sdps,
     );
@@ -293,7 +305,7 @@ async fn endpoint_states(
     if let Some(s) = out.check(id, media) {
         change(out, EndpointChange::MediaState(s));
     }
-    if let Some(s) = out.check(id, conn) {
+    if let Some(Some(s)) = conn.map(|r| out.check(id, r)) {
         change(out, EndpointChange::ConnectionState(s));
     }
     if let Some(Some(all)) = ice.map(|r| out.check(id, r)) {

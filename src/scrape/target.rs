@@ -202,6 +202,7 @@ impl Task {
                     endpoint: e.is_rtp_endpoint(),
                     webrtc: e.element_type == "WebRtcEndpoint",
                     sdp: false,
+                    full: true,
                 })
                 .collect()
         };
