@@ -161,6 +161,23 @@ fn bump(c: &AtomicU64) {
 }
 
 impl Shared {
+    pub fn new(cfg: ConnectionConfig) -> Shared {
+        let (state, _) = watch::channel(ConnState::Disconnected);
+        let (notices, _) = broadcast::channel(cfg.event_buffer.max(1));
+        Shared {
+            permits: Semaphore::new(cfg.max_in_flight.max(1)),
+            cfg,
+            next_id: AtomicU64::new(1),
+            pending: Mutex::new(HashMap::new()),
+            link: Mutex::new(None),
+            session: Mutex::new(None),
+            state,
+            notices,
+            subs: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
+        }
+    }
+
     /// Send `method` on `link` and wait for its response (no in-flight slot).
     pub async fn call_on(
         &self,
@@ -298,20 +315,7 @@ impl Connection {
     /// Start connecting in the background (needs a tokio runtime). Requests
     /// fail with `Disconnected` until the state is `Connected`.
     pub fn start(cfg: ConnectionConfig) -> Connection {
-        let (state, _) = watch::channel(ConnState::Disconnected);
-        let (notices, _) = broadcast::channel(cfg.event_buffer.max(1));
-        let shared = Arc::new(Shared {
-            permits: Semaphore::new(cfg.max_in_flight.max(1)),
-            cfg,
-            next_id: AtomicU64::new(1),
-            pending: Mutex::new(HashMap::new()),
-            link: Mutex::new(None),
-            session: Mutex::new(None),
-            state,
-            notices,
-            subs: Mutex::new(HashMap::new()),
-            counters: Counters::default(),
-        });
+        let shared = Arc::new(Shared::new(cfg));
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(supervisor::run(shared.clone(), stop_rx));
         Connection {
@@ -462,3 +466,6 @@ impl Connection {
         let _ = self.stop.0.send(true);
     }
 }
+
+#[cfg(test)]
+mod tests;
