@@ -15,8 +15,8 @@ use super::events::EventType;
 use super::ops::{Method, Operation};
 use super::stats::{parse_stats, StatsMap};
 use super::types::{
-    ConnectionState, ElementConnectionData, IceCandidate, IceCandidatePair, IceConnection,
-    KurentoValue, MediaState, MediaType, ObjectDescription, ServerInfo, Tag,
+    ConnectionState, ElementConnectionData, IceCandidatePair, IceConnection, MediaState, MediaType,
+    ObjectDescription, ServerInfo, Tag,
 };
 use super::wire::SERVER_MANAGER;
 
@@ -29,11 +29,11 @@ pub struct Client {
     conn: Connection,
 }
 
-fn params<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
+pub(super) fn params<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
-fn decode<T: DeserializeOwned>(what: &str, v: Value) -> Result<T> {
+pub(super) fn decode<T: DeserializeOwned>(what: &str, v: Value) -> Result<T> {
     serde_json::from_value(v).map_err(|e| ClientError::Protocol(format!("{what}: {e}")))
 }
 
@@ -84,6 +84,16 @@ impl Client {
     /// Wire oddities seen so far.
     pub fn counters(&self) -> WireCounters {
         self.conn.counters()
+    }
+
+    /// Send an `invoke` (crate-internal: only `Operation`s can be named).
+    pub(super) async fn invoke_op(
+        &self,
+        object: &str,
+        op: Operation,
+        op_params: Option<Map<String, Value>>,
+    ) -> Result<Value> {
+        self.invoke(object, op, op_params).await
     }
 
     /// Close the socket and stop reconnecting.
@@ -287,7 +297,7 @@ impl Client {
 
     // ---- MediaElement ----
 
-    fn media_params(media_type: Option<MediaType>) -> Map<String, Value> {
+    pub(super) fn media_params(media_type: Option<MediaType>) -> Map<String, Value> {
         match media_type {
             Some(t) => params([("mediaType", t.as_str().into())]),
             None => Map::new(),
@@ -388,88 +398,10 @@ impl Client {
             .await?;
         decode_sdp("getRemoteSessionDescriptor", v)
     }
-
-    // ---- actions (operator API) ----
-
-    async fn act(&self, object: &str, op: Operation, p: Map<String, Value>) -> Result<Value> {
-        self.invoke(object, op, Some(p)).await
-    }
-
-    /// `connect` `source` to `sink` (all media types when `None`).
-    pub async fn connect_elements(
-        &self,
-        source: &str,
-        sink: &str,
-        media_type: Option<MediaType>,
-    ) -> Result<()> {
-        let mut p = Self::media_params(media_type);
-        p.insert("sink".into(), sink.into());
-        self.act(source, Operation::Connect, p).await.map(drop)
-    }
-
-    /// `play` a PlayerEndpoint.
-    pub async fn play(&self, player: &str) -> Result<()> {
-        self.act(player, Operation::Play, Map::new())
-            .await
-            .map(drop)
-    }
-
-    /// `setLatencyStats` on a pipeline (enables `endpoint`/`element` stats).
-    pub async fn set_latency_stats(&self, pipeline: &str, enabled: bool) -> Result<()> {
-        let p = params([("latencyStats", enabled.into())]);
-        self.act(pipeline, Operation::SetLatencyStats, p)
-            .await
-            .map(drop)
-    }
-
-    /// `addTag`.
-    pub async fn add_tag(&self, object: &str, key: &str, value: &str) -> Result<()> {
-        let p = params([("key", key.into()), ("value", value.into())]);
-        self.act(object, Operation::AddTag, p).await.map(drop)
-    }
-
-    /// `processOffer`: returns the SDP answer.
-    pub async fn process_offer(&self, endpoint: &str, offer: &str) -> Result<String> {
-        let p = params([("offer", offer.into())]);
-        decode(
-            "processOffer",
-            self.act(endpoint, Operation::ProcessOffer, p).await?,
-        )
-    }
-
-    /// `generateOffer`: returns the SDP offer.
-    pub async fn generate_offer(&self, endpoint: &str) -> Result<String> {
-        let v = self
-            .act(endpoint, Operation::GenerateOffer, Map::new())
-            .await?;
-        decode("generateOffer", v)
-    }
-
-    /// `processAnswer`: returns the local SDP.
-    pub async fn process_answer(&self, endpoint: &str, answer: &str) -> Result<String> {
-        let p = params([("answer", answer.into())]);
-        let v = self.act(endpoint, Operation::ProcessAnswer, p).await?;
-        decode_sdp("processAnswer", v)
-    }
-
-    /// `gatherCandidates` on a WebRtcEndpoint.
-    pub async fn gather_candidates(&self, endpoint: &str) -> Result<()> {
-        self.act(endpoint, Operation::GatherCandidates, Map::new())
-            .await
-            .map(drop)
-    }
-
-    /// `addIceCandidate` from the remote peer.
-    pub async fn add_ice_candidate(&self, endpoint: &str, candidate: &IceCandidate) -> Result<()> {
-        let p = params([("candidate", candidate.to_wire())]);
-        self.act(endpoint, Operation::AddIceCandidate, p)
-            .await
-            .map(drop)
-    }
 }
 
 /// An SDP string; `null` (no description yet) reads as empty.
-fn decode_sdp(what: &str, v: Value) -> Result<String> {
+pub(super) fn decode_sdp(what: &str, v: Value) -> Result<String> {
     match v {
         Value::Null => Ok(String::new()),
         v => decode(what, v),

@@ -196,6 +196,10 @@ impl Shared {
             .get("object")
             .and_then(Value::as_str)
             .map(str::to_owned);
+        let label = match params.get("operation").and_then(Value::as_str) {
+            Some(op) => format!("{} {op}", method.as_str()),
+            None => method.as_str().to_owned(),
+        };
         let text = serde_json::to_string(&Request::new(id, method.as_str(), params))
             .map_err(|e| ClientError::Protocol(format!("cannot encode request: {e}")))?;
         let (tx, rx) = oneshot::channel();
@@ -217,9 +221,9 @@ impl Shared {
             Err(_) => {
                 lock(&self.pending).remove(&id);
                 bump(&self.counters.timeouts);
-                tracing::debug!(id, method = method.as_str(), "request timed out");
+                tracing::debug!(id, method = %label, "request timed out");
                 Err(ClientError::Timeout {
-                    method: method.as_str().into(),
+                    method: label,
                     timeout_ms: self.cfg.request_timeout.as_millis() as u64,
                 })
             }

@@ -3,6 +3,7 @@
 //! and stats (`stats`), the multiplexed reconnecting connection
 //! (`connection`, `supervisor`) and the typed API (`client`).
 
+pub mod actions;
 pub mod client;
 pub mod connection;
 pub mod error;
@@ -14,6 +15,7 @@ mod supervisor;
 pub mod types;
 pub mod wire;
 
+pub use actions::Action;
 pub use client::Client;
 pub use connection::{ConnState, Connection, ConnectionConfig, Notice, Reconnected, WireCounters};
 pub use error::ClientError;
