@@ -2,6 +2,11 @@
 //! operation the exporter needs (monitoring reads, cleanup, a few operator
 //! actions), each decoding its result into a typed value. Only operations in
 //! `ops::Operation` can be sent.
+//!
+//! Beware KMS's reference counting: `describe`, `invoke` and `subscribe` on
+//! an object reference it (and its pipeline) from this client's session, which
+//! keeps an abandoned object alive for as long as the session lives. A monitor
+//! must `unref` what it has read (that also drops its subscriptions there).
 
 use std::time::Duration;
 
