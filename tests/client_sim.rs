@@ -456,3 +456,138 @@ async fn shutdown_stops_the_client() {
     .unwrap();
     assert_eq!(c.get_pipelines().await, Err(ClientError::Disconnected));
 }
+
+/// Poll `f` until it yields `Some`, failing the test after `WAIT`.
+async fn poll<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    within(what, async {
+        loop {
+            if let Some(t) = f().await {
+                return t;
+            }
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn negotiated_loopback_gives_typed_stats_states_and_events() {
+    use kurento_exporter::kms::stats::Stat;
+    use kurento_exporter::kms::types::IceComponentState;
+
+    let sim = sim::start(SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tick: Duration::from_millis(20),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let c = connect(config(&sim)).await;
+    let mut notices = c.notices();
+    let pipeline = c.create_pipeline().await.unwrap();
+    c.set_latency_stats(&pipeline, true).await.unwrap();
+    assert!(c.get_latency_stats(&pipeline).await.unwrap());
+    let mut cp = serde_json::Map::new();
+    cp.insert("mediaPipeline".into(), pipeline.clone().into());
+    cp.insert("uri".into(), "file:///tmp/video.webm".into());
+    let player = c
+        .create("PlayerEndpoint", cp, Default::default())
+        .await
+        .unwrap();
+    let a = c.create_element("WebRtcEndpoint", &pipeline).await.unwrap();
+    let b = c.create_element("WebRtcEndpoint", &pipeline).await.unwrap();
+    for ev in [
+        EventType::IceComponentStateChanged,
+        EventType::MediaStateChanged,
+        EventType::MediaFlowOutStateChanged,
+        EventType::IceCandidateFound,
+    ] {
+        c.subscribe(&b, ev).await.unwrap();
+    }
+    c.connect_elements(&player, &a, None).await.unwrap();
+    c.play(&player).await.unwrap();
+    let offer = c.generate_offer(&a).await.unwrap();
+    assert!(offer.starts_with("v=0"), "{offer}");
+    let answer = c.process_offer(&b, &offer).await.unwrap();
+    assert!(answer.starts_with("v=0"), "{answer}");
+    c.process_answer(&a, &answer).await.unwrap();
+    assert_eq!(c.get_remote_session_descriptor(&b).await.unwrap(), offer);
+    assert_eq!(c.get_local_session_descriptor(&b).await.unwrap(), answer);
+    c.gather_candidates(&a).await.unwrap();
+    c.gather_candidates(&b).await.unwrap();
+
+    // ICE comes up, B receives A's media (B's flow is OUT into the pipeline).
+    poll("ICE ready on B", || async {
+        let ice = c.get_ice_connection_state(&b).await.unwrap();
+        (!ice.is_empty() && ice.iter().any(|i| i.state == IceComponentState::READY)).then_some(())
+    })
+    .await;
+    poll("media flowing out of B", || async {
+        c.is_media_flowing_out(&b, MediaType::VIDEO)
+            .await
+            .unwrap()
+            .then_some(())
+    })
+    .await;
+    assert!(!c.get_ice_candidate_pairs(&b).await.unwrap().is_empty());
+    let inbound = poll("inbound stats on B", || async {
+        let stats = c.get_stats(&b, Some(MediaType::VIDEO)).await.unwrap()?;
+        stats.into_values().find_map(|s| match s {
+            Stat::InboundRtp(i) if i.bytes_received.unwrap_or(0) > 0 => Some(i),
+            _ => None,
+        })
+    })
+    .await;
+    assert!(inbound.stream.ssrc.is_some());
+    assert!(inbound.packets_received.unwrap() > 0);
+    let all = c.get_stats(&b, None).await.unwrap().unwrap();
+    assert!(
+        all.values().all(|s| !matches!(s, Stat::Other(_))),
+        "{all:#?}"
+    );
+    assert!(all.values().any(|s| matches!(s, Stat::OutboundRtp(_))));
+    assert!(all.values().any(|s| matches!(s, Stat::Endpoint(_))));
+
+    // The events seen on B were all typed.
+    let mut seen = std::collections::BTreeSet::new();
+    while let Ok(n) = notices.try_recv() {
+        if let Notice::Event(e) = n {
+            assert_eq!(e.object, b);
+            assert!(e.typed().is_some(), "{e:?}");
+            seen.insert(e.event_type);
+        }
+    }
+    assert!(seen.contains("IceComponentStateChanged"), "{seen:?}");
+    assert!(seen.contains("MediaFlowOutStateChanged"), "{seen:?}");
+    assert_eq!(c.counters().malformed_events, 0);
+}
+
+#[tokio::test]
+async fn tls_and_dial_failures_are_retried_not_fatal() {
+    // A TCP listener that is not a TLS server: wss:// fails the handshake,
+    // the client retries with backoff and never panics.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let acceptor = tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            drop(sock);
+        }
+    });
+    let mut cfg = ConnectionConfig::new(format!("wss://localhost:{port}/kurento"));
+    cfg.backoff_initial = Duration::from_millis(5);
+    cfg.backoff_max = Duration::from_millis(20);
+    let c = Client::start(cfg);
+    poll("three failed dials", || async {
+        (c.counters().connect_failures >= 3).then_some(())
+    })
+    .await;
+    assert_eq!(*c.state().borrow(), ConnState::Disconnected);
+    assert_eq!(c.get_pipelines().await, Err(ClientError::Disconnected));
+    c.shutdown();
+    acceptor.abort();
+}

@@ -102,6 +102,7 @@ pub(super) struct Counters {
     pub events: AtomicU64,
     pub reconnects: AtomicU64,
     pub timeouts: AtomicU64,
+    pub connect_failures: AtomicU64,
 }
 
 /// A snapshot of the wire counters.
@@ -121,6 +122,8 @@ pub struct WireCounters {
     /// Sockets established after the first.
     pub reconnects: u64,
     pub timeouts: u64,
+    /// Failed attempts to dial KMS or establish the session.
+    pub connect_failures: u64,
 }
 
 /// A request waiting for its response.
@@ -461,6 +464,7 @@ impl Connection {
             events: g(&c.events),
             reconnects: g(&c.reconnects),
             timeouts: g(&c.timeouts),
+            connect_failures: g(&c.connect_failures),
         }
     }
 
