@@ -273,6 +273,8 @@ async fn dropped_socket_fails_in_flight_then_reconnects() {
     let (session, generation) = c.wait_connected(WAIT).await.unwrap();
     let pipeline = c.create_pipeline().await.unwrap();
     let mut notices = c.notices();
+    let sm = kurento_exporter::kms::wire::SERVER_MANAGER;
+    c.subscribe(sm, EventType::ObjectCreated).await.unwrap();
     sim.inject(Fault::CloseOnRequest {
         method: "getChildren".into(),
     });
@@ -296,6 +298,12 @@ async fn dropped_socket_fails_in_flight_then_reconnects() {
         Vec::<String>::new()
     );
     assert_eq!(c.counters().reconnects, 1);
+    // The subscription lived on with the session: events reach the new socket.
+    let second = c.create_pipeline().await.unwrap();
+    next_notice(&mut notices, "ObjectCreated after the drop", |n| {
+        matches!(n, Notice::Event(e) if e.kind == EventKind::ObjectCreated { object: second.clone() })
+    })
+    .await;
 }
 
 #[tokio::test]

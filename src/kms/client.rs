@@ -223,7 +223,9 @@ impl Client {
     }
 
     /// `closeSession` with `release: false`: drop every reference and
-    /// subscription of this session (objects stay). `release: true` is never sent.
+    /// subscription of this session; objects no other session references are
+    /// then released by KMS, as after `unref`. `release: true` (release
+    /// everything the session ever touched) is never sent.
     pub async fn close_session(&self) -> Result<()> {
         let p = params([("release", Value::Bool(false))]);
         self.conn.call(Method::CloseSession, p).await?;
