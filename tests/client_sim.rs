@@ -599,3 +599,28 @@ async fn tls_and_dial_failures_are_retried_not_fatal() {
     c.shutdown();
     acceptor.abort();
 }
+
+#[tokio::test]
+async fn a_lagging_event_reader_does_not_block_requests() {
+    let sim = start_sim().await;
+    let mut cfg = config(&sim);
+    cfg.event_buffer = 4;
+    let c = connect(cfg).await;
+    let mut idle = c.notices();
+    let sm = kurento_exporter::kms::wire::SERVER_MANAGER;
+    c.subscribe(sm, EventType::ObjectCreated).await.unwrap();
+    for _ in 0..20 {
+        c.create_pipeline().await.unwrap();
+    }
+    assert_eq!(c.get_pipelines().await.unwrap().len(), 20);
+    let events = poll("20 events received", || async {
+        (c.counters().events >= 20).then_some(c.counters().events)
+    })
+    .await;
+    assert!(events >= 20);
+    // The reader that never read lost the oldest ones, and is told so.
+    assert!(matches!(
+        idle.recv().await,
+        Err(broadcast::error::RecvError::Lagged(_))
+    ));
+}

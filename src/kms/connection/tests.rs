@@ -146,3 +146,44 @@ async fn closed_link_fails_at_once() {
         Err(ClientError::Disconnected)
     );
 }
+
+#[tokio::test]
+async fn in_flight_requests_are_bounded() {
+    let (s, link, mut rx) = shared();
+    let mut cfg = s.cfg.clone();
+    cfg.max_in_flight = 2;
+    cfg.request_timeout = Duration::from_secs(5);
+    let s = Arc::new(Shared::new(cfg));
+    *lock(&s.link) = Some(link);
+    let conn = Connection {
+        shared: s.clone(),
+        stop: Arc::new(ShutdownOnDrop(watch::channel(false).0)),
+    };
+    let calls: Vec<_> = (0..3)
+        .map(|i| {
+            let conn = conn.clone();
+            tokio::spawn(async move { conn.call(Method::Describe, object(&format!("o{i}"))).await })
+        })
+        .collect();
+    let first = sent(&mut rx).await;
+    let second = sent(&mut rx).await;
+    // The third waits for a free slot: nothing more is sent yet.
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(rx.try_recv().is_err());
+    s.on_text(
+        &json!({"id": first["id"], "jsonrpc": "2.0", "result": {}}).to_string(),
+        1,
+    );
+    let third = sent(&mut rx).await;
+    for f in [&second, &third] {
+        s.on_text(
+            &json!({"id": f["id"], "jsonrpc": "2.0", "result": {}}).to_string(),
+            1,
+        );
+    }
+    for c in calls {
+        assert_eq!(c.await.unwrap(), Ok(json!({})));
+    }
+}
