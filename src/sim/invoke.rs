@@ -426,12 +426,24 @@ impl Engine {
                     .collect::<Vec<_>>()
                     .into())
             }
-            "getDtlsConnectionState" if is_webrtc => Ok(self
-                .rtc(id)
-                .and_then(|r| r.dtls)
-                .map(|d| d.as_str())
-                .unwrap_or("NEW")
-                .into()),
+            "getDtlsConnectionState" if is_webrtc => {
+                let dtls = self.rtc(id).and_then(|r| r.dtls);
+                let list: Vec<Value> = dtls
+                    .map(|d| {
+                        ["[bundle/dtlssrtpdec]", "[bundle/dtlssrtpenc]"]
+                            .iter()
+                            .map(|c| {
+                                kurento_value(
+                                    "DtlsConnection",
+                                    json!({"streamId": "1", "componentId": c,
+                                           "connectionId": "dtlssrtpenc1-dtlssrtpdec1-1-1", "state": d.as_str()}),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Ok(list.into())
+            }
             "createDataChannel" | "closeDataChannel" if is_webrtc => Ok(Value::Null),
             "getUrl" if kind == Kind::HttpPostEndpoint => {
                 Ok(format!("http://127.0.0.1:8888/{id}").into())

@@ -125,7 +125,27 @@ impl Engine {
             }
             let q = r.quality;
             for s in r.streams.iter().filter(|s| want(s.media)) {
-                if s.remote_sends && !r.inbound_hidden {
+                let visible = |phantom: bool| {
+                    r.gone.map_or(true, |(at, how)| {
+                        now < at + how.inbound_hide_ms(s.media, phantom)
+                    })
+                };
+                if s.remote_sends && visible(true) {
+                    if let Some(pid) = &s.phantom_id {
+                        let entry = json!({
+                            "id": pid, "type": "inboundrtp", "timestampMillis": now,
+                            "ssrc": s.in_ssrc.to_string(), "associateStatsId": "", "codecId": "",
+                            "isRemote": false, "mediaTrackId": "", "transportId": "",
+                            "bytesReceived": 0, "packetsReceived": 0, "packetsLost": 0, "fractionLost": 0,
+                            "jitter": 0, "firCount": 0, "pliCount": 0, "nackCount": 0, "sliCount": 0, "remb": 0,
+                        });
+                        out.insert(
+                            pid.clone(),
+                            kurento_value("RTCInboundRTPStreamStats", entry),
+                        );
+                    }
+                }
+                if s.remote_sends && visible(false) {
                     let (bytes, packets, lost) = s.inbound.at(now);
                     let active = s.inbound.rate() > 0.0;
                     let entry = json!({
@@ -163,23 +183,25 @@ impl Engine {
             }
             if latency {
                 let flows = o.el.as_ref().map(|e| e.flow_in).unwrap_or_default();
-                let lat = |scale: u64| -> Vec<Value> {
-                    [MediaType::AUDIO, MediaType::VIDEO]
+                let lat =
+                    |scale: u64| -> Vec<Value> {
+                        [MediaType::AUDIO, MediaType::VIDEO]
                         .iter()
                         .enumerate()
-                        .filter(|(i, m)| flows[*i] && want(**m))
-                        .map(|(_, m)| {
+                        .filter(|(_, m)| want(**m))
+                        .map(|(i, m)| {
+                            let avg = if flows[i] { scale + (q.rtt * 1e9) as u64 } else { 0 };
                             kurento_value(
                                 "MediaLatencyStat",
                                 json!({
                                     "name": format!("sink_{}_default", m.as_str().to_lowercase()),
                                     "type": m.as_str(),
-                                    "avg": scale + (q.rtt * 1e9) as u64,
+                                    "avg": avg,
                                 }),
                             )
                         })
                         .collect()
-                };
+                    };
                 let entry = json!({
                     "id": id, "type": "endpoint", "timestampMillis": now,
                     "inputLatency": lat(20_000_000), "E2ELatency": lat(40_000_000),
