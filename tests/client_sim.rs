@@ -142,6 +142,11 @@ async fn kms_restart_gives_a_new_session_and_subscriptions_come_back() {
         matches!(n, Notice::Event(e) if e.kind == EventKind::ObjectCreated { object: first.clone() })
     })
     .await;
+    // A subscription on an object the restart destroys is reported lost.
+    let ep = c.create_element("WebRtcEndpoint", &first).await.unwrap();
+    c.subscribe(&ep, EventType::MediaFlowInStateChanged)
+        .await
+        .unwrap();
 
     sim.restart().await;
     let n = next_notice(&mut notices, "reconnected after restart", |n| {
@@ -154,6 +159,14 @@ async fn kms_restart_gives_a_new_session_and_subscriptions_come_back() {
     assert!(!r.same_session, "{r:?}");
     assert_ne!(r.session, old_session);
     assert_eq!(r.resubscribed, 1);
+    assert_eq!(r.lost, vec![(ep, EventType::MediaFlowInStateChanged)]);
+    assert_eq!(
+        c.subscriptions(),
+        vec![(
+            kurento_exporter::kms::wire::SERVER_MANAGER.to_owned(),
+            EventType::ObjectCreated
+        )]
+    );
     assert!(r.generation > generation);
     assert_eq!(c.wait_connected(WAIT).await.unwrap().0, r.session);
 
