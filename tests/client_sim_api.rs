@@ -247,3 +247,44 @@ async fn negotiated_loopback_gives_typed_stats_states_and_events() {
     assert!(seen.contains("MediaFlowOutStateChanged"), "{seen:?}");
     assert_eq!(c.counters().malformed_events, 0);
 }
+
+#[tokio::test]
+async fn concurrent_subscriptions_to_one_event_give_one_subscription() {
+    let sim = start_sim().await;
+    let c = connect(config(&sim)).await;
+    let sm = kurento_exporter::kms::wire::SERVER_MANAGER;
+    let calls: Vec<_> = (0..4)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.subscribe(sm, EventType::ObjectCreated).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for call in calls {
+        ids.push(within("subscribe", call).await.unwrap().unwrap());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    // Exactly one event per object created.
+    let mut notices = c.notices();
+    let p = c.create_pipeline().await.unwrap();
+    let q = c.create_pipeline().await.unwrap();
+    let mut created = Vec::new();
+    while created.len() < 2 {
+        match next_notice(&mut notices, "ObjectCreated", |n| {
+            matches!(n, Notice::Event(_))
+        })
+        .await
+        {
+            Notice::Event(e) => created.push(e.kind),
+            Notice::Reconnected(r) => panic!("{r:?}"),
+        }
+    }
+    assert_eq!(
+        created,
+        vec![
+            EventKind::ObjectCreated { object: p },
+            EventKind::ObjectCreated { object: q }
+        ]
+    );
+}

@@ -376,8 +376,27 @@ impl Connection {
             .and_then(Value::as_str)
             .ok_or_else(|| ClientError::Protocol(format!("subscribe answered {r}")))?
             .to_owned();
-        lock(&self.shared.subs).insert(key, id.clone());
-        Ok(id)
+        let existing = {
+            let mut subs = lock(&self.shared.subs);
+            match subs.get(&key) {
+                Some(existing) => Some(existing.clone()),
+                None => {
+                    subs.insert(key, id.clone());
+                    None
+                }
+            }
+        };
+        match existing {
+            // A concurrent call subscribed first: drop the duplicate.
+            Some(existing) => {
+                let mut p = Map::new();
+                p.insert("object".into(), object.into());
+                p.insert("subscription".into(), id.into());
+                let _ = self.call(Method::Unsubscribe, p).await;
+                Ok(existing)
+            }
+            None => Ok(id),
+        }
     }
 
     /// Drop a registered subscription (and tell KMS).
