@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use kurento_exporter::sim::Vanish;
 use serde_json::Value;
 use sim_support::{sim_with, Client};
 
@@ -132,6 +133,12 @@ fn diff(path: &str, rec: &Value, sim: &Value, out: &mut Vec<String>) {
 /// Replay the client frames of `file` (all its connections, interleaved in
 /// recorded order) and return the differences with the recorded responses.
 async fn replay(file: &str) -> Vec<String> {
+    replay_with(file, None).await
+}
+
+/// As `replay`, and after the response to request `id` the (only) browser
+/// peer vanishes `how` (the capture's browser was killed or closed there).
+async fn replay_with(file: &str, vanish: Option<(u64, Vanish)>) -> Vec<String> {
     let path = samples().join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let frames: Vec<Value> = text
@@ -145,7 +152,7 @@ async fn replay(file: &str) -> Vec<String> {
         .map(|f| {
             (
                 (
-                    f["conn"].as_u64().unwrap(),
+                    f["conn"].as_u64().unwrap_or(1),
                     f["msg"]["id"].as_u64().unwrap(),
                 ),
                 &f["msg"],
@@ -159,7 +166,7 @@ async fn replay(file: &str) -> Vec<String> {
     let mut problems = Vec::new();
     let start = tokio::time::Instant::now();
     for f in frames.iter().filter(|f| f["dir"] == "client->kms") {
-        let conn = f["conn"].as_u64().unwrap();
+        let conn = f["conn"].as_u64().unwrap_or(1);
         let due = Duration::from_secs_f64((f["t"].as_u64().unwrap() - t0) as f64 / 1000.0 / SPEED);
         tokio::time::sleep_until(start + due).await;
         let mut msg = f["msg"].clone();
@@ -173,6 +180,14 @@ async fn replay(file: &str) -> Vec<String> {
         let c = clients.get_mut(&conn).unwrap();
         c.send_text(&msg.to_string()).await;
         let got = c.response(id).await;
+        if let Some((_, how)) = vanish.filter(|(at, _)| *at == id) {
+            h.with_engine(|e, _| {
+                let t = e.truth();
+                for o in t.objects.iter().filter(|o| o.kind == "WebRtcEndpoint") {
+                    e.vanish_peer(&o.id, how);
+                }
+            });
+        }
         let Some(rec) = responses.get(&(conn, id)) else {
             continue;
         };
@@ -218,6 +233,29 @@ async fn replay_of_a_real_kurento_client_session_matches() {
 #[tokio::test]
 async fn replay_of_the_second_capture_matches() {
     let problems = replay("extra/wire-second-run.jsonl").await;
+    assert!(
+        problems.is_empty(),
+        "{} differences:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn replay_of_a_crashed_browser_matches() {
+    // The browser was killed right after the first round of polls (request 38).
+    let problems = replay_with("browser/crash-wire.jsonl", Some((38, Vanish::Crash))).await;
+    assert!(
+        problems.is_empty(),
+        "{} differences:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn replay_of_a_closed_browser_matches() {
+    let problems = replay_with("browser/close-wire.jsonl", Some((38, Vanish::Close))).await;
     assert!(
         problems.is_empty(),
         "{} differences:\n{}",

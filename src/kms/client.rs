@@ -2,6 +2,11 @@
 //! operation the exporter needs (monitoring reads, cleanup, a few operator
 //! actions), each decoding its result into a typed value. Only operations in
 //! `ops::Operation` can be sent.
+//!
+//! Beware KMS's reference counting: `describe`, `invoke` and `subscribe` on
+//! an object reference it (and its pipeline) from this client's session, which
+//! keeps an abandoned object alive for as long as the session lives. A monitor
+//! must `unref` what it has read (that also drops its subscriptions there).
 
 use std::time::Duration;
 
@@ -15,8 +20,8 @@ use super::events::EventType;
 use super::ops::{Method, Operation};
 use super::stats::{parse_stats, StatsMap};
 use super::types::{
-    ConnectionState, ElementConnectionData, IceCandidate, IceCandidatePair, IceConnection,
-    KurentoValue, MediaState, MediaType, ObjectDescription, ServerInfo, Tag,
+    ConnectionState, ElementConnectionData, IceCandidatePair, IceConnection, MediaState, MediaType,
+    ObjectDescription, ServerInfo, Tag,
 };
 use super::wire::SERVER_MANAGER;
 
@@ -29,11 +34,11 @@ pub struct Client {
     conn: Connection,
 }
 
-fn params<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
+pub(super) fn params<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
-fn decode<T: DeserializeOwned>(what: &str, v: Value) -> Result<T> {
+pub(super) fn decode<T: DeserializeOwned>(what: &str, v: Value) -> Result<T> {
     serde_json::from_value(v).map_err(|e| ClientError::Protocol(format!("{what}: {e}")))
 }
 
@@ -84,6 +89,16 @@ impl Client {
     /// Wire oddities seen so far.
     pub fn counters(&self) -> WireCounters {
         self.conn.counters()
+    }
+
+    /// Send an `invoke` (crate-internal: only `Operation`s can be named).
+    pub(super) async fn invoke_op(
+        &self,
+        object: &str,
+        op: Operation,
+        op_params: Option<Map<String, Value>>,
+    ) -> Result<Value> {
+        self.invoke(object, op, op_params).await
     }
 
     /// Close the socket and stop reconnecting.
@@ -208,7 +223,9 @@ impl Client {
     }
 
     /// `closeSession` with `release: false`: drop every reference and
-    /// subscription of this session (objects stay). `release: true` is never sent.
+    /// subscription of this session; objects no other session references are
+    /// then released by KMS, as after `unref`. `release: true` (release
+    /// everything the session ever touched) is never sent.
     pub async fn close_session(&self) -> Result<()> {
         let p = params([("release", Value::Bool(false))]);
         self.conn.call(Method::CloseSession, p).await?;
@@ -287,7 +304,7 @@ impl Client {
 
     // ---- MediaElement ----
 
-    fn media_params(media_type: Option<MediaType>) -> Map<String, Value> {
+    pub(super) fn media_params(media_type: Option<MediaType>) -> Map<String, Value> {
         match media_type {
             Some(t) => params([("mediaType", t.as_str().into())]),
             None => Map::new(),
@@ -388,88 +405,10 @@ impl Client {
             .await?;
         decode_sdp("getRemoteSessionDescriptor", v)
     }
-
-    // ---- actions (operator API) ----
-
-    async fn act(&self, object: &str, op: Operation, p: Map<String, Value>) -> Result<Value> {
-        self.invoke(object, op, Some(p)).await
-    }
-
-    /// `connect` `source` to `sink` (all media types when `None`).
-    pub async fn connect_elements(
-        &self,
-        source: &str,
-        sink: &str,
-        media_type: Option<MediaType>,
-    ) -> Result<()> {
-        let mut p = Self::media_params(media_type);
-        p.insert("sink".into(), sink.into());
-        self.act(source, Operation::Connect, p).await.map(drop)
-    }
-
-    /// `play` a PlayerEndpoint.
-    pub async fn play(&self, player: &str) -> Result<()> {
-        self.act(player, Operation::Play, Map::new())
-            .await
-            .map(drop)
-    }
-
-    /// `setLatencyStats` on a pipeline (enables `endpoint`/`element` stats).
-    pub async fn set_latency_stats(&self, pipeline: &str, enabled: bool) -> Result<()> {
-        let p = params([("latencyStats", enabled.into())]);
-        self.act(pipeline, Operation::SetLatencyStats, p)
-            .await
-            .map(drop)
-    }
-
-    /// `addTag`.
-    pub async fn add_tag(&self, object: &str, key: &str, value: &str) -> Result<()> {
-        let p = params([("key", key.into()), ("value", value.into())]);
-        self.act(object, Operation::AddTag, p).await.map(drop)
-    }
-
-    /// `processOffer`: returns the SDP answer.
-    pub async fn process_offer(&self, endpoint: &str, offer: &str) -> Result<String> {
-        let p = params([("offer", offer.into())]);
-        decode(
-            "processOffer",
-            self.act(endpoint, Operation::ProcessOffer, p).await?,
-        )
-    }
-
-    /// `generateOffer`: returns the SDP offer.
-    pub async fn generate_offer(&self, endpoint: &str) -> Result<String> {
-        let v = self
-            .act(endpoint, Operation::GenerateOffer, Map::new())
-            .await?;
-        decode("generateOffer", v)
-    }
-
-    /// `processAnswer`: returns the local SDP.
-    pub async fn process_answer(&self, endpoint: &str, answer: &str) -> Result<String> {
-        let p = params([("answer", answer.into())]);
-        let v = self.act(endpoint, Operation::ProcessAnswer, p).await?;
-        decode_sdp("processAnswer", v)
-    }
-
-    /// `gatherCandidates` on a WebRtcEndpoint.
-    pub async fn gather_candidates(&self, endpoint: &str) -> Result<()> {
-        self.act(endpoint, Operation::GatherCandidates, Map::new())
-            .await
-            .map(drop)
-    }
-
-    /// `addIceCandidate` from the remote peer.
-    pub async fn add_ice_candidate(&self, endpoint: &str, candidate: &IceCandidate) -> Result<()> {
-        let p = params([("candidate", candidate.to_wire())]);
-        self.act(endpoint, Operation::AddIceCandidate, p)
-            .await
-            .map(drop)
-    }
 }
 
 /// An SDP string; `null` (no description yet) reads as empty.
-fn decode_sdp(what: &str, v: Value) -> Result<String> {
+pub(super) fn decode_sdp(what: &str, v: Value) -> Result<String> {
     match v {
         Value::Null => Ok(String::new()),
         v => decode(what, v),

@@ -102,6 +102,7 @@ pub(super) struct Counters {
     pub events: AtomicU64,
     pub reconnects: AtomicU64,
     pub timeouts: AtomicU64,
+    pub connect_failures: AtomicU64,
 }
 
 /// A snapshot of the wire counters.
@@ -121,6 +122,8 @@ pub struct WireCounters {
     /// Sockets established after the first.
     pub reconnects: u64,
     pub timeouts: u64,
+    /// Failed attempts to dial KMS or establish the session.
+    pub connect_failures: u64,
 }
 
 /// A request waiting for its response.
@@ -161,6 +164,23 @@ fn bump(c: &AtomicU64) {
 }
 
 impl Shared {
+    pub fn new(cfg: ConnectionConfig) -> Shared {
+        let (state, _) = watch::channel(ConnState::Disconnected);
+        let (notices, _) = broadcast::channel(cfg.event_buffer.max(1));
+        Shared {
+            permits: Semaphore::new(cfg.max_in_flight.max(1)),
+            cfg,
+            next_id: AtomicU64::new(1),
+            pending: Mutex::new(HashMap::new()),
+            link: Mutex::new(None),
+            session: Mutex::new(None),
+            state,
+            notices,
+            subs: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
+        }
+    }
+
     /// Send `method` on `link` and wait for its response (no in-flight slot).
     pub async fn call_on(
         &self,
@@ -179,6 +199,10 @@ impl Shared {
             .get("object")
             .and_then(Value::as_str)
             .map(str::to_owned);
+        let label = match params.get("operation").and_then(Value::as_str) {
+            Some(op) => format!("{} {op}", method.as_str()),
+            None => method.as_str().to_owned(),
+        };
         let text = serde_json::to_string(&Request::new(id, method.as_str(), params))
             .map_err(|e| ClientError::Protocol(format!("cannot encode request: {e}")))?;
         let (tx, rx) = oneshot::channel();
@@ -200,9 +224,9 @@ impl Shared {
             Err(_) => {
                 lock(&self.pending).remove(&id);
                 bump(&self.counters.timeouts);
-                tracing::debug!(id, method = method.as_str(), "request timed out");
+                tracing::debug!(id, method = %label, "request timed out");
                 Err(ClientError::Timeout {
-                    method: method.as_str().into(),
+                    method: label,
                     timeout_ms: self.cfg.request_timeout.as_millis() as u64,
                 })
             }
@@ -298,20 +322,7 @@ impl Connection {
     /// Start connecting in the background (needs a tokio runtime). Requests
     /// fail with `Disconnected` until the state is `Connected`.
     pub fn start(cfg: ConnectionConfig) -> Connection {
-        let (state, _) = watch::channel(ConnState::Disconnected);
-        let (notices, _) = broadcast::channel(cfg.event_buffer.max(1));
-        let shared = Arc::new(Shared {
-            permits: Semaphore::new(cfg.max_in_flight.max(1)),
-            cfg,
-            next_id: AtomicU64::new(1),
-            pending: Mutex::new(HashMap::new()),
-            link: Mutex::new(None),
-            session: Mutex::new(None),
-            state,
-            notices,
-            subs: Mutex::new(HashMap::new()),
-            counters: Counters::default(),
-        });
+        let shared = Arc::new(Shared::new(cfg));
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(supervisor::run(shared.clone(), stop_rx));
         Connection {
@@ -365,8 +376,27 @@ impl Connection {
             .and_then(Value::as_str)
             .ok_or_else(|| ClientError::Protocol(format!("subscribe answered {r}")))?
             .to_owned();
-        lock(&self.shared.subs).insert(key, id.clone());
-        Ok(id)
+        let existing = {
+            let mut subs = lock(&self.shared.subs);
+            match subs.get(&key) {
+                Some(existing) => Some(existing.clone()),
+                None => {
+                    subs.insert(key, id.clone());
+                    None
+                }
+            }
+        };
+        match existing {
+            // A concurrent call subscribed first: drop the duplicate.
+            Some(existing) => {
+                let mut p = Map::new();
+                p.insert("object".into(), object.into());
+                p.insert("subscription".into(), id.into());
+                let _ = self.call(Method::Unsubscribe, p).await;
+                Ok(existing)
+            }
+            None => Ok(id),
+        }
     }
 
     /// Drop a registered subscription (and tell KMS).
@@ -453,6 +483,7 @@ impl Connection {
             events: g(&c.events),
             reconnects: g(&c.reconnects),
             timeouts: g(&c.timeouts),
+            connect_failures: g(&c.connect_failures),
         }
     }
 
@@ -462,3 +493,6 @@ impl Connection {
         let _ = self.stop.0.send(true);
     }
 }
+
+#[cfg(test)]
+mod tests;

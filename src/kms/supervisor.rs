@@ -43,6 +43,13 @@ async fn pause(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
     }
 }
 
+fn failed(shared: &Shared) {
+    shared
+        .counters
+        .connect_failures
+        .fetch_add(1, Ordering::Relaxed);
+}
+
 /// Resolve once shut down (or once the handle is gone).
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
@@ -71,10 +78,12 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         let ws = match dial {
             Ok(Ok((ws, _))) => ws,
             Ok(Err(e)) => {
+                failed(&shared);
                 tracing::warn!(url = %shared.cfg.url, error = %e, attempt, "cannot reach KMS");
                 continue;
             }
             Err(_) => {
+                failed(&shared);
                 tracing::warn!(url = %shared.cfg.url, attempt, "KMS WebSocket handshake timed out");
                 continue;
             }
@@ -98,6 +107,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         let outcome = match handshake {
             Some(Ok(o)) => o,
             Some(Err(e)) => {
+                failed(&shared);
                 tracing::warn!(url = %shared.cfg.url, error = %e, "KMS session handshake failed");
                 kill.notify_one();
                 drop(link);
@@ -106,6 +116,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 continue;
             }
             None => {
+                failed(&shared);
                 shared.fail_pending(generation);
                 continue;
             }
