@@ -142,6 +142,8 @@ impl ExporterMetrics {
 pub struct Metrics {
     registry: Registry,
     settings: Arc<RwLock<Settings>>,
+    /// Size of the last page rendered.
+    last_size: std::sync::atomic::AtomicUsize,
     pub exporter: ExporterMetrics,
 }
 
@@ -193,6 +195,7 @@ impl Metrics {
         Metrics {
             registry,
             settings,
+            last_size: std::sync::atomic::AtomicUsize::new(0),
             exporter,
         }
     }
@@ -207,14 +210,19 @@ impl Metrics {
 
     /// Render for a request with this `Accept` header.
     pub fn render(&self, accept: Option<&str>) -> Result<Page, std::fmt::Error> {
-        let mut body = String::with_capacity(64 * 1024);
-        if accept.is_some_and(|a| a.contains("application/openmetrics-text")) {
+        // Pages are large at scale: start from the last size to avoid regrowth.
+        let hint = self.last_size.load(std::sync::atomic::Ordering::Relaxed);
+        let mut body = String::with_capacity(hint + hint / 8 + 4096);
+        let page = if accept.is_some_and(|a| a.contains("application/openmetrics-text")) {
             prometheus_client::encoding::text::encode(&mut body, &self.registry)?;
-            Ok((OPENMETRICS_TEXT, body))
+            (OPENMETRICS_TEXT, body)
         } else {
             prometheus_client::encoding::prometheus_text::encode(&mut body, &self.registry)?;
-            Ok((PROMETHEUS_TEXT, body))
-        }
+            (PROMETHEUS_TEXT, body)
+        };
+        self.last_size
+            .store(page.1.len(), std::sync::atomic::Ordering::Relaxed);
+        Ok(page)
     }
 }
 
