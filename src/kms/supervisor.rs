@@ -279,6 +279,9 @@ async fn keepalive(shared: Arc<Shared>, link: Link, kill: Arc<Notify>) {
     }
 }
 
+/// Most frames written before one flush.
+const WRITE_BATCH: usize = 256;
+
 /// Move frames between the socket and the link until either side ends.
 async fn pump(
     shared: Arc<Shared>,
@@ -292,7 +295,19 @@ async fn pump(
         tokio::select! {
             out = rx.recv() => match out {
                 Some(text) => {
-                    if let Err(e) = sink.send(Message::Text(text)).await {
+                    // Write every queued request, then flush once: one
+                    // syscall for a burst instead of one per frame.
+                    let mut res = sink.feed(Message::Text(text)).await;
+                    let mut batch = 1;
+                    while res.is_ok() && batch < WRITE_BATCH {
+                        let Ok(next) = rx.try_recv() else { break };
+                        res = sink.feed(Message::Text(next)).await;
+                        batch += 1;
+                    }
+                    if res.is_ok() {
+                        res = sink.flush().await;
+                    }
+                    if let Err(e) = res {
                         tracing::debug!(error = %e, "send failed");
                         break;
                     }
