@@ -39,6 +39,10 @@ pub struct Element {
     pub flow_in: [bool; 2],
     pub flow_out: [bool; 2],
     pub playing: bool,
+    /// Players: when the media ends.
+    pub eos_at: Option<u64>,
+    /// Players: output still flows until then after the end of stream.
+    pub flow_until: u64,
     /// HubPorts: their hub.
     pub hub: Option<String>,
     pub rtc: Option<Box<Rtc>>,
@@ -162,7 +166,7 @@ impl Engine {
             return false;
         };
         match o.kind {
-            Kind::PlayerEndpoint => el.playing,
+            Kind::PlayerEndpoint => el.playing || self.now < el.flow_until,
             Kind::WebRtcEndpoint | Kind::RtpEndpoint => {
                 el.rtc.as_ref().is_some_and(|r| self.peer_sends(r, m))
             }
