@@ -126,7 +126,7 @@ pub enum Fault {
     CloseOnRequest { method: String },
     /// Send `count` malformed frames before the next answer.
     Garbage { count: u32 },
-    /// Never answer matching requests.
+    /// Never answer matching requests (they are not processed either).
     Silent { method: String },
 }
 
