@@ -1,9 +1,11 @@
 //! Replays the kurento-client session captured from a real KMS 7.3
 //! (`shared/kurento/samples/wire.jsonl`, connection 1: pipeline, player,
 //! two WebRtcEndpoints in loopback, stats, release of the sender and 45 s of
-//! polling) against the simulator, on a clock 20x faster, and compares every
-//! response with the recorded one: same result/error, same JSON shape, same
-//! enum-like values (states, flows, types) and booleans.
+//! polling; the second capture; two real browsers that vanished) against the
+//! simulator on a clock driven by the recorded times, and compares every
+//! response with the recorded one (same result/error, same JSON shape, same
+//! enum-like values such as states, flows and types, same booleans) and the
+//! events each connection received (same event types on the same objects).
 
 mod sim_support;
 
@@ -15,7 +17,8 @@ use kurento_exporter::sim::Vanish;
 use serde_json::Value;
 use sim_support::{sim_with, Client};
 
-const SPEED: f64 = 20.0;
+/// The simulator's clock is frozen and driven by the replay (deterministic).
+const SPEED: f64 = 0.0;
 
 fn samples() -> PathBuf {
     let root = std::env::var_os("KURENTO_SHARED")
@@ -160,15 +163,18 @@ async fn replay_with(file: &str, vanish: Option<(u64, Vanish)>) -> Vec<String> {
         })
         .collect();
 
-    let h = sim_with(600_000, 20, SPEED).await;
+    // Ticks of 500 ms of simulated time, as `advance_clock` steps.
+    let h = sim_with(600_000, 500, SPEED).await;
     let mut clients: HashMap<u64, Client> = HashMap::new();
     let mut map = HashMap::new();
     let mut problems = Vec::new();
-    let start = tokio::time::Instant::now();
     for f in frames.iter().filter(|f| f["dir"] == "client->kms") {
         let conn = f["conn"].as_u64().unwrap_or(1);
-        let due = Duration::from_secs_f64((f["t"].as_u64().unwrap() - t0) as f64 / 1000.0 / SPEED);
-        tokio::time::sleep_until(start + due).await;
+        let due = f["t"].as_u64().unwrap() - t0;
+        let elapsed = h.elapsed_ms();
+        if due > elapsed {
+            h.advance_clock(Duration::from_millis(due - elapsed));
+        }
         let mut msg = f["msg"].clone();
         substitute(&mut msg, &map);
         let Some(id) = msg["id"].as_u64() else {
@@ -214,6 +220,39 @@ async fn replay_with(file: &str, vanish: Option<(u64, Vanish)>) -> Vec<String> {
             diff("", rec, &got, &mut d);
         }
         problems.extend(d.into_iter().map(|p| format!("{what} {p}")));
+    }
+    // Events: every (event type, object) pair KMS sent a connection, the simulator sent too.
+    for (conn, c) in clients.iter_mut() {
+        let got: std::collections::BTreeSet<(String, String)> = c
+            .events
+            .iter()
+            .map(|e| {
+                let v = &e["params"]["value"];
+                (
+                    v["type"].as_str().unwrap_or("").to_owned(),
+                    v["object"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        let want: std::collections::BTreeSet<(String, String)> = frames
+            .iter()
+            .filter(|f| f["conn"].as_u64().unwrap_or(1) == *conn && f["msg"]["method"] == "onEvent")
+            .map(|f| {
+                let v = &f["msg"]["params"]["value"];
+                let object = v["object"].as_str().unwrap_or("");
+                let object = map.get(object).map_or(object, String::as_str);
+                (
+                    v["type"].as_str().unwrap_or("").to_owned(),
+                    object.to_owned(),
+                )
+            })
+            .collect();
+        for missing in want.difference(&got) {
+            problems.push(format!("conn {conn} event missing: {missing:?}"));
+        }
+        for extra in got.difference(&want) {
+            problems.push(format!("conn {conn} event not sent by KMS: {extra:?}"));
+        }
     }
     h.shutdown().await;
     problems

@@ -161,6 +161,22 @@ fn loopback_flows_like_kms() {
     assert!(f.flowing(&b, "Out", "VIDEO"), "B receives from its peer A");
     assert!(!f.flowing(&b, "In", "VIDEO"), "nothing feeds B");
     assert!(!f.flowing(&a, "Out", "VIDEO"), "B sends nothing back");
+    // What A sends is what B receives: same SSRC on both sides.
+    let out_a: Vec<String> =
+        f.e.rtc(&a)
+            .unwrap()
+            .streams
+            .iter()
+            .map(|s| s.out_ssrc.to_string())
+            .collect();
+    let in_b: Vec<String> =
+        f.e.rtc(&b)
+            .unwrap()
+            .streams
+            .iter()
+            .map(|s| s.in_ssrc.to_string())
+            .collect();
+    assert_eq!(out_a, in_b);
     let ice = f.inv("t", &b, "getIceConnectionState", json!({}));
     assert_eq!(ice.as_array().unwrap().len(), 2);
     assert!(ice
@@ -380,5 +396,34 @@ fn invalid_uri_raises_four_error_events() {
     let d = &out.events[0].frame["params"]["value"]["data"];
     assert_eq!(d["type"], "INVALID_URI");
     assert_eq!(d["description"], "Invalid URI");
+    assert!(!f.flowing(&player, "Out", "VIDEO"));
+}
+
+#[test]
+fn file_players_end_after_the_media_duration() {
+    let mut f = Fx::new();
+    let p = f.create("t", "MediaPipeline", json!({}));
+    let player = f.create(
+        "t",
+        "PlayerEndpoint",
+        json!({"mediaPipeline": p, "uri": "file:///srv/media/test.webm"}),
+    );
+    f.call(
+        "t",
+        "subscribe",
+        json!({"object": player, "type": "EndOfStream"}),
+    );
+    f.inv("t", &player, "play", json!({}));
+    assert!(f.flowing(&player, "Out", "VIDEO"));
+    let end = f.now + super::player::FILE_DURATION_MS + 500;
+    let mut eos = 0;
+    while f.now < end {
+        f.now += 500;
+        eos += f.e.tick(f.now).len();
+    }
+    assert_eq!(eos, 1, "one EndOfStream");
+    assert_eq!(f.inv("t", &player, "getState", json!({})), "STOP");
+    assert!(f.flowing(&player, "Out", "VIDEO"), "flows a little longer");
+    f.advance(2_000);
     assert!(!f.flowing(&player, "Out", "VIDEO"));
 }

@@ -108,6 +108,9 @@ impl Engine {
 
     /// One timed step of `id`; false once nothing is pending.
     pub(crate) fn step(&mut self, id: &str) -> bool {
+        if let Some(pending) = self.player_step(id) {
+            return pending;
+        }
         let now = self.now;
         let Some(r) = self.rtc(id) else {
             return false;
