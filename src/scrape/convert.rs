@@ -74,9 +74,62 @@ pub fn sample(map: &StatsMap, media: &HashMap<String, MediaType>, read_at: Milli
     if let Some(ts) = kms_ts {
         s.at = ts;
     }
-    s.inbound.sort_by(|a, b| a.ssrc.cmp(&b.ssrc));
-    s.outbound.sort_by(|a, b| a.ssrc.cmp(&b.ssrc));
+    s.inbound = merge_by_ssrc(s.inbound, |a, b| {
+        a.bytes += b.bytes;
+        a.packets += b.packets;
+        a.lost = match (a.lost, b.lost) {
+            (Some(x), Some(y)) => Some(x + y),
+            (x, y) => x.or(y),
+        };
+        a.fraction_lost = a.fraction_lost.max(b.fraction_lost);
+        a.jitter_seconds = a.jitter_seconds.max(b.jitter_seconds);
+        a.nacks += b.nacks;
+        a.plis += b.plis;
+        a.firs += b.firs;
+        a.remb_bps = a.remb_bps.max(b.remb_bps);
+    });
+    s.outbound = merge_by_ssrc(s.outbound, |a, b| {
+        a.bytes += b.bytes;
+        a.packets += b.packets;
+        a.round_trip_seconds = a.round_trip_seconds.max(b.round_trip_seconds);
+        a.target_bitrate_bps = a.target_bitrate_bps.max(b.target_bitrate_bps);
+        a.nacks += b.nacks;
+        a.plis += b.plis;
+        a.firs += b.firs;
+        a.remb_bps = a.remb_bps.max(b.remb_bps);
+    });
     s
+}
+
+trait Ssrc {
+    fn ssrc(&self) -> &str;
+}
+
+impl Ssrc for InboundRtp {
+    fn ssrc(&self) -> &str {
+        &self.ssrc
+    }
+}
+
+impl Ssrc for OutboundRtp {
+    fn ssrc(&self) -> &str {
+        &self.ssrc
+    }
+}
+
+/// One entry per SSRC, sorted. KMS lists a second, zero-byte `inboundrtp`
+/// entry for the same SSRC when the peer offered retransmission (RTX): the
+/// entries are folded into one stream (counters summed, gauges maxed).
+fn merge_by_ssrc<T: Ssrc>(mut v: Vec<T>, fold: impl Fn(&mut T, T)) -> Vec<T> {
+    v.sort_by(|a, b| a.ssrc().cmp(b.ssrc()));
+    let mut out: Vec<T> = Vec::with_capacity(v.len());
+    for s in v {
+        match out.last_mut() {
+            Some(last) if last.ssrc() == s.ssrc() => fold(last, s),
+            _ => out.push(s),
+        }
+    }
+    out
 }
 
 /// SSRCs of RTP streams in a stats map.
@@ -139,6 +192,52 @@ mod tests {
         // E2E latency entries exist (latencyStats on), avg 0 ns.
         assert_eq!(s.e2e_latency_seconds.get(&MediaType::VIDEO), Some(&0.0));
         assert_eq!(ssrcs(&map).count(), 4);
+    }
+
+    #[test]
+    fn rtx_entries_of_one_ssrc_fold_into_one_stream() {
+        // A real browser snapshot: video and its RTX share an SSRC.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/kurento/samples/browser/close-live-snapshot.json");
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json");
+        let stats = find_stats(&v).expect("a stats map in the snapshot");
+        let map = parse_stats(&stats).unwrap().unwrap();
+        let inbound_entries = map
+            .values()
+            .filter(|s| matches!(s, Stat::InboundRtp(_)))
+            .count();
+        let s = sample(&map, &HashMap::new(), 0);
+        let mut ssrcs: Vec<&str> = s.inbound.iter().map(|r| r.ssrc.as_str()).collect();
+        ssrcs.dedup();
+        assert_eq!(ssrcs.len(), s.inbound.len(), "one stream per SSRC");
+        assert!(
+            s.inbound.len() < inbound_entries,
+            "the sample has a duplicate SSRC"
+        );
+        let total: u64 = map
+            .values()
+            .filter_map(|st| match st {
+                Stat::InboundRtp(r) => r.bytes_received,
+                _ => None,
+            })
+            .sum();
+        assert_eq!(s.inbound.iter().map(|r| r.bytes).sum::<u64>(), total);
+    }
+
+    fn find_stats(v: &serde_json::Value) -> Option<serde_json::Value> {
+        match v {
+            serde_json::Value::Object(m) => {
+                if m.values()
+                    .any(|e| e.get("type").and_then(|t| t.as_str()) == Some("inboundrtp"))
+                {
+                    return Some(v.clone());
+                }
+                m.values().find_map(find_stats)
+            }
+            serde_json::Value::Array(a) => a.iter().find_map(find_stats),
+            _ => None,
+        }
     }
 
     #[test]

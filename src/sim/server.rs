@@ -17,6 +17,9 @@ use super::engine::{Delivery, Engine};
 use super::rpc::{method_of, FrameReply};
 use super::{Fault, SimConfig};
 
+/// Most frames written before one flush.
+const WRITE_BATCH: usize = 256;
+
 /// What a connection task is told to do.
 #[derive(Debug)]
 pub(crate) enum Out {
@@ -191,7 +194,25 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream) {
         tokio::select! {
             out = rx.recv() => match out {
                 Some(Out::Frame(m)) => {
-                    if ws.send(m).await.is_err() {
+                    // Write every queued frame, then flush once.
+                    let mut res = ws.feed(m).await;
+                    let mut kill = false;
+                    let mut batch = 1;
+                    while res.is_ok() && batch < WRITE_BATCH {
+                        match rx.try_recv() {
+                            Ok(Out::Frame(m)) => res = ws.feed(m).await,
+                            Ok(Out::Kill) => {
+                                kill = true;
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                        batch += 1;
+                    }
+                    if res.is_ok() {
+                        res = ws.flush().await;
+                    }
+                    if res.is_err() || kill {
                         break;
                     }
                 }
