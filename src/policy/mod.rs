@@ -130,17 +130,20 @@ pub fn effective_tags(model: &TargetModel, e: &Element) -> BTreeMap<String, Stri
 }
 
 /// Whether policy may never act on this object: the protect or owner tag on
-/// it (or its pipeline), or, for a pipeline, on any of its children.
+/// it or on its pipeline (whatever the element's own tags say), or, for a
+/// pipeline, on any of its children. Unknown objects are shielded too.
 pub fn shielded(model: &TargetModel, policy: &Policy, object: &str) -> bool {
-    if let Some(p) = model.pipelines.get(object) {
-        policy.shields(&p.tags)
+    let element = |e: &Element| {
+        policy.shields(&e.tags)
             || model
-                .children(object)
-                .any(|c| policy.shields(&effective_tags(model, c)))
-    } else if let Some(e) = model.elements.get(object) {
-        policy.shields(&effective_tags(model, e))
+                .pipelines
+                .get(&e.pipeline)
+                .is_some_and(|p| policy.shields(&p.tags))
+    };
+    if let Some(p) = model.pipelines.get(object) {
+        policy.shields(&p.tags) || model.children(object).any(element)
     } else {
-        true
+        model.elements.get(object).is_none_or(element)
     }
 }
 
@@ -186,10 +189,10 @@ pub fn decide(
     let element_rules = policy.rules.iter().filter(|r| !r.on_pipelines());
     for rule in element_rules {
         for e in model.elements.values() {
-            let tags = effective_tags(model, e);
-            if policy.shields(&tags) || e.age_ms(now) < rule.min_age {
+            if e.age_ms(now) < rule.min_age || shielded(model, policy, &e.id) {
                 continue;
             }
+            let tags = effective_tags(model, e);
             let subject = rules::Subject {
                 target: &model.name,
                 element_type: &e.element_type,
