@@ -206,3 +206,20 @@ fn tag_selectors_parse() {
         assert!(TagSelector::parse(bad).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn shipped_release_example_is_valid_once_uncommented() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kurento-exporter.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let start = text.find("# [[policy.rules]]").expect("release example");
+    let example: String = text[start..]
+        .lines()
+        .map(|l| l.strip_prefix("# ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let cfg = load(&example).unwrap();
+    let p = Policy::new(&cfg.policy).unwrap();
+    assert_eq!(p.rules.len(), 1);
+    assert_eq!(p.rules[0].action, RuleAction::Release);
+    assert_eq!(p.rules[0].longest, 2 * MIN);
+}

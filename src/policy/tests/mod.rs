@@ -6,6 +6,7 @@ mod conditions;
 mod config;
 mod defaults;
 mod props;
+mod releases;
 
 use super::*;
 use crate::kms::types::{IceComponentState, MediaState, MediaType};

@@ -38,7 +38,7 @@ struct ElSpec {
 }
 
 #[derive(Debug, Clone)]
-struct World {
+pub(super) struct World {
     pipelines: Vec<(u64, Vec<(usize, usize)>)>,
     elements: Vec<ElSpec>,
     /// `(object index, rule index, cycles, first offset from now)`.
@@ -49,7 +49,9 @@ struct World {
     k: u32,
     cap: usize,
     grace: Option<u64>,
-    now: u64,
+    pub(super) now: u64,
+    /// Every (object, rule) has a long streak on top of `streaks`.
+    veteran: bool,
 }
 
 const HOUR: u64 = 60 * MIN;
@@ -103,7 +105,7 @@ fn element() -> impl Strategy<Value = ElSpec> {
         )
 }
 
-fn world() -> impl Strategy<Value = World> {
+pub(super) fn world() -> impl Strategy<Value = World> {
     (
         prop::collection::vec((ago(), tags()), 0..4),
         prop::collection::vec(element(), 0..12),
@@ -116,10 +118,23 @@ fn world() -> impl Strategy<Value = World> {
             prop::collection::vec(0..RULES, 1..5),
             prop::collection::vec(1..15 * MIN, RULES),
         ),
-        (1..5u32, 0..4usize, prop::option::of(1..10 * MIN), 0..HOUR),
+        (
+            1..5u32,
+            0..4usize,
+            prop::option::of(1..10 * MIN),
+            0..HOUR,
+            any::<bool>(),
+        ),
     )
         .prop_map(
-            |(pipelines, elements, streaks, sessions, (rules, min_ages), (k, cap, grace, now))| {
+            |(
+                pipelines,
+                elements,
+                streaks,
+                sessions,
+                (rules, min_ages),
+                (k, cap, grace, now, veteran),
+            )| {
                 World {
                     pipelines,
                     elements,
@@ -131,6 +146,7 @@ fn world() -> impl Strategy<Value = World> {
                     cap,
                     grace,
                     now: T0 + 2 * HOUR + now,
+                    veteran,
                 }
             },
         )
@@ -188,7 +204,7 @@ fn rule_config(i: usize, min_age: u64) -> RuleConfig {
     }
 }
 
-fn build(w: &World) -> (TargetModel, Policy, History, SessionView) {
+pub(super) fn build(w: &World) -> (TargetModel, Policy, History, SessionView) {
     let now = w.now;
     let at = |ago: u64| now.saturating_sub(ago);
     let mut m = model();
@@ -297,6 +313,17 @@ fn build(w: &World) -> (TargetModel, Policy, History, SessionView) {
     };
     let objects: Vec<String> = (0..w.pipelines.len()).map(pid).chain(ids).collect();
     let mut h = History::new();
+    if w.veteran {
+        for o in &objects {
+            for r in 0..RULES {
+                let s = Streak {
+                    cycles: 50,
+                    first: now.saturating_sub(HOUR),
+                };
+                h.insert(o.clone(), rule_config(r, 1).name, s);
+            }
+        }
+    }
     for (o, r, cycles, off) in &w.streaks {
         if let Some(obj) = objects.get(*o) {
             let first = now.saturating_add_signed(*off);
