@@ -60,9 +60,41 @@ pub enum SessionView {
     Unknown,
 }
 
+/// Lookups built once per decision: children per pipeline and incoming
+/// connections per element (the model only stores outgoing ones).
+pub(super) struct Index<'a> {
+    children: BTreeMap<&'a str, Vec<&'a Element>>,
+    incoming: BTreeMap<&'a str, usize>,
+}
+
+impl<'a> Index<'a> {
+    pub fn new(model: &'a TargetModel) -> Self {
+        let mut children: BTreeMap<&str, Vec<&Element>> = BTreeMap::new();
+        let mut incoming: BTreeMap<&str, usize> = BTreeMap::new();
+        for e in model.elements.values() {
+            children.entry(e.pipeline.as_str()).or_default().push(e);
+            for (sink, _) in &e.sinks {
+                *incoming.entry(sink.as_str()).or_default() += 1;
+            }
+        }
+        Index { children, incoming }
+    }
+
+    /// Elements of a pipeline.
+    pub fn children(&self, pipeline: &str) -> &[&'a Element] {
+        self.children.get(pipeline).map_or(&[], Vec::as_slice)
+    }
+
+    /// Connections into an element.
+    pub fn incoming(&self, element: &str) -> usize {
+        self.incoming.get(element).copied().unwrap_or(0)
+    }
+}
+
 /// What conditions read besides the object.
 pub(super) struct Ctx<'a> {
     pub model: &'a TargetModel,
+    pub index: &'a Index<'a>,
     pub sessions: &'a SessionView,
     pub history: &'a History,
     pub now: Millis,
@@ -148,12 +180,12 @@ fn eval_pipeline(c: &ConditionConfig, p: &Pipeline, ctx: &Ctx<'_>) -> Tri {
             if !ctx.model.health.synced_once {
                 return Tri::Unknown;
             }
-            let empty = ctx.model.children(&p.id).next().is_none();
+            let empty = ctx.index.children(&p.id).is_empty();
             Tri::from_bool(empty && pipeline_age(p, now) >= ms(*d))
         }
         C::PipelineAllZombie(d) => {
             let mut any = false;
-            for child in ctx.model.children(&p.id) {
+            for child in ctx.index.children(&p.id) {
                 any = true;
                 if !ctx.zombies.contains(&child.id) {
                     return Tri::False;
@@ -271,7 +303,7 @@ fn eval_element(c: &ConditionConfig, e: &Element, ctx: &Ctx<'_>) -> Tri {
             if !ctx.model.health.synced_once {
                 return Tri::Unknown;
             }
-            let linked = !e.sinks.is_empty() || ctx.model.sources_of(&e.id).next().is_some();
+            let linked = !e.sinks.is_empty() || ctx.index.incoming(&e.id) > 0;
             Tri::from_bool(!linked && age >= ms(*d))
         }
         // Pipeline conditions do not apply to elements (validation forbids them).

@@ -9,7 +9,7 @@ use crate::kms::types::{ConnectionState, DtlsConnectionState, IceComponentState,
 use crate::model::{Direction, Element, Millis, ObjectId, Pipeline, Since, TargetModel};
 
 use super::config::PIPELINE_TYPE;
-use super::eval::pipeline_age;
+use super::eval::{pipeline_age, Index};
 
 /// A state and when it began.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -61,6 +61,7 @@ pub struct Evidence {
 /// Evidence of one element.
 pub(super) fn of_element(
     model: &TargetModel,
+    index: &Index<'_>,
     e: &Element,
     tags: &BTreeMap<String, String>,
     now: Millis,
@@ -94,15 +95,21 @@ pub(super) fn of_element(
         session_terminated: ep.and_then(|s| s.session_terminated),
         tags: tags.clone(),
         children: 0,
-        connections: e.sinks.len() + model.sources_of(&e.id).count(),
+        connections: e.sinks.len() + index.incoming(&e.id),
     }
 }
 
 /// Evidence of one pipeline.
-pub(super) fn of_pipeline(model: &TargetModel, p: &Pipeline, now: Millis) -> Evidence {
+pub(super) fn of_pipeline(
+    model: &TargetModel,
+    index: &Index<'_>,
+    p: &Pipeline,
+    now: Millis,
+) -> Evidence {
+    let children = index.children(&p.id);
     let latest = |dir| {
-        model
-            .children(&p.id)
+        children
+            .iter()
             .filter_map(|c| c.flow.last_flowing(dir, now))
             .max()
     };
@@ -122,7 +129,7 @@ pub(super) fn of_pipeline(model: &TargetModel, p: &Pipeline, now: Millis) -> Evi
         remote_sdp: None,
         session_terminated: None,
         tags: p.tags.clone(),
-        children: model.children(&p.id).count(),
+        children: children.len(),
         connections: 0,
     }
 }

@@ -26,6 +26,8 @@ use serde::Serialize;
 
 use crate::model::{Direction, Element, Millis, ObjectId, TargetModel};
 
+use eval::Index;
+
 pub use config::{
     ConditionConfig, FlowSide, MatchConfig, PolicyConfig, RuleAction, RuleConfig, TagPair,
     PIPELINE_TYPE,
@@ -133,6 +135,10 @@ pub fn effective_tags(model: &TargetModel, e: &Element) -> BTreeMap<String, Stri
 /// it or on its pipeline (whatever the element's own tags say), or, for a
 /// pipeline, on any of its children. Unknown objects are shielded too.
 pub fn shielded(model: &TargetModel, policy: &Policy, object: &str) -> bool {
+    shielded_in(model, &Index::new(model), policy, object)
+}
+
+fn shielded_in(model: &TargetModel, index: &Index<'_>, policy: &Policy, object: &str) -> bool {
     let element = |e: &Element| {
         policy.shields(&e.tags)
             || model
@@ -141,7 +147,7 @@ pub fn shielded(model: &TargetModel, policy: &Policy, object: &str) -> bool {
                 .is_some_and(|p| policy.shields(&p.tags))
     };
     if let Some(p) = model.pipelines.get(object) {
-        policy.shields(&p.tags) || model.children(object).any(element)
+        policy.shields(&p.tags) || index.children(object).iter().any(|c| element(c))
     } else {
         model.elements.get(object).is_none_or(element)
     }
@@ -150,6 +156,16 @@ pub fn shielded(model: &TargetModel, policy: &Policy, object: &str) -> bool {
 /// Whether media flows now, or flowed within `grace` ms, on the object (for a
 /// pipeline: on any child).
 pub fn flowed_within(model: &TargetModel, object: &str, grace: Millis, now: Millis) -> bool {
+    flowed_in(model, &Index::new(model), object, grace, now)
+}
+
+fn flowed_in(
+    model: &TargetModel,
+    index: &Index<'_>,
+    object: &str,
+    grace: Millis,
+    now: Millis,
+) -> bool {
     let recent = |e: &Element| {
         [Direction::In, Direction::Out].into_iter().any(|d| {
             e.flow.any(d)
@@ -159,7 +175,7 @@ pub fn flowed_within(model: &TargetModel, object: &str, grace: Millis, now: Mill
         })
     };
     if model.pipelines.contains_key(object) {
-        model.children(object).any(recent)
+        index.children(object).iter().any(|c| recent(c))
     } else {
         model.elements.get(object).is_some_and(recent)
     }
@@ -177,6 +193,7 @@ pub fn decide(
         // Nothing is known until a first full walk.
         return Decision::default();
     }
+    let index = Index::new(model);
     let mut verdicts = Vec::new();
     let verdict = |object: &str, rule: &Rule, evidence: Evidence| Verdict {
         object: object.to_string(),
@@ -186,49 +203,44 @@ pub fn decide(
         streak: history.extended(object, &rule.name, now),
         evidence,
     };
-    let element_rules = policy.rules.iter().filter(|r| !r.on_pipelines());
-    for rule in element_rules {
-        for e in model.elements.values() {
-            if e.age_ms(now) < rule.min_age || shielded(model, policy, &e.id) {
-                continue;
-            }
-            let tags = effective_tags(model, e);
-            let subject = rules::Subject {
-                target: &model.name,
-                element_type: &e.element_type,
-                pipeline_name: model.pipelines.get(&e.pipeline).map(|p| p.name.as_str()),
-                tags: &tags,
-            };
-            if !rule.matcher.matches(&subject) {
-                continue;
-            }
-            let ctx = eval::Ctx {
-                model,
-                sessions,
-                history,
-                now,
-                zombies: &BTreeSet::new(),
-            };
-            if eval::eval(&rule.when, eval::Obj::Element(e, &tags), &ctx) == Tri::True {
-                verdicts.push(verdict(
-                    &e.id,
-                    rule,
-                    evidence::of_element(model, e, &tags, now),
-                ));
+    let no_zombies = BTreeSet::new();
+    let mut ctx = eval::Ctx {
+        model,
+        index: &index,
+        sessions,
+        history,
+        now,
+        zombies: &no_zombies,
+    };
+    let element_rules: Vec<&Rule> = policy.rules.iter().filter(|r| !r.on_pipelines()).collect();
+    for e in model.elements.values() {
+        if element_rules.is_empty() || shielded_in(model, &index, policy, &e.id) {
+            continue;
+        }
+        let tags = effective_tags(model, e);
+        let subject = rules::Subject {
+            target: &model.name,
+            element_type: &e.element_type,
+            pipeline_name: model.pipelines.get(&e.pipeline).map(|p| p.name.as_str()),
+            tags: &tags,
+        };
+        for rule in &element_rules {
+            if e.age_ms(now) >= rule.min_age
+                && rule.matcher.matches(&subject)
+                && eval::eval(&rule.when, eval::Obj::Element(e, &tags), &ctx) == Tri::True
+            {
+                let ev = evidence::of_element(model, &index, e, &tags, now);
+                verdicts.push(verdict(&e.id, rule, ev));
             }
         }
     }
     let zombies: BTreeSet<ObjectId> = verdicts.iter().map(|v| v.object.clone()).collect();
-    let ctx = eval::Ctx {
-        model,
-        sessions,
-        history,
-        now,
-        zombies: &zombies,
-    };
+    ctx.zombies = &zombies;
     for rule in policy.rules.iter().filter(|r| r.on_pipelines()) {
         for p in model.pipelines.values() {
-            if shielded(model, policy, &p.id) || eval::pipeline_age(p, now) < rule.min_age {
+            if eval::pipeline_age(p, now) < rule.min_age
+                || shielded_in(model, &index, policy, &p.id)
+            {
                 continue;
             }
             let subject = rules::Subject {
@@ -240,7 +252,8 @@ pub fn decide(
             if rule.matcher.matches(&subject)
                 && eval::eval(&rule.when, eval::Obj::Pipeline(p), &ctx) == Tri::True
             {
-                verdicts.push(verdict(&p.id, rule, evidence::of_pipeline(model, p, now)));
+                let ev = evidence::of_pipeline(model, &index, p, now);
+                verdicts.push(verdict(&p.id, rule, ev));
             }
         }
     }
@@ -258,38 +271,54 @@ pub fn decide(
             .then_with(|| a.object.cmp(&b.object))
             .then_with(|| rank.get(a.rule.as_str()).cmp(&rank.get(b.rule.as_str())))
     });
-    let actions = actions(model, policy, &verdicts, now);
+    let actions = actions(model, &index, policy, &verdicts, now);
     Decision { verdicts, actions }
 }
 
-/// Why a release-rule verdict may not release now, before caps and overlaps.
-fn gate(model: &TargetModel, policy: &Policy, v: &Verdict, now: Millis) -> Option<Hold> {
-    let rule = policy.rules.iter().find(|r| r.name == v.rule)?;
+/// Whether a release-rule verdict may release now, before caps and overlaps:
+/// `Err(hold)` if not.
+fn gate(
+    model: &TargetModel,
+    index: &Index<'_>,
+    policy: &Policy,
+    v: &Verdict,
+    now: Millis,
+) -> Result<(), Hold> {
+    // A verdict always names a rule of the policy; were it not so, no release.
+    let Some(rule) = policy.rules.iter().find(|r| r.name == v.rule) else {
+        return Err(Hold::AlreadyReleased);
+    };
     if v.streak.cycles < policy.min_consecutive_cycles {
-        return Some(Hold::Cycles {
+        return Err(Hold::Cycles {
             seen: v.streak.cycles,
             needed: policy.min_consecutive_cycles,
         });
     }
     let candidate_ms = now.saturating_sub(v.streak.first);
     if candidate_ms < rule.longest {
-        return Some(Hold::CandidateFor {
+        return Err(Hold::CandidateFor {
             ms: candidate_ms,
             needed: rule.longest,
         });
     }
     let grace = policy.grace_for(rule);
-    if flowed_within(model, &v.object, grace, now) {
-        return Some(Hold::FlowedRecently { grace_ms: grace });
+    if flowed_in(model, index, &v.object, grace, now) {
+        return Err(Hold::FlowedRecently { grace_ms: grace });
     }
-    None
+    Ok(())
 }
 
-fn actions(model: &TargetModel, policy: &Policy, verdicts: &[Verdict], now: Millis) -> Vec<Action> {
+fn actions(
+    model: &TargetModel,
+    index: &Index<'_>,
+    policy: &Policy,
+    verdicts: &[Verdict],
+    now: Millis,
+) -> Vec<Action> {
     let gates: Vec<Option<Hold>> = verdicts
         .iter()
         .map(|v| match v.action {
-            RuleAction::Release => gate(model, policy, v, now),
+            RuleAction::Release => gate(model, index, policy, v, now).err(),
             RuleAction::Flag => None,
         })
         .collect();

@@ -1,10 +1,11 @@
 //! Tests of the policy: model builders (here), per-condition tables
-//! (`conditions`), the default policy on realistic timelines (`defaults`),
+//! (`conditions`, `logic`), the default policy on realistic timelines (`defaults`),
 //! the `[policy]` config (`config`) and safety properties (`props`).
 
 mod conditions;
 mod config;
 mod defaults;
+mod logic;
 mod props;
 mod releases;
 
