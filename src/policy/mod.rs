@@ -66,6 +66,8 @@ pub enum Hold {
     AlreadyReleased,
     /// Its pipeline is released in this decision.
     PipelineReleased,
+    /// The verdict names no rule of the policy (never happens; never releases).
+    UnknownRule,
 }
 
 /// What the reaper is asked to do.
@@ -286,7 +288,7 @@ fn gate(
 ) -> Result<(), Hold> {
     // A verdict always names a rule of the policy; were it not so, no release.
     let Some(rule) = policy.rules.iter().find(|r| r.name == v.rule) else {
-        return Err(Hold::AlreadyReleased);
+        return Err(Hold::UnknownRule);
     };
     if v.streak.cycles < policy.min_consecutive_cycles {
         return Err(Hold::Cycles {
