@@ -183,7 +183,17 @@ fn flowed_in(
     }
 }
 
-/// Judge every object of one target.
+/// Judge every object of one target at `now`.
+///
+/// Element rules run first (their verdicts are the zombies that
+/// `pipeline_all_zombie` reads), then pipeline rules. A verdict needs its
+/// condition tree to be `True`, the object to be at least the rule's
+/// `min_age` and not shielded. Every verdict yields exactly one action, in
+/// verdict order (oldest object first): a `Release` only for a release rule
+/// whose candidate passed `gate` and fits under the cap, else a `Flag` saying
+/// what held it. Nothing is judged before the target's first full sync.
+/// `history` is the one kept for this target; advance it with
+/// `History::observe(&decision, now)`.
 pub fn decide(
     model: &TargetModel,
     policy: &Policy,

@@ -223,3 +223,23 @@ fn shipped_release_example_is_valid_once_uncommented() {
     assert_eq!(p.rules[0].action, RuleAction::Release);
     assert_eq!(p.rules[0].longest, 2 * MIN);
 }
+
+#[test]
+fn environment_overrides_policy_settings() {
+    let dir = std::env::temp_dir().join(format!("kx-policy-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("config.toml");
+    std::fs::write(&path, TARGET).unwrap();
+    let env = [
+        ("KURENTO_EXPORTER__POLICY__MIN_CONSECUTIVE_CYCLES", "5"),
+        ("KURENTO_EXPORTER__POLICY__FLOW_GRACE", "90s"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let cfg = Config::load_with_env(Some(&path), env, &Overrides::default()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(cfg.policy.min_consecutive_cycles, 5);
+    assert_eq!(cfg.policy.flow_grace, Some(Duration::from_secs(90)));
+    assert_eq!(cfg.policy.rules, PolicyConfig::default().rules);
+}

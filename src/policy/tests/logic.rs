@@ -177,3 +177,54 @@ fn all_and_any_follow_kleene_logic() {
     let (d, _) = run_cycles(&m, &p, &known(&[]), now, now + 10 * MIN, 10 * SEC);
     assert!(d.verdicts.is_empty() && d.actions.is_empty(), "{d:?}");
 }
+
+#[test]
+fn matcher_selects_by_type_tags_pipeline_name_and_target() {
+    let mut m = model();
+    let a = unread(&mut m);
+    tag(&mut m, &a, "room", "r1");
+    tag(&mut m, P, "env", "prod");
+    let player = add(&mut m, P, "pl", "PlayerEndpoint", T0);
+    let matching = |matcher: MatchConfig| -> Vec<String> {
+        let p = policy_of(vec![RuleConfig {
+            matcher,
+            ..rule("r", RuleAction::Flag, &[], C::MinAge(d(1)))
+        }]);
+        let dec = decide(&m, &p, &History::new(), &known(&[]), T0 + 9 * MIN);
+        dec.verdicts.into_iter().map(|v| v.object).collect()
+    };
+    let by = |types: &[&str], tags: &[&str], name: Option<&str>, targets: &[&str]| MatchConfig {
+        element_types: types.iter().map(|s| s.to_string()).collect(),
+        tags: tags.iter().map(|s| s.to_string()).collect(),
+        pipeline_name: name.map(str::to_string),
+        targets: targets.iter().map(|s| s.to_string()).collect(),
+    };
+    let both = vec![player.clone(), a.clone()];
+    let only_a = vec![a.clone()];
+    let none: Vec<String> = Vec::new();
+    let only_player = vec![player.clone()];
+    let rows: Vec<(MatchConfig, &Vec<String>)> = vec![
+        (by(&[], &[], None, &[]), &both),
+        (by(&["WebRtcEndpoint"], &[], None, &[]), &only_a),
+        (by(&["RecorderEndpoint"], &[], None, &[]), &none),
+        (by(&[], &["room"], None, &[]), &only_a),
+        (by(&[], &["room=r1"], None, &[]), &only_a),
+        (by(&[], &["room=r2"], None, &[]), &none),
+        (by(&[], &["!room"], None, &[]), &only_player),
+        (by(&[], &["env=prod"], None, &[]), &both), // inherited from the pipeline
+        (by(&[], &[], Some("^meeting-\\d$"), &[]), &both),
+        (by(&[], &[], Some("^lobby"), &[]), &none),
+        (by(&[], &[], None, &["kms-1"]), &both),
+        (by(&[], &[], None, &["kms-2"]), &none),
+    ];
+    for (matcher, want) in rows {
+        let mut got = matching(matcher.clone());
+        got.sort();
+        let mut want = want.clone();
+        want.sort();
+        assert_eq!(got, want, "{matcher:?}");
+    }
+    // A pipeline rule sees pipelines only.
+    let got = matching(by(&[PIPELINE_TYPE], &["env=prod"], None, &[]));
+    assert_eq!(got, vec![P.to_string()]);
+}
