@@ -44,9 +44,10 @@ impl History {
 
     /// The earliest start of any streak of `object` (under any rule).
     pub fn candidate_since(&self, object: &str) -> Option<Millis> {
+        // Keys sort by object first: the object's streaks are one range.
         self.streaks
-            .iter()
-            .filter(|((o, _), _)| o == object)
+            .range((object.to_string(), String::new())..)
+            .take_while(|((o, _), _)| o == object)
             .map(|(_, s)| s.first)
             .min()
     }
