@@ -255,3 +255,57 @@ fn generated_worlds_exercise_releases_and_every_gate() {
     assert!(releases > 20, "only {releases} releases");
     assert!(held.len() >= 4, "only {} kinds of hold", held.len());
 }
+
+#[test]
+fn candidate_since_reads_only_the_objects_own_streaks() {
+    let mut h = History::new();
+    h.insert(
+        "p",
+        "r2",
+        Streak {
+            cycles: 1,
+            first: 50,
+        },
+    );
+    h.insert(
+        "p",
+        "r1",
+        Streak {
+            cycles: 4,
+            first: 20,
+        },
+    );
+    h.insert(
+        "p/e",
+        "r1",
+        Streak {
+            cycles: 9,
+            first: 5,
+        },
+    );
+    h.insert(
+        "o",
+        "r1",
+        Streak {
+            cycles: 9,
+            first: 1,
+        },
+    );
+    assert_eq!(h.candidate_since("p"), Some(20));
+    assert_eq!(h.candidate_since("p/e"), Some(5));
+    assert_eq!(h.candidate_since("q"), None);
+    assert_eq!(
+        h.extended("p", "r1", 100),
+        Streak {
+            cycles: 5,
+            first: 20
+        }
+    );
+    assert_eq!(
+        h.extended("p", "r9", 100),
+        Streak {
+            cycles: 1,
+            first: 100
+        }
+    );
+}
