@@ -105,6 +105,26 @@ fn browser_crash_and_close_are_flagged_but_not_a_healthy_browser_call() {
 }
 
 #[test]
+fn ice_state_alone_never_flags() {
+    // Component 1 DISCONNECTED for an hour while media flows and the media
+    // state stays CONNECTED: the default policy says nothing.
+    let mut m = model();
+    let a = live_webrtc(&mut m, "a", T0);
+    ep(
+        &mut m,
+        &a,
+        EndpointChange::Ice {
+            stream: "0".into(),
+            component: 1,
+            state: IceComponentState::DISCONNECTED,
+        },
+        T0 + MIN,
+    );
+    let d = judge(&m, T0, T0 + 60 * MIN);
+    assert!(d.verdicts.is_empty(), "{:?}", flagged(&d));
+}
+
+#[test]
 fn healthy_call_is_never_flagged() {
     let mut m = model();
     live_webrtc(&mut m, "a", T0);
