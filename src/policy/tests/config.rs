@@ -243,3 +243,10 @@ fn environment_overrides_policy_settings() {
     assert_eq!(cfg.policy.flow_grace, Some(Duration::from_secs(90)));
     assert_eq!(cfg.policy.rules, PolicyConfig::default().rules);
 }
+
+#[test]
+fn an_empty_rule_list_disables_the_policy() {
+    let cfg = load("[policy]\nrules = []\n").unwrap();
+    assert!(cfg.policy.rules.is_empty());
+    assert_eq!(cfg.policy.min_consecutive_cycles, 3);
+}
