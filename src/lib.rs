@@ -21,5 +21,6 @@ pub mod http;
 pub mod kms;
 pub mod metrics;
 pub mod model;
+pub mod policy;
 pub mod scrape;
 pub mod sim;

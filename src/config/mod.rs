@@ -34,6 +34,8 @@ pub struct Config {
     pub readiness: ReadinessConfig,
     /// The KMS instances to watch.
     pub targets: Vec<Target>,
+    /// Zombie rules and their safety settings (`[policy]`).
+    pub policy: crate::policy::PolicyConfig,
 }
 
 impl Default for Config {
@@ -46,6 +48,7 @@ impl Default for Config {
             scrape: ScrapeConfig::default(),
             readiness: ReadinessConfig::default(),
             targets: Vec::new(),
+            policy: crate::policy::PolicyConfig::default(),
         }
     }
 }

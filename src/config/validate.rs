@@ -145,6 +145,7 @@ pub(super) fn problems(cfg: &Config) -> Vec<Problem> {
             );
         }
     }
+    c.problems.extend(cfg.policy.problems());
     c.problems
 }
 
