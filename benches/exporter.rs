@@ -225,7 +225,6 @@ async fn scrape_bench(n: usize, cycles: usize) {
     cfg.scrape.interval = Duration::from_secs(3);
     cfg.scrape.state_interval = Duration::from_secs(36);
     cfg.scrape.request_timeout = Duration::from_secs(30);
-    let rss_before = rss("self");
     let daemon = Daemon::start(cfg).await.expect("daemon");
     let target = daemon.store().target("bench");
     let wait_sync = |after: u64| {
@@ -248,29 +247,15 @@ async fn scrape_bench(n: usize, cycles: usize) {
     let mut requests = Vec::new();
     let cpu0 = cpu_seconds();
     for _ in 0..cycles {
-        let t0 = Instant::now();
         last = wait_sync(last).await;
-        let _ = t0;
-        let page = daemon.metrics().render(None).expect("render");
-        let (_, body) = page;
-        for line in body.lines() {
-            if let Some(v) =
-                line.strip_prefix("kurento_exporter_requests_per_endpoint{kms=\"bench\"} ")
-            {
-                requests.push(v.parse::<f64>().unwrap_or(0.0));
-            }
-        }
-        let (sum, count) = histogram(&body, "kurento_exporter_sync_duration_seconds");
-        durations.push((sum, count));
+        let m = &daemon.metrics().exporter;
+        requests.push(m.last_requests_per_endpoint("bench").unwrap_or(0.0));
+        durations.push(m.sync_totals("bench"));
     }
     let cpu = cpu_seconds() - cpu0;
-    let (s0, c0) = durations.first().copied().unwrap_or((0.0, 0.0));
-    let (s1, c1) = durations.last().copied().unwrap_or((0.0, 0.0));
-    let cycle = if c1 > c0 {
-        (s1 - s0) / (c1 - c0)
-    } else {
-        s1 / c1.max(1.0)
-    };
+    let (s0, c0) = durations.first().copied().unwrap_or((0.0, 0));
+    let (s1, c1) = durations.last().copied().unwrap_or((0.0, 0));
+    let cycle = (s1 - s0) / (c1.saturating_sub(c0)).max(1) as f64;
     let req = requests.iter().sum::<f64>() / requests.len().max(1) as f64;
     let max_req = requests.iter().cloned().fold(0.0, f64::max);
     let renders = 5;
@@ -289,22 +274,10 @@ async fn scrape_bench(n: usize, cycles: usize) {
         cpu * 1e6 / (n as f64 * cycles as f64),
         render.as_secs_f64() * 1e3,
         size as f64 / 1048576.0,
-        rss_after.saturating_sub(rss_before) as f64 / 1048576.0 + rss_before as f64 / 1048576.0,
+        rss_after as f64 / 1048576.0,
     );
     daemon.shutdown(Duration::from_secs(5)).await;
     app.shutdown();
-}
-
-/// `(sum, count)` of a histogram in a Prometheus text page.
-fn histogram(page: &str, name: &str) -> (f64, f64) {
-    let get = |suffix: &str| {
-        page.lines()
-            .find(|l| l.starts_with(&format!("{name}_{suffix}{{")))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
-    };
-    (get("sum"), get("count"))
 }
 
 fn main() {

@@ -85,6 +85,8 @@ pub struct ExporterMetrics {
     rpc_duration: Family<MethodLabels, Histogram, fn() -> Histogram>,
     errors: Family<ErrorLabels, Counter>,
     requests_per_endpoint: Family<KmsLabels, Gauge<f64, AtomicU64>>,
+    /// Sum and count of sync durations per target (readable, unlike the histogram).
+    sync_totals: Arc<std::sync::Mutex<std::collections::HashMap<String, (f64, u64)>>>,
 }
 
 impl ExporterMetrics {
@@ -95,6 +97,7 @@ impl ExporterMetrics {
             rpc_duration: Family::new_with_constructor(latency_histogram),
             errors: Family::default(),
             requests_per_endpoint: Family::default(),
+            sync_totals: Arc::default(),
         }
     }
 
@@ -115,6 +118,15 @@ impl ExporterMetrics {
 
     /// One sync cycle of `kms` took `seconds`.
     pub fn sync(&self, kms: &str, seconds: f64) {
+        {
+            let mut totals = self
+                .sync_totals
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let t = totals.entry(kms.to_string()).or_insert((0.0, 0));
+            t.0 += seconds;
+            t.1 += 1;
+        }
         self.sync_duration
             .get_or_create(&KmsLabels { kms: kms.into() })
             .observe(seconds);
@@ -127,6 +139,23 @@ impl ExporterMetrics {
                 kind,
             })
             .inc();
+    }
+
+    /// The last `requests_per_endpoint` value of `kms` (benchmarks, tests).
+    pub fn last_requests_per_endpoint(&self, kms: &str) -> Option<f64> {
+        self.requests_per_endpoint
+            .get(&KmsLabels { kms: kms.into() })
+            .map(|g| g.get())
+    }
+
+    /// `(sum of seconds, count)` of the sync cycles of `kms` so far.
+    pub fn sync_totals(&self, kms: &str) -> (f64, u64) {
+        self.sync_totals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(kms)
+            .copied()
+            .unwrap_or((0.0, 0))
     }
 
     /// KMS requests per endpoint in the last stats cycle of `kms`.
