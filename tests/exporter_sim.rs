@@ -159,6 +159,73 @@ async fn metrics_match_ground_truth_and_released_series_vanish() {
     })
     .await;
 
+    // The Node Graph API serves the same topology, with the declared fields.
+    let (status, fields) = get(addr, "/api/graph/fields").await;
+    assert_eq!(status, 200);
+    let fields: serde_json::Value = serde_json::from_str(&fields).unwrap();
+    let names = |k: &str| -> BTreeSet<String> {
+        fields[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["field_name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let truth = sim.truth();
+    let pipeline = truth
+        .objects
+        .iter()
+        .find(|o| o.kind == "MediaPipeline")
+        .unwrap();
+    let (status, data) = get(addr, &format!("/api/graph/data?pipeline={}", pipeline.id)).await;
+    assert_eq!(status, 200);
+    let data: serde_json::Value = serde_json::from_str(&data).unwrap();
+    let nodes: BTreeSet<String> = data["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let keys: BTreeSet<String> = n.as_object().unwrap().keys().cloned().collect();
+            assert_eq!(keys, names("nodes_fields"));
+            n["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let children: BTreeSet<String> = truth
+        .objects
+        .iter()
+        .filter(|o| {
+            o.parent.as_deref() == Some(pipeline.id.as_str())
+                || o.id.starts_with(&format!("{}/", pipeline.id))
+        })
+        .map(|o| o.id.clone())
+        .collect();
+    assert_eq!(nodes, children);
+    let edges: BTreeSet<(String, String, String)> = data["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let keys: BTreeSet<String> = e.as_object().unwrap().keys().cloned().collect();
+            assert_eq!(keys, names("edges_fields"));
+            (
+                e["source"].as_str().unwrap().to_string(),
+                e["target"].as_str().unwrap().to_string(),
+                e["mainStat"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let truth_edges: BTreeSet<(String, String, String)> = truth
+        .objects
+        .iter()
+        .filter(|o| children.contains(&o.id))
+        .flat_map(|o| {
+            o.sinks
+                .iter()
+                .map(move |(s, m)| (o.id.clone(), s.clone(), m.clone()))
+        })
+        .collect();
+    assert_eq!(edges, truth_edges);
+
     // The application releases one participant: its series vanish.
     let before = webrtc(&sim.truth())
         .iter()

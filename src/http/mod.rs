@@ -1,5 +1,5 @@
-//! The HTTP server: `/metrics`, `/healthz`, `/readyz` (and the operator API
-//! as it grows). Bounded header size and header read timeout; 405 on a wrong
+//! The HTTP server: `/metrics`, `/healthz`, `/readyz`, the Node Graph API
+//! (`/api/health`, `/api/graph/*`) and the operator API as it grows. Bounded header size and header read timeout; 405 on a wrong
 //! method. Handlers only read the model and render: no KMS I/O here.
 
 use std::convert::Infallible;
@@ -17,6 +17,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+mod graph;
 
 use crate::metrics::Metrics;
 use crate::model::Store;
@@ -59,10 +61,64 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Resp {
     r
 }
 
+fn json_resp(v: &serde_json::Value) -> Resp {
+    let mut r = text(StatusCode::OK, v.to_string());
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// Percent-decoding of a query-string value (`+` is a space).
+fn decode(v: &str) -> String {
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(h * 16 + l);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The value of `key` in a query string.
+fn param(query: &str, key: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| decode(v))
+        .filter(|v| !v.is_empty())
+}
+
 /// Answer one request (no I/O beyond reading shared state).
-pub fn route(state: &AppState, method: &Method, path: &str, accept: Option<&str>) -> Resp {
-    let path = path.split('?').next().unwrap_or(path);
-    let allowed = matches!(path, "/metrics" | "/healthz" | "/readyz");
+pub fn route(state: &AppState, method: &Method, uri: &str, accept: Option<&str>) -> Resp {
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let allowed = matches!(
+        path,
+        "/metrics"
+            | "/healthz"
+            | "/readyz"
+            | "/api/health"
+            | "/api/graph/fields"
+            | "/api/graph/data"
+    );
     if !allowed {
         return text(StatusCode::NOT_FOUND, "not found\n");
     }
@@ -82,7 +138,13 @@ pub fn route(state: &AppState, method: &Method, path: &str, accept: Option<&str>
             }
             Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "render failed\n"),
         },
-        "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/healthz" | "/api/health" => text(StatusCode::OK, "ok\n"),
+        "/api/graph/fields" => json_resp(&graph::fields()),
+        "/api/graph/data" => json_resp(&graph::data(
+            &state.store,
+            param(query, "kms").as_deref(),
+            param(query, "pipeline").as_deref(),
+        )),
         _ => readiness(state),
     }
 }
@@ -148,7 +210,12 @@ pub async fn serve(
                     .get(ACCEPT)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
-                let r = route(&state, req.method(), req.uri().path(), accept.as_deref());
+                let uri = req
+                    .uri()
+                    .path_and_query()
+                    .map_or("/", |p| p.as_str())
+                    .to_owned();
+                let r = route(&state, req.method(), &uri, accept.as_deref());
                 async move { Ok::<_, Infallible>(r) }
             });
             let mut builder = http1::Builder::new();
@@ -204,6 +271,22 @@ mod tests {
             .to_str()
             .unwrap()
             .starts_with("application/openmetrics-text"));
+    }
+
+    #[test]
+    fn query_parameters_are_decoded() {
+        assert_eq!(
+            param("a=1&pipeline=x%2Fy+z", "pipeline").as_deref(),
+            Some("x/y z")
+        );
+        assert_eq!(param("pipeline=", "pipeline"), None);
+        assert_eq!(param("", "pipeline"), None);
+        assert_eq!(decode("%zz%4"), "%zz%4");
+        let s = state();
+        let r = route(&s, &Method::GET, "/api/graph/data?pipeline=p", None);
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
+        assert_eq!(route(&s, &Method::GET, "/api/health", None).status(), 200);
     }
 
     #[test]
