@@ -159,6 +159,41 @@ async fn metrics_match_ground_truth_and_released_series_vanish() {
     })
     .await;
 
+    // The model holds DTLS state and parsed SDPs of negotiated endpoints.
+    let d_store = d.store().clone();
+    eventually(LIMIT, "DTLS and SDP summaries in the model", || {
+        let store = d_store.clone();
+        async move {
+            let t = store.target("sim");
+            let m = t.read();
+            for e in m
+                .elements
+                .values()
+                .filter(|e| e.element_type == "WebRtcEndpoint")
+            {
+                let ep = e.endpoint.as_ref().ok_or("no endpoint state")?;
+                match ep.dtls.map(|s| s.value) {
+                    Some(kurento_exporter::kms::types::DtlsConnectionState::CONNECTED) => {}
+                    other => return Err(format!("{}: DTLS {other:?}", e.id)),
+                }
+                let remote = ep.remote_summary.as_ref().ok_or("no remote SDP summary")?;
+                let kinds: Vec<&str> = remote.media.iter().map(|m| m.kind.as_str()).collect();
+                if !(kinds.contains(&"audio") && kinds.contains(&"video")) {
+                    return Err(format!("{}: media sections {kinds:?}", e.id));
+                }
+                if ep
+                    .local_summary
+                    .as_ref()
+                    .is_none_or(|s| s.media.iter().any(|m| m.codecs.is_empty()))
+                {
+                    return Err(format!("{}: local SDP summary without codecs", e.id));
+                }
+            }
+            Ok(())
+        }
+    })
+    .await;
+
     // The Node Graph API serves the same topology, with the declared fields.
     let (status, fields) = get(addr, "/api/graph/fields").await;
     assert_eq!(status, 200);

@@ -20,8 +20,8 @@ use super::events::EventType;
 use super::ops::{Method, Operation};
 use super::stats::{parse_stats, StatsMap};
 use super::types::{
-    ConnectionState, ElementConnectionData, IceCandidatePair, IceConnection, MediaState, MediaType,
-    ObjectDescription, ServerInfo, Tag,
+    ConnectionState, DtlsConnection, ElementConnectionData, IceCandidatePair, IceConnection,
+    MediaState, MediaType, ObjectDescription, ServerInfo, Tag,
 };
 use super::wire::SERVER_MANAGER;
 
@@ -383,6 +383,11 @@ impl Client {
     /// `getIceConnectionState`: one entry per ICE component (`[]` before ICE).
     pub async fn get_ice_connection_state(&self, endpoint: &str) -> Result<Vec<IceConnection>> {
         self.get(endpoint, Operation::GetIceConnectionState).await
+    }
+
+    /// `getDtlsConnectionState`: one entry per DTLS component.
+    pub async fn get_dtls_connection_state(&self, endpoint: &str) -> Result<Vec<DtlsConnection>> {
+        self.get(endpoint, Operation::GetDtlsConnectionState).await
     }
 
     /// `getICECandidatePairs`: the selected pair of each component.

@@ -86,6 +86,7 @@ operations! {
     // WebRtcEndpoint (capital ICE in the pairs getter, as KMS names it)
     GetIceConnectionState => "getIceConnectionState",
     GetIceCandidatePairs => "getICECandidatePairs",
+    GetDtlsConnectionState => "getDtlsConnectionState",
     // SdpEndpoint
     GetLocalSessionDescriptor => "getLocalSessionDescriptor",
     GetRemoteSessionDescriptor => "getRemoteSessionDescriptor",

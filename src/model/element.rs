@@ -7,6 +7,7 @@ use crate::kms::types::{
     ConnectionState, DtlsConnectionState, IceComponentState, MediaState, MediaType,
 };
 
+use super::sdp::SdpSummary;
 use super::stats::StatsSample;
 use super::{Millis, ObjectId};
 
@@ -120,6 +121,9 @@ pub struct EndpointState {
     pub dtls: Option<Since<DtlsConnectionState>>,
     pub local_sdp: Option<String>,
     pub remote_sdp: Option<String>,
+    /// Parsed views of the SDPs (media sections, directions, codecs, candidates, bandwidth).
+    pub local_summary: Option<SdpSummary>,
+    pub remote_summary: Option<SdpSummary>,
     pub session_started: Option<Millis>,
     pub session_terminated: Option<Millis>,
 }
@@ -153,8 +157,18 @@ impl EndpointState {
                 self.ice = next;
             }
             EndpointChange::Dtls(s) => Since::set(&mut self.dtls, s, at),
-            EndpointChange::LocalSdp(s) => self.local_sdp = s,
-            EndpointChange::RemoteSdp(s) => self.remote_sdp = s,
+            EndpointChange::LocalSdp(s) => {
+                if s != self.local_sdp {
+                    self.local_summary = s.as_deref().map(SdpSummary::parse);
+                    self.local_sdp = s;
+                }
+            }
+            EndpointChange::RemoteSdp(s) => {
+                if s != self.remote_sdp {
+                    self.remote_summary = s.as_deref().map(SdpSummary::parse);
+                    self.remote_sdp = s;
+                }
+            }
             EndpointChange::MediaSessionStarted => {
                 self.session_started.get_or_insert(at);
                 self.session_terminated = None;

@@ -149,6 +149,25 @@ pub fn sinks(conns: Vec<ElementConnectionData>) -> BTreeSet<(ObjectId, MediaType
     conns.into_iter().map(|c| (c.sink, c.media_type)).collect()
 }
 
+/// The DTLS state of an endpoint: its least advanced component (a component
+/// CLOSED or FAILED is what matters), `None` before negotiation.
+pub fn dtls(
+    components: Vec<crate::kms::types::DtlsConnection>,
+) -> Option<crate::kms::types::DtlsConnectionState> {
+    use crate::kms::types::DtlsConnectionState as S;
+    let rank = |s: S| match s {
+        S::FAILED => 0,
+        S::CLOSED => 1,
+        S::NEW => 2,
+        S::CONNECTING => 3,
+        S::CONNECTED => 4,
+    };
+    components
+        .into_iter()
+        .map(|c| c.state)
+        .min_by_key(|s| rank(*s))
+}
+
 pub fn ice(states: Vec<IceConnection>) -> Vec<(String, u32, crate::kms::types::IceComponentState)> {
     states
         .into_iter()

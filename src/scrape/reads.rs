@@ -254,10 +254,10 @@ async fn endpoint_states(
     let c = &rpc.client;
     let ice = async {
         if webrtc {
-            Some(
-                rpc.call("getIceConnectionState", c.get_ice_connection_state(id))
-                    .await,
-            )
+            Some(tokio::join!(
+                rpc.call("getIceConnectionState", c.get_ice_connection_state(id)),
+                rpc.call("getDtlsConnectionState", c.get_dtls_connection_state(id)),
+            ))
         } else {
             None
         }
@@ -308,8 +308,13 @@ async fn endpoint_states(
     if let Some(Some(s)) = conn.map(|r| out.check(id, r)) {
         change(out, EndpointChange::ConnectionState(s));
     }
-    if let Some(Some(all)) = ice.map(|r| out.check(id, r)) {
-        change(out, EndpointChange::IceAll(convert::ice(all)));
+    if let Some((ice, dtls)) = ice {
+        if let Some(all) = out.check(id, ice) {
+            change(out, EndpointChange::IceAll(convert::ice(all)));
+        }
+        if let Some(state) = out.check(id, dtls).and_then(convert::dtls) {
+            change(out, EndpointChange::Dtls(state));
+        }
     }
     if let Some((l, r)) = sdps {
         // A never-negotiated endpoint has no descriptor yet: KMS answers an error.
