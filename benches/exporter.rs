@@ -263,6 +263,7 @@ async fn scrape_bench(n: usize, cycles: usize) {
     let cycle = (s1 - s0) / (c1.saturating_sub(c0)).max(1) as f64;
     let req = requests.iter().sum::<f64>() / requests.len().max(1) as f64;
     let max_req = requests.iter().cloned().fold(0.0, f64::max);
+    let rss_model = rss("self");
     let renders = 5;
     let t = Instant::now();
     let mut size = 0;
@@ -273,12 +274,13 @@ async fn scrape_bench(n: usize, cycles: usize) {
     let elements = target.read().elements.len();
     let rss_after = rss("self");
     println!(
-        "| {n} | {elements} | {:.2} s | {:.2} s | {req:.2} (max {max_req:.2}) | {:.0} µs | {:.1} ms | {:.1} MiB | {:.1} MiB |",
+        "| {n} | {elements} | {:.2} s | {:.2} s | {req:.2} (max {max_req:.2}) | {:.0} µs | {:.1} ms | {:.1} MiB | {:.1} MiB | {:.1} MiB |",
         first.as_secs_f64(),
         cycle,
         cpu * 1e6 / (n as f64 * cycles as f64),
         render.as_secs_f64() * 1e3,
         size as f64 / 1048576.0,
+        rss_model as f64 / 1048576.0,
         rss_after as f64 / 1048576.0,
     );
     daemon.shutdown(Duration::from_secs(5)).await;
@@ -292,16 +294,19 @@ fn main() {
         return;
     }
     let quick = args.iter().any(|a| a == "quick");
+    let only_scrape = args.iter().any(|a| a == "scrape");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
-        protocol_bench(quick).await;
+        if !only_scrape {
+            protocol_bench(quick).await;
+        }
         println!("\n## Exporter against kms-sim (interval 3 s, state re-reads every 12 cycles)\n");
-        println!("| endpoints | elements | first cycle | steady cycle | KMS requests/endpoint/cycle | exporter CPU/endpoint/cycle | /metrics render | /metrics size | exporter RSS |");
-        println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        println!("| endpoints | elements | first cycle | steady cycle | KMS requests/endpoint/cycle | exporter CPU/endpoint/cycle | /metrics render | /metrics size | RSS before /metrics | RSS after 5 renders |");
+        println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         scrape_bench(1_000, if quick { 3 } else { 14 }).await;
         if !quick {
             scrape_bench(10_000, 14).await;

@@ -176,13 +176,13 @@ async fn metrics_match_ground_truth_and_released_series_vanish() {
                     Some(kurento_exporter::kms::types::DtlsConnectionState::CONNECTED) => {}
                     other => return Err(format!("{}: DTLS {other:?}", e.id)),
                 }
-                let remote = ep.remote_summary.as_ref().ok_or("no remote SDP summary")?;
+                let remote = ep.remote_sdp.as_ref().ok_or("no remote SDP summary")?;
                 let kinds: Vec<&str> = remote.media.iter().map(|m| m.kind.as_str()).collect();
                 if !(kinds.contains(&"audio") && kinds.contains(&"video")) {
                     return Err(format!("{}: media sections {kinds:?}", e.id));
                 }
                 if ep
-                    .local_summary
+                    .local_sdp
                     .as_ref()
                     .is_none_or(|s| s.media.iter().any(|m| m.codecs.is_empty()))
                 {

@@ -119,11 +119,12 @@ pub struct EndpointState {
     pub connection_state: Option<Since<ConnectionState>>,
     pub ice: BTreeMap<(String, u32), Since<IceComponentState>>,
     pub dtls: Option<Since<DtlsConnectionState>>,
-    pub local_sdp: Option<String>,
-    pub remote_sdp: Option<String>,
-    /// Parsed views of the SDPs (media sections, directions, codecs, candidates, bandwidth).
-    pub local_summary: Option<SdpSummary>,
-    pub remote_summary: Option<SdpSummary>,
+    /// The local and remote SDPs, parsed (media sections, directions,
+    /// codecs, candidates, bandwidth); `None` until KMS has one. The text
+    /// itself is not kept (several KiB per endpoint): the operator API reads
+    /// it from KMS when asked.
+    pub local_sdp: Option<SdpSummary>,
+    pub remote_sdp: Option<SdpSummary>,
     pub session_started: Option<Millis>,
     pub session_terminated: Option<Millis>,
 }
@@ -157,18 +158,8 @@ impl EndpointState {
                 self.ice = next;
             }
             EndpointChange::Dtls(s) => Since::set(&mut self.dtls, s, at),
-            EndpointChange::LocalSdp(s) => {
-                if s != self.local_sdp {
-                    self.local_summary = s.as_deref().map(SdpSummary::parse);
-                    self.local_sdp = s;
-                }
-            }
-            EndpointChange::RemoteSdp(s) => {
-                if s != self.remote_sdp {
-                    self.remote_summary = s.as_deref().map(SdpSummary::parse);
-                    self.remote_sdp = s;
-                }
-            }
+            EndpointChange::LocalSdp(s) => self.local_sdp = summary(s.as_deref()),
+            EndpointChange::RemoteSdp(s) => self.remote_sdp = summary(s.as_deref()),
             EndpointChange::MediaSessionStarted => {
                 self.session_started.get_or_insert(at);
                 self.session_terminated = None;
@@ -189,6 +180,11 @@ impl EndpointState {
             .map(|(_, s)| s.value);
         primary.max_by_key(|s| ice_rank(*s))
     }
+}
+
+/// The parsed view of an SDP; an empty descriptor is no descriptor.
+fn summary(sdp: Option<&str>) -> Option<SdpSummary> {
+    sdp.filter(|s| !s.trim().is_empty()).map(SdpSummary::parse)
 }
 
 /// How far along ICE is: FAILED lowest, READY highest.

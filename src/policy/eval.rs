@@ -251,10 +251,7 @@ fn eval_element(c: &ConditionConfig, e: &Element, ctx: &Ctx<'_>) -> Tri {
         C::NoRemoteSdp(d) => match ep {
             None => no_ep,
             Some(ep) => {
-                let negotiated = ep
-                    .remote_sdp
-                    .as_deref()
-                    .is_some_and(|s| !s.trim().is_empty())
+                let negotiated = ep.remote_sdp.is_some()
                     || ever_flowed
                     || ep
                         .media_state

@@ -87,11 +87,7 @@ pub(super) fn of_element(
             })
             .unwrap_or_default(),
         dtls_state: ep.and_then(|s| s.dtls).map(Into::into),
-        remote_sdp: ep.map(|s| {
-            s.remote_sdp
-                .as_deref()
-                .is_some_and(|x| !x.trim().is_empty())
-        }),
+        remote_sdp: ep.map(|s| s.remote_sdp.is_some()),
         session_terminated: ep.and_then(|s| s.session_terminated),
         tags: tags.clone(),
         children: 0,

@@ -252,11 +252,23 @@ async fn endpoint_states(
     out: &mut ReadResult,
 ) {
     let c = &rpc.client;
+    // DTLS, like the connection state, is read at discovery and when counters
+    // stop (a clean hang-up closes DTLS at once; flow stops within seconds).
     let ice = async {
         if webrtc {
+            let dtls = async {
+                if connection {
+                    Some(
+                        rpc.call("getDtlsConnectionState", c.get_dtls_connection_state(id))
+                            .await,
+                    )
+                } else {
+                    None
+                }
+            };
             Some(tokio::join!(
                 rpc.call("getIceConnectionState", c.get_ice_connection_state(id)),
-                rpc.call("getDtlsConnectionState", c.get_dtls_connection_state(id)),
+                dtls,
             ))
         } else {
             None
@@ -312,7 +324,7 @@ async fn endpoint_states(
         if let Some(all) = out.check(id, ice) {
             change(out, EndpointChange::IceAll(convert::ice(all)));
         }
-        if let Some(state) = out.check(id, dtls).and_then(convert::dtls) {
+        if let Some(state) = dtls.and_then(|r| out.check(id, r)).and_then(convert::dtls) {
             change(out, EndpointChange::Dtls(state));
         }
     }
