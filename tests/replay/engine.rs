@@ -1,0 +1,497 @@
+//! The replay engine: one WebSocket per captured connection, requests sent in
+//! captured order with ids remapped, responses and events compared with the
+//! capture (see `compare.rs` for the shape rules and `tests/replay.rs` for the
+//! timing rules).
+
+use super::compare::{compare_message, short, IdMap};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::{timeout, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+/// How long one response may take.
+pub const RESPONSE_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a time-dependent read is polled until it matches the capture.
+pub const POLL_DEADLINE: Duration = Duration::from_secs(40);
+/// How long we wait for an event the capture had received by then.
+pub const EVENT_DEADLINE: Duration = Duration::from_secs(30);
+/// Once a wait has timed out, later waits of the same kind use this.
+pub const SHORT_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Getters whose answer depends on media timing: polled with a deadline, and
+/// the answer may match any later capture of the same request.
+pub const TIMED_OPS: &[&str] = &[
+    "isMediaFlowingIn",
+    "isMediaFlowingOut",
+    "getMediaState",
+    "getConnectionState",
+    "getIceConnectionState",
+    "getICECandidatePairs",
+    "getStats",
+    "getDtlsConnectionState",
+    "getState",
+    "getPosition",
+    "getUsedCpu",
+];
+
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub conn: u64,
+    pub to_kms: bool,
+    pub msg: Value,
+}
+
+pub fn load(path: &Path) -> Vec<Frame> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("capture line is JSON");
+            let msg = match &v["msg"] {
+                // a frame captured as raw text: parse it when it is JSON
+                Value::String(s) => serde_json::from_str(s).unwrap_or(Value::String(s.clone())),
+                m => m.clone(),
+            };
+            Frame {
+                conn: v["conn"].as_u64().unwrap_or(1),
+                to_kms: v["dir"].as_str() == Some("client->kms"),
+                msg,
+            }
+        })
+        .collect()
+}
+
+enum Incoming {
+    Json(Value),
+    Closed(String),
+}
+
+/// One replay WebSocket: responses by id, events in arrival order.
+pub struct Conn {
+    tx: futures_util::stream::SplitSink<
+        tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+        Message,
+    >,
+    rx: mpsc::UnboundedReceiver<Incoming>,
+    responses: HashMap<String, Value>,
+    events: Vec<Value>,
+    closed: Option<String>,
+    binary: bool,
+}
+
+pub async fn open(url: &str) -> Conn {
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+    let (tx, mut read) = ws.split();
+    let (etx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(m) = read.next().await {
+            let text = match m {
+                Ok(Message::Text(t)) => t,
+                Ok(Message::Binary(b)) => String::from_utf8_lossy(&b).into_owned(),
+                Ok(Message::Close(c)) => {
+                    let _ = etx.send(Incoming::Closed(format!("close frame {c:?}")));
+                    return;
+                }
+                Ok(_) => continue,
+                Err(e) => {
+                    let _ = etx.send(Incoming::Closed(format!("error {e}")));
+                    return;
+                }
+            };
+            let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+            if etx.send(Incoming::Json(v)).is_err() {
+                return;
+            }
+        }
+        let _ = etx.send(Incoming::Closed("end of stream".into()));
+    });
+    Conn {
+        tx,
+        rx,
+        responses: HashMap::new(),
+        events: Vec::new(),
+        closed: None,
+        binary: false,
+    }
+}
+
+impl Conn {
+    pub async fn send_text(&mut self, s: &str) {
+        self.send_raw(s.to_string(), false).await;
+    }
+
+    /// Next message, or `Err(reason)` when the socket closed / nothing came.
+    pub async fn next(&mut self, d: Duration) -> Result<Value, String> {
+        match timeout(d, self.rx.recv()).await {
+            Ok(Some(Incoming::Json(v))) => Ok(v),
+            Ok(Some(Incoming::Closed(r))) => Err(format!("closed: {r}")),
+            Ok(None) => Err("closed: reader gone".into()),
+            Err(_) => Err("timeout".into()),
+        }
+    }
+}
+
+impl Conn {
+    async fn send_raw(&mut self, s: String, binary: bool) {
+        let m = if binary {
+            Message::Binary(s.into_bytes())
+        } else {
+            Message::Text(s)
+        };
+        if let Err(e) = self.tx.send(m).await {
+            self.closed.get_or_insert(format!("send failed: {e}"));
+        }
+    }
+
+    fn absorb(&mut self, m: Incoming) {
+        match m {
+            Incoming::Json(v) => {
+                if v.get("method").and_then(Value::as_str) == Some("onEvent") {
+                    self.events.push(v);
+                } else if let Some(id) = v.get("id") {
+                    self.responses.insert(id.to_string(), v);
+                } else {
+                    self.responses.insert("?".into(), v);
+                }
+            }
+            Incoming::Closed(r) => {
+                self.closed.get_or_insert(r);
+            }
+        }
+    }
+
+    /// Wait for the response with `id` (deadline).
+    async fn response(&mut self, id: &Value, d: Duration) -> Result<Value, String> {
+        let key = id.to_string();
+        let end = Instant::now() + d;
+        loop {
+            if let Some(v) = self.responses.remove(&key) {
+                return Ok(v);
+            }
+            if let Some(r) = &self.closed {
+                return Err(format!("connection closed ({r})"));
+            }
+            match tokio::time::timeout_at(end, self.rx.recv()).await {
+                Ok(Some(m)) => self.absorb(m),
+                Ok(None) => self.closed = Some("reader gone".into()),
+                Err(_) => return Err(format!("no response within {d:?}")),
+            }
+        }
+    }
+
+    /// Take whatever already arrived, without waiting.
+    fn drain(&mut self) {
+        while let Ok(m) = self.rx.try_recv() {
+            self.absorb(m);
+        }
+    }
+}
+
+/// The key events are matched by: type, object, and the state-like fields.
+fn event_key(ev: &Value) -> String {
+    let v = &ev["params"]["value"];
+    let d = &v["data"];
+    let mut k = format!(
+        "{} on {}",
+        v["type"].as_str().unwrap_or("?"),
+        v["object"].as_str().unwrap_or("?")
+    );
+    for f in ["state", "newState", "mediaType", "componentId", "object", "objectId"] {
+        if let Some(x) = d.get(f) {
+            k.push_str(&format!(" {f}={}", x.as_str().map_or_else(|| x.to_string(), str::to_string)));
+        }
+    }
+    k
+}
+
+fn request_key(conn: u64, req: &Value) -> String {
+    let p = &req["params"];
+    format!(
+        "{conn} {} {} {} {}",
+        req["method"], p["object"], p["operation"], p["operationParams"]
+    )
+}
+
+/// The result of one replay.
+#[derive(Default)]
+pub struct Report {
+    pub failures: Vec<String>,
+    pub requests: usize,
+    pub compared: usize,
+    pub events_checked: usize,
+}
+
+pub async fn replay(url: &str, frames: &[Frame]) -> Report {
+    let mut rep = Report::default();
+    let mut ids = IdMap::default();
+    // captured responses and events, indexed
+    let mut cap_resp: HashMap<(u64, String), (usize, Value)> = HashMap::new();
+    for (i, f) in frames.iter().enumerate() {
+        if !f.to_kms && f.msg.get("method").is_none() {
+            if let Some(id) = f.msg.get("id") {
+                cap_resp.entry((f.conn, id.to_string())).or_insert((i, f.msg.clone()));
+            }
+        }
+    }
+    // later captures of the same request (for time-dependent reads)
+    let mut same_req: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, f) in frames.iter().enumerate() {
+        if f.to_kms {
+            same_req.entry(request_key(f.conn, &f.msg)).or_default().push(i);
+        }
+    }
+
+    let mut conns: BTreeMap<u64, Conn> = BTreeMap::new();
+    let mut seen_events: HashMap<u64, Vec<(usize, Value)>> = HashMap::new();
+    let mut event_satisfied: HashSet<(u64, String)> = HashSet::new();
+    let mut event_shape_done: HashSet<(u64, String)> = HashSet::new();
+    let mut failed_polls: HashSet<String> = HashSet::new();
+    let mut event_deadline = EVENT_DEADLINE;
+    let mut extra_id: u64 = 900_000;
+
+    for (i, f) in frames.iter().enumerate() {
+        if !f.to_kms {
+            if f.msg.get("method").and_then(Value::as_str) == Some("onEvent") {
+                seen_events.entry(f.conn).or_default().push((i, f.msg.clone()));
+            }
+            continue;
+        }
+        if !conns.contains_key(&f.conn) {
+            let mut c = open(url).await;
+            // conn 1 is kurento-client, which sends binary frames
+            c.binary = f.conn == 1;
+            conns.insert(f.conn, c);
+        }
+        // Events the captured client had received before this request must
+        // have reached us too.
+        wait_events(
+            &mut conns,
+            &seen_events,
+            &mut event_satisfied,
+            &mut event_shape_done,
+            &mut ids,
+            &mut event_deadline,
+            &mut rep,
+        )
+        .await;
+
+        rep.requests += 1;
+        let req = ids.subst(&f.msg);
+        let conn = conns.get_mut(&f.conn).expect("conn");
+        let text = match &req {
+            Value::String(s) => s.clone(),
+            v => v.to_string(),
+        };
+        let binary = conn.binary;
+        conn.send_raw(text, binary).await;
+        let Some(id) = f.msg.get("id").cloned() else {
+            continue;
+        };
+        let Some((_, cap)) = cap_resp.get(&(f.conn, id.to_string())).cloned() else {
+            continue;
+        };
+        let op = f.msg["params"]["operation"].as_str().map(str::to_string);
+        let method = f.msg["method"].as_str().unwrap_or("?").to_string();
+        let what = format!(
+            "conn {} request #{} {} {}{}",
+            f.conn,
+            id,
+            method,
+            op.clone().unwrap_or_default(),
+            f.msg["params"]["object"]
+                .as_str()
+                .map(|o| format!(" on {}", tail(o)))
+                .unwrap_or_default()
+        );
+        let got = match conn.response(&id, RESPONSE_DEADLINE).await {
+            Ok(g) => g,
+            Err(e) => {
+                rep.failures.push(format!("{what}: {e}; expected {}", short(&cap)));
+                continue;
+            }
+        };
+        rep.compared += 1;
+        let mut trial = ids.clone();
+        let errs = compare_message(&mut trial, op.as_deref(), &cap, &got);
+        if errs.is_empty() {
+            ids = trial;
+            continue;
+        }
+        let timed = method == "invoke" && op.as_deref().is_some_and(|o| TIMED_OPS.contains(&o));
+        if !timed {
+            rep.failures.push(format!(
+                "{what}: {}\n      request {}\n      expected {}\n      got      {}",
+                errs.join("; "),
+                short(&req),
+                short(&cap),
+                short(&got)
+            ));
+            continue;
+        }
+        // Time-dependent read: accept any later captured answer of the same
+        // request; otherwise poll (new request ids) until one matches.
+        let key = request_key(f.conn, &f.msg);
+        let alts: Vec<Value> = same_req[&key]
+            .iter()
+            .filter(|j| **j >= i)
+            .filter_map(|j| {
+                let rid = frames[*j].msg.get("id")?.to_string();
+                cap_resp.get(&(f.conn, rid)).map(|x| x.1.clone())
+            })
+            .collect();
+        let deadline = if failed_polls.contains(&key) {
+            Duration::ZERO
+        } else {
+            POLL_DEADLINE
+        };
+        let end = Instant::now() + deadline;
+        let mut last = got;
+        let mut matched = false;
+        loop {
+            for a in &alts {
+                let mut t = ids.clone();
+                if compare_message(&mut t, op.as_deref(), a, &last).is_empty() {
+                    ids = t;
+                    matched = true;
+                    break;
+                }
+            }
+            if matched || Instant::now() >= end {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            extra_id += 1;
+            let mut again = req.clone();
+            again["id"] = json!(extra_id);
+            let conn = conns.get_mut(&f.conn).expect("conn");
+            conn.send_raw(again.to_string(), binary).await;
+            match conn.response(&json!(extra_id), RESPONSE_DEADLINE).await {
+                Ok(g) => last = g,
+                Err(_) => break,
+            }
+        }
+        if !matched {
+            failed_polls.insert(key);
+            let mut t = ids.clone();
+            let errs = compare_message(&mut t, op.as_deref(), &cap, &last);
+            rep.failures.push(format!(
+                "{what} (time-dependent, polled {deadline:?}): {}\n      request {}\n      expected {}\n      got      {}",
+                errs.join("; "),
+                short(&req),
+                short(&cap),
+                short(&last)
+            ));
+        }
+    }
+    // every captured event must eventually arrive
+    wait_events(
+        &mut conns,
+        &seen_events,
+        &mut event_satisfied,
+        &mut event_shape_done,
+        &mut ids,
+        &mut event_deadline,
+        &mut rep,
+    )
+    .await;
+    for (_, mut c) in conns {
+        let _ = c.tx.close().await;
+    }
+    rep
+}
+
+fn tail(id: &str) -> String {
+    match id.rsplit_once("_kurento.") {
+        Some((_, t)) => format!("{}..{t}", &id[..8.min(id.len())]),
+        None => id.to_string(),
+    }
+}
+
+/// Wait until every captured event (by key) received so far on each
+/// connection has a replayed counterpart; compare the first of each key.
+async fn wait_events(
+    conns: &mut BTreeMap<u64, Conn>,
+    seen: &HashMap<u64, Vec<(usize, Value)>>,
+    satisfied: &mut HashSet<(u64, String)>,
+    shape_done: &mut HashSet<(u64, String)>,
+    ids: &mut IdMap,
+    deadline: &mut Duration,
+    rep: &mut Report,
+) {
+    for (conn_id, conn) in conns.iter_mut() {
+        conn.drain();
+        let Some(evs) = seen.get(conn_id) else {
+            continue;
+        };
+        // captured keys (in sim id space) still to be found
+        let wanted: Vec<(String, Value)> = evs
+            .iter()
+            .map(|(_, e)| (event_key(&ids.subst(e)), e.clone()))
+            .filter(|(k, _)| !satisfied.contains(&(*conn_id, k.clone())))
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let end = Instant::now() + *deadline;
+        let mut timed_out = false;
+        for (k, cap) in wanted {
+            if satisfied.contains(&(*conn_id, k.clone())) {
+                continue;
+            }
+            loop {
+                if let Some(got) = conn.events.iter().find(|e| event_key(e) == k) {
+                    satisfied.insert((*conn_id, k.clone()));
+                    rep.events_checked += 1;
+                    if shape_done.insert((*conn_id, k.clone())) {
+                        let mut t = ids.clone();
+                        let errs = compare_message(&mut t, None, &cap, got);
+                        if errs.is_empty() {
+                            *ids = t;
+                        } else {
+                            rep.failures.push(format!(
+                                "conn {conn_id} event {k}: {}\n      expected {}\n      got      {}",
+                                errs.join("; "),
+                                short(&cap),
+                                short(got)
+                            ));
+                        }
+                    }
+                    break;
+                }
+                let now = Instant::now();
+                if timed_out || now >= end || conn.closed.is_some() {
+                    satisfied.insert((*conn_id, k.clone()));
+                    timed_out = true;
+                    let mut have: Vec<String> = conn
+                        .events
+                        .iter()
+                        .map(event_key)
+                        .filter(|e| e.split(" on ").next() == k.split(" on ").next())
+                        .collect();
+                    have.dedup();
+                    rep.failures.push(format!(
+                        "conn {conn_id}: event never received: {k} (same type received: {have:?})"
+                    ));
+                    break;
+                }
+                match tokio::time::timeout_at(end, conn.rx.recv()).await {
+                    Ok(Some(m)) => conn.absorb(m),
+                    Ok(None) => conn.closed = Some("reader gone".into()),
+                    Err(_) => {}
+                }
+            }
+        }
+        if timed_out {
+            *deadline = SHORT_DEADLINE;
+        }
+    }
+}
