@@ -174,34 +174,34 @@ async fn replay_malformed_frames() {
 
 fn stats_response() -> Value {
     json!({"id": 7, "jsonrpc": "2.0", "result": {
-        "sessionId": "6f3341d7-d5bd-47a7-8093-25a239cce606",
-        "value": {
-            "3c49fb92-2df5-4096-8fbe-9a2d344cf285": {"__module__": "kurento",
-                "__type__": "RTCInboundRTPStreamStats", "id": "3c49fb92-2df5-4096-8fbe-9a2d344cf285",
-                "type": "inboundrtp", "bytesReceived": 725624, "ssrc": "1293818279",
-                "isRemote": false, "timestampMillis": 1795561632766_u64},
-            "40c9659c-d5d0-43bd-9cd5-2d1639f783d6": {"__module__": "kurento",
-                "__type__": "RTCOutboundRTPStreamStats", "id": "40c9659c-d5d0-43bd-9cd5-2d1639f783d6",
-                "type": "outboundrtp", "bytesSent": 0, "ssrc": "37388061",
-                "isRemote": false, "timestampMillis": 1795561632766_u64}
-        }}})
+    "sessionId": "6f3341d7-d5bd-47a7-8093-25a239cce606",
+    "value": {
+        "3c49fb92-2df5-4096-8fbe-9a2d344cf285": {"__module__": "kurento",
+            "__type__": "RTCInboundRTPStreamStats", "id": "3c49fb92-2df5-4096-8fbe-9a2d344cf285",
+            "type": "inboundrtp", "bytesReceived": 725624, "ssrc": "1293818279",
+            "isRemote": false, "timestampMillis": 1795561632766_u64},
+        "40c9659c-d5d0-43bd-9cd5-2d1639f783d6": {"__module__": "kurento",
+            "__type__": "RTCOutboundRTPStreamStats", "id": "40c9659c-d5d0-43bd-9cd5-2d1639f783d6",
+            "type": "outboundrtp", "bytesSent": 0, "ssrc": "37388061",
+            "isRemote": false, "timestampMillis": 1795561632766_u64}
+    }}})
 }
 
 /// The same response as a different, correct KMS would give: other uuids,
 /// other counters and timestamps, entries in another order.
 fn stats_response_sim() -> Value {
     json!({"id": 7, "jsonrpc": "2.0", "result": {
-        "sessionId": "11111111-2222-4333-8444-555555555555",
-        "value": {
-            "bbbbbbbb-0000-4000-8000-000000000002": {"__module__": "kurento",
-                "__type__": "RTCOutboundRTPStreamStats", "id": "bbbbbbbb-0000-4000-8000-000000000002",
-                "type": "outboundrtp", "bytesSent": 10, "ssrc": "99",
-                "isRemote": false, "timestampMillis": 5},
-            "aaaaaaaa-0000-4000-8000-000000000001": {"__module__": "kurento",
-                "__type__": "RTCInboundRTPStreamStats", "id": "aaaaaaaa-0000-4000-8000-000000000001",
-                "type": "inboundrtp", "bytesReceived": 1, "ssrc": "42",
-                "isRemote": false, "timestampMillis": 6}
-        }}})
+    "sessionId": "11111111-2222-4333-8444-555555555555",
+    "value": {
+        "bbbbbbbb-0000-4000-8000-000000000002": {"__module__": "kurento",
+            "__type__": "RTCOutboundRTPStreamStats", "id": "bbbbbbbb-0000-4000-8000-000000000002",
+            "type": "outboundrtp", "bytesSent": 10, "ssrc": "99",
+            "isRemote": false, "timestampMillis": 5},
+        "aaaaaaaa-0000-4000-8000-000000000001": {"__module__": "kurento",
+            "__type__": "RTCInboundRTPStreamStats", "id": "aaaaaaaa-0000-4000-8000-000000000001",
+            "type": "inboundrtp", "bytesReceived": 1, "ssrc": "42",
+            "isRemote": false, "timestampMillis": 6}
+    }}})
 }
 
 fn cmp(op: Option<&str>, cap: &Value, got: &Value) -> Vec<String> {
@@ -213,7 +213,12 @@ fn comparator_accepts_same_shape() {
     let errs = cmp(Some("getStats"), &stats_response(), &stats_response_sim());
     assert!(errs.is_empty(), "{errs:?}");
     let cap = json!({"id":0,"jsonrpc":"2.0","result":{"value":"pong"}});
-    assert!(cmp(Some("ping"), &cap, &json!({"id":0,"jsonrpc":"2.0","result":{"value":"pong"}})).is_empty());
+    assert!(cmp(
+        Some("ping"),
+        &cap,
+        &json!({"id":0,"jsonrpc":"2.0","result":{"value":"pong"}})
+    )
+    .is_empty());
 }
 
 #[test]
@@ -227,7 +232,10 @@ fn comparator_rejects_wrong_shapes() {
     let inb = "aaaaaaaa-0000-4000-8000-000000000001";
     // a missing key
     assert!(!mutate(&|g| {
-        g["result"]["value"][inb].as_object_mut().unwrap().remove("bytesReceived");
+        g["result"]["value"][inb]
+            .as_object_mut()
+            .unwrap()
+            .remove("bytesReceived");
     })
     .is_empty());
     // an extra key
@@ -261,17 +269,50 @@ fn comparator_rejects_wrong_shapes() {
 #[test]
 fn comparator_checks_enums_errors_and_ids() {
     let state = |s: &str| json!({"id":1,"jsonrpc":"2.0","result":{"sessionId":"6f3341d7-d5bd-47a7-8093-25a239cce606","value":s}});
-    assert!(cmp(Some("getMediaState"), &state("CONNECTED"), &state("CONNECTED")).is_empty());
-    assert!(!cmp(Some("getMediaState"), &state("CONNECTED"), &state("DISCONNECTED")).is_empty());
+    assert!(cmp(
+        Some("getMediaState"),
+        &state("CONNECTED"),
+        &state("CONNECTED")
+    )
+    .is_empty());
+    assert!(!cmp(
+        Some("getMediaState"),
+        &state("CONNECTED"),
+        &state("DISCONNECTED")
+    )
+    .is_empty());
     let b = |v: bool| json!({"id":1,"jsonrpc":"2.0","result":{"sessionId":"6f3341d7-d5bd-47a7-8093-25a239cce606","value":v}});
     assert!(!cmp(Some("isMediaFlowingIn"), &b(true), &b(false)).is_empty());
 
     let err = |code: i64, t: &str, m: &str| json!({"id":3,"jsonrpc":"2.0","error":{"code":code,"data":{"type":t},"message":m}});
-    let cap = err(40101, "MEDIA_OBJECT_NOT_FOUND", "Object 'bogus-object-id' not found");
+    let cap = err(
+        40101,
+        "MEDIA_OBJECT_NOT_FOUND",
+        "Object 'bogus-object-id' not found",
+    );
     assert!(cmp(None, &cap, &cap.clone()).is_empty());
-    assert!(!cmp(None, &cap, &err(40100, "MEDIA_OBJECT_NOT_FOUND", "Object 'bogus-object-id' not found")).is_empty());
-    assert!(!cmp(None, &cap, &err(40101, "NOT_FOUND", "Object 'bogus-object-id' not found")).is_empty());
-    assert!(!cmp(None, &cap, &err(40101, "MEDIA_OBJECT_NOT_FOUND", "Object not found")).is_empty());
+    assert!(!cmp(
+        None,
+        &cap,
+        &err(
+            40100,
+            "MEDIA_OBJECT_NOT_FOUND",
+            "Object 'bogus-object-id' not found"
+        )
+    )
+    .is_empty());
+    assert!(!cmp(
+        None,
+        &cap,
+        &err(40101, "NOT_FOUND", "Object 'bogus-object-id' not found")
+    )
+    .is_empty());
+    assert!(!cmp(
+        None,
+        &cap,
+        &err(40101, "MEDIA_OBJECT_NOT_FOUND", "Object not found")
+    )
+    .is_empty());
 
     // id formats and the id map
     let pipe = "99f9e360-9086-455e-b91c-20b47e156633_kurento.MediaPipeline";
@@ -282,34 +323,64 @@ fn comparator_checks_enums_errors_and_ids() {
     assert_eq!(classify("nope_kurento.WebRtcEndpoint"), Class::Other);
     let mut ids = IdMap::default();
     let sim_pipe = "00000000-0000-4000-8000-00000000000a_kurento.MediaPipeline";
-    let sim_elem = format!("{sim_pipe}/00000000-0000-4000-8000-00000000000b_kurento.WebRtcEndpoint");
+    let sim_elem =
+        format!("{sim_pipe}/00000000-0000-4000-8000-00000000000b_kurento.WebRtcEndpoint");
     let created = |v: &str| json!({"id":1,"jsonrpc":"2.0","result":{"value":v}});
     assert!(compare_message(&mut ids, None, &created(pipe), &created(sim_pipe)).is_empty());
     assert!(compare_message(&mut ids, None, &created(&elem), &created(&sim_elem)).is_empty());
     // a request naming the captured element now names the sim's element
-    assert_eq!(ids.subst(&json!({"object": elem})), json!({"object": sim_elem}));
+    assert_eq!(
+        ids.subst(&json!({"object": elem})),
+        json!({"object": sim_elem})
+    );
     // an element type change is caught
     let wrong_type = sim_elem.replace("WebRtcEndpoint", "PlayerEndpoint");
-    assert!(!compare_message(&mut ids.clone(), None, &created(&elem), &created(&wrong_type)).is_empty());
+    assert!(!compare_message(
+        &mut ids.clone(),
+        None,
+        &created(&elem),
+        &created(&wrong_type)
+    )
+    .is_empty());
     // a getter returning another id than the one created is caught
     let other = format!("{sim_pipe}/00000000-0000-4000-8000-00000000000c_kurento.WebRtcEndpoint");
     assert!(!compare_message(&mut ids.clone(), None, &created(&elem), &created(&other)).is_empty());
     // getChildren: same ids in another order is fine, a missing child is not
     let list = |v: Vec<&str>| json!({"id":1,"jsonrpc":"2.0","result":{"value":v}});
-    assert!(compare_message(&mut ids.clone(), Some("getChildren"), &list(vec![&elem]), &list(vec![&sim_elem])).is_empty());
-    assert!(!compare_message(&mut ids.clone(), Some("getChildren"), &list(vec![&elem]), &list(vec![])).is_empty());
+    assert!(compare_message(
+        &mut ids.clone(),
+        Some("getChildren"),
+        &list(vec![&elem]),
+        &list(vec![&sim_elem])
+    )
+    .is_empty());
+    assert!(!compare_message(
+        &mut ids.clone(),
+        Some("getChildren"),
+        &list(vec![&elem]),
+        &list(vec![])
+    )
+    .is_empty());
     // error messages carry remapped ids
-    let nf = |id: &str| err(40101, "MEDIA_OBJECT_NOT_FOUND", &format!("Object '{id}' not found"));
+    let nf = |id: &str| {
+        err(
+            40101,
+            "MEDIA_OBJECT_NOT_FOUND",
+            &format!("Object '{id}' not found"),
+        )
+    };
     assert!(compare_message(&mut ids.clone(), None, &nf(&elem), &nf(&sim_elem)).is_empty());
     assert!(!compare_message(&mut ids.clone(), None, &nf(&elem), &nf(&elem)).is_empty());
 }
 
 #[test]
 fn comparator_checks_events() {
-    let ev = |state: &str, ts: Value| json!({"jsonrpc":"2.0","method":"onEvent","params":{"value":{
+    let ev = |state: &str, ts: Value| {
+        json!({"jsonrpc":"2.0","method":"onEvent","params":{"value":{
         "data":{"source":"manager_ServerManager","tags":[],"timestampMillis":ts,"state":state,
                 "mediaType":"VIDEO","padName":"default","type":"MediaFlowInStateChanged"},
-        "object":"manager_ServerManager","type":"MediaFlowInStateChanged"}}});
+        "object":"manager_ServerManager","type":"MediaFlowInStateChanged"}}})
+    };
     let cap = ev("FLOWING", json!("1795561620500"));
     assert!(cmp(None, &cap, &ev("FLOWING", json!("1"))).is_empty());
     // timestampMillis is a string in events

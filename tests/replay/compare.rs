@@ -119,7 +119,8 @@ fn is_id_class(c: &Class) -> bool {
 fn is_enum_like(s: &str) -> bool {
     s.len() >= 2
         && s.as_bytes()[0].is_ascii_uppercase()
-        && s.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
+        && s.bytes()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
 }
 
 /// Every uuid found inside `s`, in order.
@@ -193,8 +194,8 @@ impl IdMap {
                 }
                 (None, Some(other)) if other != c => {
                     return Err(format!(
-                        "sim id {got:?} already stands for captured {other:?}, here captured {cap:?}"
-                    ))
+                    "sim id {got:?} already stands for captured {other:?}, here captured {cap:?}"
+                ))
                 }
                 _ => {
                     self.fwd.insert(c.to_string(), g.to_string());
@@ -317,14 +318,22 @@ impl<'a> Cmp<'a> {
                 self.value(&format!("{path}[0]"), key, c, g);
             }
             if cap.is_empty() != got.is_empty() {
-                self.fail(path, format!("{} elements expected, got {}", cap.len(), got.len()));
+                self.fail(
+                    path,
+                    format!("{} elements expected, got {}", cap.len(), got.len()),
+                );
             }
             return;
         }
         if cap.len() != got.len() {
             self.fail(
                 path,
-                format!("{} elements expected, got {}: {}", cap.len(), got.len(), short_arr(got)),
+                format!(
+                    "{} elements expected, got {}: {}",
+                    cap.len(),
+                    got.len(),
+                    short_arr(got)
+                ),
             );
             return;
         }
@@ -369,7 +378,11 @@ impl<'a> Cmp<'a> {
             .filter(|s| !s.is_empty() && uuids_in(s).iter().all(|u| self.ids.fwd.contains_key(*u)))
             .map(|s| self.ids.subst_str(s))
             .collect();
-        let have: Vec<&str> = got.iter().filter_map(Value::as_str).filter(|s| !s.is_empty()).collect();
+        let have: Vec<&str> = got
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .collect();
         for k in &known {
             if !have.contains(&k.as_str()) {
                 self.fail(path, format!("{k:?} expected in the list, got {have:?}"));
@@ -377,7 +390,10 @@ impl<'a> Cmp<'a> {
         }
         for h in &have {
             if !known.iter().any(|k| k == h) {
-                self.fail(path, format!("unexpected {h:?} in the list (expected {known:?})"));
+                self.fail(
+                    path,
+                    format!("unexpected {h:?} in the list (expected {known:?})"),
+                );
             }
         }
     }
@@ -403,7 +419,12 @@ impl<'a> Cmp<'a> {
     }
 
     fn stats_map(&mut self, path: &str, cap: &Map<String, Value>, got: &Map<String, Value>) {
-        let kind = |v: &Value| v.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+        let kind = |v: &Value| {
+            v.get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         let count = |m: &Map<String, Value>| {
             let mut c: Vec<String> = m.values().map(kind).collect();
             c.sort();
@@ -411,7 +432,10 @@ impl<'a> Cmp<'a> {
         };
         let (cc, gc) = (count(cap), count(got));
         if cc != gc {
-            self.fail(path, format!("entries of types {cc:?} expected, got {gc:?}"));
+            self.fail(
+                path,
+                format!("entries of types {cc:?} expected, got {gc:?}"),
+            );
             return;
         }
         let mut used: Vec<&String> = Vec::new();
@@ -456,7 +480,10 @@ fn short_str(s: &str) -> String {
 pub fn short(v: &Value) -> String {
     let s = v.to_string();
     if s.len() > 120 {
-        format!("{}...", &s[..s.char_indices().nth(117).map_or(s.len(), |(i, _)| i)])
+        format!(
+            "{}...",
+            &s[..s.char_indices().nth(117).map_or(s.len(), |(i, _)| i)]
+        )
     } else {
         s
     }

@@ -205,9 +205,19 @@ fn event_key(ev: &Value) -> String {
         v["type"].as_str().unwrap_or("?"),
         v["object"].as_str().unwrap_or("?")
     );
-    for f in ["state", "newState", "mediaType", "componentId", "object", "objectId"] {
+    for f in [
+        "state",
+        "newState",
+        "mediaType",
+        "componentId",
+        "object",
+        "objectId",
+    ] {
         if let Some(x) = d.get(f) {
-            k.push_str(&format!(" {f}={}", x.as_str().map_or_else(|| x.to_string(), str::to_string)));
+            k.push_str(&format!(
+                " {f}={}",
+                x.as_str().map_or_else(|| x.to_string(), str::to_string)
+            ));
         }
     }
     k
@@ -238,7 +248,9 @@ pub async fn replay(url: &str, frames: &[Frame]) -> Report {
     for (i, f) in frames.iter().enumerate() {
         if !f.to_kms && f.msg.get("method").is_none() {
             if let Some(id) = f.msg.get("id") {
-                cap_resp.entry((f.conn, id.to_string())).or_insert((i, f.msg.clone()));
+                cap_resp
+                    .entry((f.conn, id.to_string()))
+                    .or_insert((i, f.msg.clone()));
             }
         }
     }
@@ -246,7 +258,10 @@ pub async fn replay(url: &str, frames: &[Frame]) -> Report {
     let mut same_req: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, f) in frames.iter().enumerate() {
         if f.to_kms {
-            same_req.entry(request_key(f.conn, &f.msg)).or_default().push(i);
+            same_req
+                .entry(request_key(f.conn, &f.msg))
+                .or_default()
+                .push(i);
         }
     }
 
@@ -261,15 +276,18 @@ pub async fn replay(url: &str, frames: &[Frame]) -> Report {
     for (i, f) in frames.iter().enumerate() {
         if !f.to_kms {
             if f.msg.get("method").and_then(Value::as_str) == Some("onEvent") {
-                seen_events.entry(f.conn).or_default().push((i, f.msg.clone()));
+                seen_events
+                    .entry(f.conn)
+                    .or_default()
+                    .push((i, f.msg.clone()));
             }
             continue;
         }
-        if !conns.contains_key(&f.conn) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = conns.entry(f.conn) {
             let mut c = open(url).await;
             // conn 1 is kurento-client, which sends binary frames
             c.binary = f.conn == 1;
-            conns.insert(f.conn, c);
+            slot.insert(c);
         }
         // Events the captured client had received before this request must
         // have reached us too.
@@ -315,7 +333,8 @@ pub async fn replay(url: &str, frames: &[Frame]) -> Report {
         let got = match conn.response(&id, RESPONSE_DEADLINE).await {
             Ok(g) => g,
             Err(e) => {
-                rep.failures.push(format!("{what}: {e}; expected {}", short(&cap)));
+                rep.failures
+                    .push(format!("{what}: {e}; expected {}", short(&cap)));
                 continue;
             }
         };
