@@ -43,6 +43,10 @@
 //!   not fixed). The first replayed event of each key is compared in shape
 //!   with the first captured one.
 //!
+//! `REPLAY_KMS_URL=ws://host:8888/kurento cargo test --test replay` replays
+//! against that server instead of a fresh `kms-sim` (one test at a time:
+//! `--test-threads=1`), e.g. to check these rules against a real KMS.
+//!
 //! Malformed frames (`extra/malformed-requests.json`) are replayed on their own
 //! connections: a non-JSON frame must close the socket without a JSON-RPC
 //! answer; the others must give the captured error (`-32603`: message prefix).
@@ -57,6 +61,19 @@ use compare::{classify, compare_message, Class, IdMap};
 use serde_json::{json, Value};
 use std::time::Duration;
 
+/// The server under test: `kms-sim` on a free port, or the server named by
+/// `REPLAY_KMS_URL` (e.g. a real KMS, to check the replay rules themselves).
+fn target() -> (Option<support::SimProcess>, String) {
+    match std::env::var("REPLAY_KMS_URL") {
+        Ok(url) if !url.is_empty() => (None, url),
+        _ => {
+            let sim = support::spawn_sim(&[]);
+            let url = sim.ws_url();
+            (Some(sim), url)
+        }
+    }
+}
+
 async fn replay_file(rel: &str) {
     let path = support::samples_dir().join(rel);
     let frames = engine::load(&path);
@@ -65,8 +82,8 @@ async fn replay_file(rel: &str) {
         "{} holds too few requests",
         path.display()
     );
-    let sim = support::spawn_sim(&[]);
-    let rep = engine::replay(&sim.ws_url(), &frames).await;
+    let (_sim, url) = target();
+    let rep = engine::replay(&url, &frames).await;
     eprintln!(
         "{rel}: {} requests sent, {} responses compared, {} event keys checked, {} discrepancies",
         rep.requests,
@@ -111,12 +128,12 @@ async fn replay_malformed_frames() {
         serde_json::from_str(&std::fs::read_to_string(&path).expect("read malformed-requests"))
             .expect("malformed-requests.json is JSON");
     assert!(cases.len() >= 5);
-    let sim = support::spawn_sim(&[]);
+    let (_sim, url) = target();
     let mut failures = Vec::new();
     for case in &cases {
         let sent = case["sent"].as_str().expect("sent");
         let expected = case["received"][0].as_str().expect("received");
-        let mut c = engine::open(&sim.ws_url()).await;
+        let mut c = engine::open(&url).await;
         c.send_text(sent).await;
         let got = c.next(Duration::from_secs(5)).await;
         if expected.starts_with("CLOSE") {
@@ -399,4 +416,22 @@ fn capture_files_are_found() {
         let frames = engine::load(&support::samples_dir().join(f));
         assert!(frames.len() > 300, "{f}: {} frames", frames.len());
     }
+}
+
+#[test]
+fn comparator_checks_stats_ids_are_stable() {
+    let one = |sid: &str, bytes: u64| {
+        json!({"id":1,"jsonrpc":"2.0","result":{"value":{sid:{"__module__":"kurento",
+            "__type__":"RTCOutboundRTPStreamStats","id":sid,"type":"outboundrtp","bytesSent":bytes}}}})
+    };
+    let cap = one("ce806852-0a33-4131-ab15-adab86d2641c", 5);
+    let mut ids = IdMap::default();
+    let first = one("aaaaaaaa-0000-4000-8000-000000000001", 7);
+    assert!(compare_message(&mut ids, Some("getStats"), &cap, &first).is_empty());
+    // the same stream later: same stats id, other counters
+    let same = one("aaaaaaaa-0000-4000-8000-000000000001", 9);
+    assert!(compare_message(&mut ids.clone(), Some("getStats"), &cap, &same).is_empty());
+    // a new stats id for the same stream is caught
+    let other = one("aaaaaaaa-0000-4000-8000-000000000002", 9);
+    assert!(!compare_message(&mut ids, Some("getStats"), &cap, &other).is_empty());
 }

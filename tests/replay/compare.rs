@@ -457,8 +457,26 @@ impl<'a> Cmp<'a> {
             if let Some((gk, gv)) = pick {
                 used.push(gk);
                 let p = join(path, &format!("<{t}>"));
-                self.string(&p, "", ck, gk);
-                self.value(&p, "", cv, gv);
+                // Several entries of one type (AUDIO and VIDEO streams) with a
+                // stats id never seen before cannot be paired for sure: compare
+                // them without binding their ids (a single-media getStats or
+                // an already bound id pairs them for sure).
+                let ambiguous = got.values().filter(|v| kind(v) == t).count() > 1
+                    && !uuids_in(ck).iter().all(|u| self.ids.fwd.contains_key(*u));
+                if ambiguous {
+                    let mut scratch = self.ids.clone();
+                    let mut sub = Cmp {
+                        ids: &mut scratch,
+                        op: self.op.clone(),
+                        errs: Vec::new(),
+                    };
+                    sub.string(&p, "", ck, gk);
+                    sub.value(&p, "", cv, gv);
+                    self.errs.extend(sub.errs);
+                } else {
+                    self.string(&p, "", ck, gk);
+                    self.value(&p, "", cv, gv);
+                }
             }
         }
     }
