@@ -47,6 +47,13 @@
 //! against that server instead of a fresh `kms-sim` (one test at a time:
 //! `--test-threads=1`), e.g. to check these rules against a real KMS.
 //!
+//! Browser captures: the browser vanished outside the protocol; the replay
+//! re-enacts it with the simulator's control API (`POST
+//! /peer/{element}/vanish?how=crash|close`, see `vanish_plan`).
+//!
+//! Failures that repeat (the same request key with the same difference) are
+//! reported once with a count.
+//!
 //! Malformed frames (`extra/malformed-requests.json`) are replayed on their own
 //! connections: a non-JSON frame must close the socket without a JSON-RPC
 //! answer; the others must give the captured error (`-32603`: message prefix).
@@ -61,20 +68,55 @@ use compare::{classify, compare_message, Class, IdMap};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// The server under test: `kms-sim` on a free port, or the server named by
-/// `REPLAY_KMS_URL` (e.g. a real KMS, to check the replay rules themselves).
+/// The server under test: `kms-sim` (with its control API) on free ports, or
+/// the server named by `REPLAY_KMS_URL` (e.g. a real KMS, to check the replay
+/// rules themselves; no control API there).
 fn target() -> (Option<support::SimProcess>, String) {
     match std::env::var("REPLAY_KMS_URL") {
         Ok(url) if !url.is_empty() => (None, url),
         _ => {
-            let sim = support::spawn_sim(&[]);
+            let sim = support::spawn_sim_with_control(&[]);
             let url = sim.ws_url();
             (Some(sim), url)
         }
     }
 }
 
-async fn replay_file(rel: &str) {
+/// In the browser captures the browser vanished (killed, or its peer
+/// connection closed) between two polls, outside the protocol. The replay
+/// re-enacts it through the simulator's control API just before the first
+/// request that follows KMS's first `NOT_FLOWING` event, on the endpoint the
+/// capture created.
+fn vanish_plan(
+    frames: &[engine::Frame],
+    how: &str,
+    control: std::net::SocketAddr,
+) -> engine::VanishPlan {
+    let element = frames
+        .iter()
+        .filter(|f| !f.to_kms)
+        .find_map(|f| {
+            let v = f.msg["result"]["value"].as_str()?;
+            v.ends_with("_kurento.WebRtcEndpoint")
+                .then(|| v.to_string())
+        })
+        .expect("the capture creates a WebRtcEndpoint");
+    let first_stop = frames
+        .iter()
+        .position(|f| f.msg["params"]["value"]["data"]["state"] == json!("NOT_FLOWING"))
+        .expect("the capture has a NOT_FLOWING event");
+    let before_frame = (first_stop..frames.len())
+        .find(|i| frames[*i].to_kms)
+        .expect("requests follow the vanish");
+    engine::VanishPlan {
+        before_frame,
+        element,
+        how: how.to_string(),
+        control,
+    }
+}
+
+async fn replay_file(rel: &str, vanish: Option<&str>) {
     let path = support::samples_dir().join(rel);
     let frames = engine::load(&path);
     assert!(
@@ -82,8 +124,12 @@ async fn replay_file(rel: &str) {
         "{} holds too few requests",
         path.display()
     );
-    let (_sim, url) = target();
-    let rep = engine::replay(&url, &frames).await;
+    let (sim, url) = target();
+    let plan = match (vanish, sim.as_ref().and_then(|s| s.control)) {
+        (Some(how), Some(control)) => Some(vanish_plan(&frames, how, control)),
+        _ => None,
+    };
+    let rep = engine::replay(&url, &frames, plan).await;
     eprintln!(
         "{rel}: {} requests sent, {} responses compared, {} event keys checked, {} discrepancies",
         rep.requests,
@@ -103,22 +149,22 @@ async fn replay_file(rel: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_wire() {
-    replay_file("wire.jsonl").await;
+    replay_file("wire.jsonl", None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_wire_second_run() {
-    replay_file("extra/wire-second-run.jsonl").await;
+    replay_file("extra/wire-second-run.jsonl", None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_browser_close() {
-    replay_file("browser/close-wire.jsonl").await;
+    replay_file("browser/close-wire.jsonl", Some("close")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_browser_crash() {
-    replay_file("browser/crash-wire.jsonl").await;
+    replay_file("browser/crash-wire.jsonl", Some("crash")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -231,6 +231,40 @@ fn request_key(conn: u64, req: &Value) -> String {
     )
 }
 
+/// Something that happened outside the protocol during the capture (a
+/// browser peer vanished), re-enacted through the simulator's control API
+/// (`POST /peer/{element}/vanish?how=crash|close`) before frame `before_frame`.
+pub struct VanishPlan {
+    pub before_frame: usize,
+    /// The captured WebRtcEndpoint id (mapped to the sim's at that point).
+    pub element: String,
+    pub how: String,
+    pub control: std::net::SocketAddr,
+}
+
+async fn http_post(addr: std::net::SocketAddr, path: &str) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    timeout(RESPONSE_DEADLINE, s.read_to_string(&mut out))
+        .await
+        .map_err(|_| "no HTTP answer".to_string())?
+        .map_err(|e| e.to_string())?;
+    if out.starts_with("HTTP/1.1 200") || out.starts_with("HTTP/1.0 200") {
+        Ok(out)
+    } else {
+        Err(out)
+    }
+}
+
 /// The result of one replay.
 #[derive(Default)]
 pub struct Report {
@@ -238,9 +272,32 @@ pub struct Report {
     pub requests: usize,
     pub compared: usize,
     pub events_checked: usize,
+    /// failure signature -> (index in `failures`, repetitions)
+    repeats: HashMap<String, (usize, usize)>,
 }
 
-pub async fn replay(url: &str, frames: &[Frame]) -> Report {
+impl Report {
+    /// Record a failure; the same failure (`sig`) again is only counted.
+    fn fail(&mut self, sig: String, msg: String) {
+        if let Some(r) = self.repeats.get_mut(&sig) {
+            r.1 += 1;
+            return;
+        }
+        self.repeats.insert(sig, (self.failures.len(), 0));
+        self.failures.push(msg);
+    }
+
+    fn finish(&mut self) {
+        for (i, n) in self.repeats.values() {
+            if *n > 0 {
+                self.failures[*i]
+                    .push_str(&format!("\n      (and {n} more times, same difference)"));
+            }
+        }
+    }
+}
+
+pub async fn replay(url: &str, frames: &[Frame], vanish: Option<VanishPlan>) -> Report {
     let mut rep = Report::default();
     let mut ids = IdMap::default();
     // captured responses and events, indexed
@@ -270,10 +327,19 @@ pub async fn replay(url: &str, frames: &[Frame]) -> Report {
     let mut event_satisfied: HashSet<(u64, String)> = HashSet::new();
     let mut event_shape_done: HashSet<(u64, String)> = HashSet::new();
     let mut failed_polls: HashSet<String> = HashSet::new();
-    let mut event_deadline = EVENT_DEADLINE;
+    let mut slow_types: HashSet<String> = HashSet::new();
     let mut extra_id: u64 = 900_000;
 
     for (i, f) in frames.iter().enumerate() {
+        if let Some(v) = vanish.as_ref().filter(|v| v.before_frame == i) {
+            let element = ids.subst_str(&v.element);
+            let path = format!("/peer/{}/vanish?how={}", element.replace('/', "%2F"), v.how);
+            if let Err(e) = http_post(v.control, &path).await {
+                rep.failures.push(format!(
+                    "control API POST {path} failed (cannot re-enact the vanish): {e}"
+                ));
+            }
+        }
         if !f.to_kms {
             if f.msg.get("method").and_then(Value::as_str) == Some("onEvent") {
                 seen_events
@@ -297,7 +363,7 @@ pub async fn replay(url: &str, frames: &[Frame]) -> Report {
             &mut event_satisfied,
             &mut event_shape_done,
             &mut ids,
-            &mut event_deadline,
+            &mut slow_types,
             &mut rep,
         )
         .await;
@@ -347,13 +413,17 @@ pub async fn replay(url: &str, frames: &[Frame]) -> Report {
         }
         let timed = method == "invoke" && op.as_deref().is_some_and(|o| TIMED_OPS.contains(&o));
         if !timed {
-            rep.failures.push(format!(
-                "{what}: {}\n      request {}\n      expected {}\n      got      {}",
-                errs.join("; "),
-                short(&req),
-                short(&cap),
-                short(&got)
-            ));
+            let sig = format!("{} {}", request_key(f.conn, &f.msg), errs.join("; "));
+            rep.fail(
+                sig,
+                format!(
+                    "{what}: {}\n      request {}\n      expected {}\n      got      {}",
+                    errs.join("; "),
+                    short(&req),
+                    short(&cap),
+                    short(&got)
+                ),
+            );
             continue;
         }
         // Time-dependent read: accept any later captured answer of the same
@@ -399,10 +469,11 @@ pub async fn replay(url: &str, frames: &[Frame]) -> Report {
             }
         }
         if !matched {
-            failed_polls.insert(key);
+            failed_polls.insert(key.clone());
             let mut t = ids.clone();
             let errs = compare_message(&mut t, op.as_deref(), &cap, &last);
-            rep.failures.push(format!(
+            let sig = format!("{key} {}", errs.join("; "));
+            rep.fail(sig, format!(
                 "{what} (time-dependent, polled {deadline:?}): {}\n      request {}\n      expected {}\n      got      {}",
                 errs.join("; "),
                 short(&req),
@@ -418,13 +489,14 @@ pub async fn replay(url: &str, frames: &[Frame]) -> Report {
         &mut event_satisfied,
         &mut event_shape_done,
         &mut ids,
-        &mut event_deadline,
+        &mut slow_types,
         &mut rep,
     )
     .await;
     for (_, mut c) in conns {
         let _ = c.tx.close().await;
     }
+    rep.finish();
     rep
 }
 
@@ -443,7 +515,7 @@ async fn wait_events(
     satisfied: &mut HashSet<(u64, String)>,
     shape_done: &mut HashSet<(u64, String)>,
     ids: &mut IdMap,
-    deadline: &mut Duration,
+    slow_types: &mut HashSet<String>,
     rep: &mut Report,
 ) {
     for (conn_id, conn) in conns.iter_mut() {
@@ -460,12 +532,18 @@ async fn wait_events(
         if wanted.is_empty() {
             continue;
         }
-        let end = Instant::now() + *deadline;
-        let mut timed_out = false;
         for (k, cap) in wanted {
             if satisfied.contains(&(*conn_id, k.clone())) {
                 continue;
             }
+            // an event type that already timed out once is not waited for long again
+            let etype = k.split(' ').next().unwrap_or("").to_string();
+            let end = Instant::now()
+                + if slow_types.contains(&etype) {
+                    SHORT_DEADLINE
+                } else {
+                    EVENT_DEADLINE
+                };
             loop {
                 if let Some(got) = conn.events.iter().find(|e| event_key(e) == k) {
                     satisfied.insert((*conn_id, k.clone()));
@@ -487,9 +565,9 @@ async fn wait_events(
                     break;
                 }
                 let now = Instant::now();
-                if timed_out || now >= end || conn.closed.is_some() {
+                if now >= end || conn.closed.is_some() {
                     satisfied.insert((*conn_id, k.clone()));
-                    timed_out = true;
+                    slow_types.insert(etype.clone());
                     let mut have: Vec<String> = conn
                         .events
                         .iter()
@@ -508,9 +586,6 @@ async fn wait_events(
                     Err(_) => {}
                 }
             }
-        }
-        if timed_out {
-            *deadline = SHORT_DEADLINE;
         }
     }
 }

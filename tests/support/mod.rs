@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 pub struct SimProcess {
     child: Child,
     pub addr: SocketAddr,
+    /// The HTTP control address, when started with [`spawn_sim_with_control`].
+    pub control: Option<SocketAddr>,
 }
 
 impl SimProcess {
@@ -35,15 +37,33 @@ pub fn free_port() -> u16 {
 
 /// Start the simulator binary with `extra` arguments and wait (deadline 20 s)
 /// until its port accepts TCP connections. Panics with the reason otherwise.
+/// `KMS_SIM_BIN` names another simulator binary to test (default: this
+/// crate's `kms-sim`).
 pub fn spawn_sim(extra: &[&str]) -> SimProcess {
-    let bin = env!("CARGO_BIN_EXE_kms-sim");
+    spawn(extra, false)
+}
+
+/// Like [`spawn_sim`], with the simulator's HTTP control server (`--control`)
+/// on another free port.
+pub fn spawn_sim_with_control(extra: &[&str]) -> SimProcess {
+    spawn(extra, true)
+}
+
+fn spawn(extra: &[&str], with_control: bool) -> SimProcess {
+    let own = env!("CARGO_BIN_EXE_kms-sim");
+    let bin_env = std::env::var("KMS_SIM_BIN").ok().filter(|b| !b.is_empty());
+    let bin = bin_env.as_deref().unwrap_or(own);
     let mut last_err = String::new();
     for _attempt in 0..3 {
         let port = free_port();
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let mut child = Command::new(bin)
-            .arg("--listen")
-            .arg(addr.to_string())
+        let control = with_control.then(|| SocketAddr::from((Ipv4Addr::LOCALHOST, free_port())));
+        let mut cmd = Command::new(bin);
+        cmd.arg("--listen").arg(addr.to_string());
+        if let Some(c) = control {
+            cmd.arg("--control").arg(c.to_string());
+        }
+        let mut child = cmd
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -52,8 +72,14 @@ pub fn spawn_sim(extra: &[&str]) -> SimProcess {
             .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"));
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return SimProcess { child, addr };
+            let up =
+                |a: &SocketAddr| TcpStream::connect_timeout(a, Duration::from_millis(200)).is_ok();
+            if up(&addr) && control.as_ref().map_or(true, up) {
+                return SimProcess {
+                    child,
+                    addr,
+                    control,
+                };
             }
             if let Ok(Some(status)) = child.try_wait() {
                 last_err = format!("kms-sim exited early with {status} (listen {addr})");
