@@ -274,6 +274,8 @@ pub struct Report {
     pub events_checked: usize,
     /// failure signature -> (index in `failures`, repetitions)
     repeats: HashMap<String, (usize, usize)>,
+    /// events missing at their point: (conn, key, index in `failures`)
+    missing: Vec<(u64, String, usize)>,
 }
 
 impl Report {
@@ -323,11 +325,8 @@ pub async fn replay(url: &str, frames: &[Frame], vanish: Option<VanishPlan>) -> 
     }
 
     let mut conns: BTreeMap<u64, Conn> = BTreeMap::new();
-    let mut seen_events: HashMap<u64, Vec<(usize, Value)>> = HashMap::new();
-    let mut event_satisfied: HashSet<(u64, String)> = HashSet::new();
-    let mut event_shape_done: HashSet<(u64, String)> = HashSet::new();
+    let mut book = EventBook::default();
     let mut failed_polls: HashSet<String> = HashSet::new();
-    let mut slow_types: HashSet<String> = HashSet::new();
     let mut extra_id: u64 = 900_000;
 
     for (i, f) in frames.iter().enumerate() {
@@ -342,7 +341,7 @@ pub async fn replay(url: &str, frames: &[Frame], vanish: Option<VanishPlan>) -> 
         }
         if !f.to_kms {
             if f.msg.get("method").and_then(Value::as_str) == Some("onEvent") {
-                seen_events
+                book.seen
                     .entry(f.conn)
                     .or_default()
                     .push((i, f.msg.clone()));
@@ -357,16 +356,14 @@ pub async fn replay(url: &str, frames: &[Frame], vanish: Option<VanishPlan>) -> 
         }
         // Events the captured client had received before this request must
         // have reached us too.
-        wait_events(
-            &mut conns,
-            &seen_events,
-            &mut event_satisfied,
-            &mut event_shape_done,
-            &mut ids,
-            &mut slow_types,
-            &mut rep,
-        )
-        .await;
+        let before = format!(
+            "conn {} request #{} {} {}",
+            f.conn,
+            f.msg["id"],
+            f.msg["method"].as_str().unwrap_or("?"),
+            f.msg["params"]["operation"].as_str().unwrap_or("")
+        );
+        wait_events(&mut conns, &mut book, &mut ids, &mut rep, &before).await;
 
         rep.requests += 1;
         let req = ids.subst(&f.msg);
@@ -485,14 +482,24 @@ pub async fn replay(url: &str, frames: &[Frame], vanish: Option<VanishPlan>) -> 
     // every captured event must eventually arrive
     wait_events(
         &mut conns,
-        &seen_events,
-        &mut event_satisfied,
-        &mut event_shape_done,
+        &mut book,
         &mut ids,
-        &mut slow_types,
         &mut rep,
+        "the end of the replay",
     )
     .await;
+    // an event missing at its point may still have come later
+    for (c, k, idx) in std::mem::take(&mut rep.missing) {
+        let late = conns.get_mut(&c).is_some_and(|conn| {
+            conn.drain();
+            conn.events.iter().any(|e| event_key(e) == k)
+        });
+        rep.failures[idx].push_str(if late {
+            " -- it arrived later than in the capture"
+        } else {
+            " -- never received"
+        });
+    }
     for (_, mut c) in conns {
         let _ = c.tx.close().await;
     }
@@ -509,15 +516,32 @@ fn tail(id: &str) -> String {
 
 /// Wait until every captured event (by key) received so far on each
 /// connection has a replayed counterpart; compare the first of each key.
+/// Captured events by connection, and what the replay has matched so far.
+#[derive(Default)]
+struct EventBook {
+    /// captured events seen so far in the capture, per connection
+    seen: HashMap<u64, Vec<(usize, Value)>>,
+    /// (conn, key) already found (or already reported missing)
+    satisfied: HashSet<(u64, String)>,
+    /// (conn, key) whose first event was compared in shape
+    shape_done: HashSet<(u64, String)>,
+    /// event types that timed out once (short deadline from then on)
+    slow_types: HashSet<String>,
+}
+
 async fn wait_events(
     conns: &mut BTreeMap<u64, Conn>,
-    seen: &HashMap<u64, Vec<(usize, Value)>>,
-    satisfied: &mut HashSet<(u64, String)>,
-    shape_done: &mut HashSet<(u64, String)>,
+    book: &mut EventBook,
     ids: &mut IdMap,
-    slow_types: &mut HashSet<String>,
     rep: &mut Report,
+    before: &str,
 ) {
+    let EventBook {
+        seen,
+        satisfied,
+        shape_done,
+        slow_types,
+    } = book;
     for (conn_id, conn) in conns.iter_mut() {
         conn.drain();
         let Some(evs) = seen.get(conn_id) else {
@@ -575,8 +599,9 @@ async fn wait_events(
                         .filter(|e| e.split(" on ").next() == k.split(" on ").next())
                         .collect();
                     have.dedup();
+                    rep.missing.push((*conn_id, k.clone(), rep.failures.len()));
                     rep.failures.push(format!(
-                        "conn {conn_id}: event never received: {k} (same type received: {have:?})"
+                        "conn {conn_id}: event {k} not received before {before} (KMS had sent it by then; same type received by then: {have:?})"
                     ));
                     break;
                 }
