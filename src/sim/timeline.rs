@@ -1,0 +1,250 @@
+//! Timed media transitions: ICE/DTLS/connection/media state progression
+//! once an endpoint is negotiated and gathering, the remote peer vanishing
+//! (crash, close, released) with KMS's observed delays, and `Engine::tick`.
+
+use serde_json::{json, Value};
+
+use super::engine::Engine;
+use super::webrtc::{IceMode, Peer};
+use crate::kms::types::{
+    kurento_value, ConnectionState, DtlsConnectionState, IceComponentState, MediaState,
+};
+
+/// How a peer went away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Vanish {
+    /// Browser killed: nothing on DTLS, flow stops after ~4 s.
+    Crash,
+    /// `RTCPeerConnection.close()`: DTLS CLOSED at once.
+    Close,
+    /// The peer endpoint was released (loopback).
+    Released,
+}
+
+impl Vanish {
+    pub(crate) fn flow_stop_ms(self) -> u64 {
+        match self {
+            Vanish::Released => 2_000,
+            _ => 4_000,
+        }
+    }
+    pub(crate) fn inbound_gone_ms(self) -> u64 {
+        match self {
+            Vanish::Released => 2_000,
+            _ => 25_000,
+        }
+    }
+    pub(crate) fn media_down_ms(self) -> u64 {
+        match self {
+            Vanish::Crash => 25_000,
+            _ => 28_000,
+        }
+    }
+}
+
+impl Engine {
+    /// The peer of `id` went away at `now`.
+    pub fn vanish_peer(&mut self, id: &str, how: Vanish) {
+        let now = self.now;
+        let flows = self
+            .objects
+            .get(id)
+            .and_then(|o| o.el.as_ref())
+            .map(|e| e.flow_out)
+            .unwrap_or_default();
+        let Some(r) = self.rtc_mut(id) else {
+            return;
+        };
+        if r.gone.is_some() {
+            return;
+        }
+        r.gone = Some((now, how));
+        r.last_peer_sends = flows;
+        let close = how == Vanish::Close && r.dtls.is_some();
+        if close {
+            r.dtls = Some(DtlsConnectionState::CLOSED);
+            for _ in 0..2 {
+                self.raise(
+                    id,
+                    "DtlsConnectionStateChange",
+                    dtls_fields(DtlsConnectionState::CLOSED),
+                );
+            }
+        }
+        self.timed.insert(id.to_owned());
+    }
+
+    /// The endpoint `peer` of a loopback negotiation lost its partner.
+    pub(crate) fn peer_released(&mut self, peer: &str) {
+        self.vanish_peer(peer, Vanish::Released);
+    }
+
+    /// Advance timed transitions to `now`; returns the events raised.
+    pub fn tick(&mut self, now: u64) -> Vec<super::engine::Delivery> {
+        self.now = self.now.max(now);
+        let ids: Vec<String> = self.timed.iter().cloned().collect();
+        for id in ids {
+            if !self.step(&id) {
+                self.timed.remove(&id);
+            }
+        }
+        self.settle();
+        std::mem::take(&mut self.out)
+    }
+
+    /// One timed step of `id`; false once nothing is pending.
+    fn step(&mut self, id: &str) -> bool {
+        let now = self.now;
+        let Some(r) = self.rtc(id) else {
+            return false;
+        };
+        if let Some((at, how)) = r.gone {
+            let media_state = r.media_state;
+            let mut pending = false;
+            let elapsed = now.saturating_sub(at);
+            if elapsed >= how.flow_stop_ms() {
+                self.mark_dirty(id);
+            } else {
+                pending = true;
+            }
+            let hide = elapsed >= how.inbound_gone_ms();
+            let down = elapsed >= how.media_down_ms() && media_state == MediaState::CONNECTED;
+            pending |= media_state == MediaState::CONNECTED && !down;
+            pending |= !hide;
+            if let Some(r) = self.rtc_mut(id) {
+                r.inbound_hidden |= hide;
+                if down {
+                    r.media_state = MediaState::DISCONNECTED;
+                }
+            }
+            if down {
+                self.raise(
+                    id,
+                    "MediaStateChanged",
+                    state_fields("CONNECTED", "DISCONNECTED"),
+                );
+            }
+            return pending;
+        }
+        if !r.negotiated() || !r.gathered || r.connected() {
+            return !r.connected();
+        }
+        let peer_ready = match &r.peer {
+            Peer::None => false,
+            Peer::Remote { .. } => true,
+            Peer::Endpoint(o) => self.rtc(o).is_some_and(|p| p.gathered),
+        };
+        if !peer_ready {
+            return true;
+        }
+        let components: usize = match (&r.peer, r.webrtc) {
+            (_, false) => 0,
+            (Peer::Endpoint(_), true) => 2,
+            _ => 1,
+        };
+        let mode = r.ice_mode;
+        let first = r.ice.first().copied();
+        if components > 0 {
+            match (mode, first) {
+                (IceMode::Never, Some(IceComponentState::CONNECTING)) => return false,
+                (IceMode::Fail, Some(IceComponentState::CONNECTING)) => {
+                    self.set_ice(id, 1, IceComponentState::FAILED);
+                    return false;
+                }
+                (IceMode::Never | IceMode::Fail, _) => {
+                    self.set_ice(id, 1, IceComponentState::CONNECTING);
+                    return true;
+                }
+                (IceMode::Normal, _) => {}
+            }
+            for c in 1..=components {
+                for st in [
+                    IceComponentState::CONNECTING,
+                    IceComponentState::CONNECTED,
+                    IceComponentState::READY,
+                ] {
+                    self.set_ice(id, c, st);
+                }
+                let pair = kurento_value(
+                    "IceCandidatePair",
+                    json!({
+                        "streamId": "1",
+                        "componentId": c,
+                        "localCandidate": format!("candidate:1 {c} UDP 2015363327 192.0.2.2 {} typ host", 30000 + c),
+                        "remoteCandidate": format!("candidate:1 {c} UDP 2015363327 198.51.100.7 {} typ host", 40000 + c),
+                    }),
+                );
+                self.raise(
+                    id,
+                    "NewCandidatePairSelected",
+                    json!({ "candidatePair": pair }),
+                );
+            }
+            for st in [
+                DtlsConnectionState::NEW,
+                DtlsConnectionState::CONNECTING,
+                DtlsConnectionState::CONNECTED,
+            ] {
+                if let Some(r) = self.rtc_mut(id) {
+                    r.dtls = Some(st);
+                }
+                self.raise(id, "DtlsConnectionStateChange", dtls_fields(st));
+            }
+        }
+        if let Some(r) = self.rtc_mut(id) {
+            r.conn_state = ConnectionState::CONNECTED;
+            r.media_state = MediaState::CONNECTED;
+        }
+        self.raise(
+            id,
+            "ConnectionStateChanged",
+            state_fields("DISCONNECTED", "CONNECTED"),
+        );
+        self.raise(
+            id,
+            "MediaStateChanged",
+            state_fields("DISCONNECTED", "CONNECTED"),
+        );
+        self.raise(id, "MediaSessionStarted", json!({}));
+        self.mark_dirty(id);
+        if let Some(p) = self
+            .rtc(id)
+            .and_then(|r| r.peer_endpoint().map(str::to_owned))
+        {
+            self.mark_dirty(&p);
+        }
+        false
+    }
+
+    fn set_ice(&mut self, id: &str, component: usize, st: IceComponentState) {
+        if let Some(r) = self.rtc_mut(id) {
+            if r.ice.len() < 2 {
+                r.ice = vec![IceComponentState::GATHERING; 2];
+            }
+            r.ice[component - 1] = st;
+        }
+        self.raise(
+            id,
+            "IceComponentStateChanged",
+            ice_fields(component as u32, st),
+        );
+    }
+}
+
+pub(crate) fn ice_fields(component: u32, st: IceComponentState) -> Value {
+    json!({ "streamId": 1, "componentId": component, "state": st.as_str() })
+}
+
+pub(crate) fn dtls_fields(st: DtlsConnectionState) -> Value {
+    json!({
+        "streamId": "1",
+        "componentId": "[bundle/dtlssrtpenc]",
+        "connectionId": "dtlssrtpenc1-dtlssrtpdec1-1-1",
+        "state": st.as_str(),
+    })
+}
+
+pub(crate) fn state_fields(old: &str, new: &str) -> Value {
+    json!({ "oldState": old, "newState": new })
+}

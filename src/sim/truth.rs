@@ -1,0 +1,164 @@
+//! Ground truth: a serializable snapshot of everything inside the simulated
+//! KMS (objects, sessions, media, states), for tests and the control API.
+
+use serde::{Deserialize, Serialize};
+
+use super::engine::Engine;
+use super::media::FLOW_TYPES;
+
+/// Per media type (AUDIO, VIDEO) facts of an element.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MediaTruth {
+    pub media_type: String,
+    pub flowing_in: bool,
+    pub flowing_out: bool,
+    /// True bitrate the element sends to its peer (bits/s).
+    pub send_bps: f64,
+    /// True bitrate the element receives from its peer (bits/s).
+    pub recv_bps: f64,
+}
+
+/// One object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectTruth {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub parent: Option<String>,
+    pub name: String,
+    pub tags: Vec<(String, String)>,
+    pub creation_time: u64,
+    pub sessions: Vec<String>,
+    pub zombie: bool,
+    pub media: Vec<MediaTruth>,
+    pub media_state: Option<String>,
+    pub connection_state: Option<String>,
+    pub ice_states: Vec<String>,
+    /// The remote peer is (still) there.
+    pub peer_present: Option<bool>,
+}
+
+/// One session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionTruth {
+    pub id: String,
+    pub connected: bool,
+    pub references: usize,
+}
+
+/// Counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Counts {
+    pub pipelines: usize,
+    pub elements: usize,
+    pub webrtc_endpoints: usize,
+    pub zombies: usize,
+    pub sessions: usize,
+}
+
+/// The simulator's ground truth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Truth {
+    pub server_id: String,
+    pub now_ms: u64,
+    /// Garbage-collector rounds run so far.
+    pub gc_rounds: u64,
+    pub objects: Vec<ObjectTruth>,
+    pub sessions: Vec<SessionTruth>,
+    pub counts: Counts,
+}
+
+impl Truth {
+    pub fn object(&self, id: &str) -> Option<&ObjectTruth> {
+        self.objects.iter().find(|o| o.id == id)
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.object(id).is_some()
+    }
+}
+
+impl Engine {
+    /// Snapshot the ground truth.
+    pub fn truth(&self) -> Truth {
+        let mut objects: Vec<ObjectTruth> = self
+            .objects
+            .values()
+            .map(|o| {
+                let sessions = self
+                    .sessions
+                    .iter()
+                    .filter(|(_, s)| s.refs.contains(&o.id))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                let rtc = o.el.as_ref().and_then(|e| e.rtc.as_ref());
+                let media = o
+                    .el
+                    .as_ref()
+                    .map(|e| {
+                        FLOW_TYPES
+                            .iter()
+                            .enumerate()
+                            .map(|(i, m)| {
+                                let s = rtc.and_then(|r| r.streams.iter().find(|s| s.media == *m));
+                                MediaTruth {
+                                    media_type: m.as_str().into(),
+                                    flowing_in: e.flow_in[i],
+                                    flowing_out: e.flow_out[i],
+                                    send_bps: s.map_or(0.0, |s| s.outbound.rate()),
+                                    recv_bps: s.map_or(0.0, |s| s.inbound.rate()),
+                                }
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                ObjectTruth {
+                    id: o.id.clone(),
+                    kind: o.kind.name().into(),
+                    parent: o.parent.clone(),
+                    name: o.name.clone().unwrap_or_else(|| o.id.clone()),
+                    tags: o.tags.clone(),
+                    creation_time: o.created,
+                    sessions,
+                    zombie: o.zombie,
+                    media,
+                    media_state: rtc.map(|r| r.media_state.as_str().into()),
+                    connection_state: rtc.map(|r| r.conn_state.as_str().into()),
+                    ice_states: rtc
+                        .map(|r| r.ice.iter().map(|s| s.as_str().into()).collect())
+                        .unwrap_or_default(),
+                    peer_present: rtc
+                        .map(|r| r.gone.is_none() && r.peer != super::webrtc::Peer::None),
+                }
+            })
+            .collect();
+        objects.sort_by(|a, b| a.id.cmp(&b.id));
+        let sessions: Vec<SessionTruth> = self
+            .sessions
+            .iter()
+            .map(|(id, s)| SessionTruth {
+                id: id.clone(),
+                connected: s.conns > 0,
+                references: s.refs.len(),
+            })
+            .collect();
+        let counts = Counts {
+            pipelines: self.pipelines.len(),
+            elements: objects.iter().filter(|o| o.parent.is_some()).count(),
+            webrtc_endpoints: objects
+                .iter()
+                .filter(|o| o.kind == "WebRtcEndpoint")
+                .count(),
+            zombies: objects.iter().filter(|o| o.zombie).count(),
+            sessions: sessions.len(),
+        };
+        Truth {
+            server_id: self.server_id.clone(),
+            now_ms: self.now,
+            gc_rounds: self.gc_rounds,
+            objects,
+            sessions,
+            counts,
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The HTTP control server and scenarios, observed by a monitor session
+//! over a real WebSocket.
+
+mod sim_support;
+
+use kurento_exporter::sim::{Action, Fault, Scenario, Truth, Vanish};
+use serde_json::{json, Value};
+use sim_support::{eventually, is_event, sim_with, Client};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A minimal HTTP/1.1 request over TCP; returns (status, body).
+async fn http(base: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out[9..12].parse().unwrap();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test]
+async fn control_api_truth_faults_vanish_and_restart() {
+    let h = sim_with(60_000, 20, 1.0).await;
+    let base = h.control_url().unwrap();
+    let mut c = Client::connect(&h.ws_url()).await;
+    let p = c.pipeline().await;
+    let e = c.element("WebRtcEndpoint", &p).await;
+
+    let (status, body) = http(&base, "GET", "/truth", "").await;
+    assert_eq!(status, 200);
+    let t: Truth = serde_json::from_str(&body).unwrap();
+    assert!(t.contains(&e));
+    assert_eq!(t.object(&e).unwrap().parent.as_deref(), Some(p.as_str()));
+
+    let (status, _) = http(
+        &base,
+        "POST",
+        "/fault",
+        r#"{"kind":"silent","method":"getName"}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let s = c.session.clone().unwrap();
+    c.send_text(&json!({"jsonrpc":"2.0","id":90,"method":"invoke","params":{"object":p,"operation":"getName","sessionId":s}}).to_string()).await;
+    c.send_text(r#"{"jsonrpc":"2.0","id":91,"method":"ping","params":{}}"#)
+        .await;
+    assert_eq!(c.recv().await.unwrap()["id"], 91);
+    assert_eq!(http(&base, "POST", "/faults/clear", "").await.0, 200);
+    assert_eq!(
+        http(&base, "POST", "/fault", r#"{"kind":"bogus"}"#).await.0,
+        400
+    );
+
+    let path = format!("/peer/{}/vanish?how=close", e.replace('/', "%2F"));
+    assert_eq!(http(&base, "POST", &path, "").await.0, 200);
+    assert_eq!(http(&base, "POST", "/peer/nope/vanish", "").await.0, 404);
+
+    assert_eq!(http(&base, "POST", "/restart", "").await.0, 200);
+    assert_eq!(c.recv().await, None);
+    assert_eq!(h.truth().counts.pipelines, 0);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn scenario_conference_with_zombies_seen_by_a_monitor() {
+    // 100x simulated time: the 25-30 s vanish timeline takes well under a second.
+    let h = sim_with(60_000, 10, 100.0).await;
+    let mut mon = Client::connect(&h.ws_url()).await;
+    mon.subscribe("manager_ServerManager", "ObjectCreated")
+        .await;
+    let scenario = Scenario::new()
+        .at(
+            0,
+            Action::Conference {
+                room: "r1".into(),
+                participants: 3,
+                named: vec![],
+            },
+        )
+        .at(
+            0,
+            Action::Fault {
+                fault: Fault::Delay {
+                    method: "getStats".into(),
+                    delay: std::time::Duration::from_millis(1),
+                },
+            },
+        )
+        .at(
+            2_000,
+            Action::Forget {
+                room: "r1".into(),
+                participant: "p2".into(),
+                how: Vanish::Crash,
+            },
+        )
+        .at(
+            2_000,
+            Action::Leave {
+                room: "r1".into(),
+                participant: "p3".into(),
+            },
+        );
+    h.run_scenario(scenario).await.unwrap();
+    mon.event(is_event("ObjectCreated", "manager_ServerManager"))
+        .await;
+
+    let pipelines = mon
+        .invoke("manager_ServerManager", "getPipelines", json!({}))
+        .await;
+    let p = pipelines[0].as_str().unwrap().to_owned();
+    let children = mon.invoke(&p, "getChildren", json!({})).await;
+    let endpoints: Vec<String> = children
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|c| c.ends_with("_kurento.WebRtcEndpoint"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(endpoints.len(), 2, "p3 left, p2 is a zombie");
+    let zombie = h
+        .truth()
+        .objects
+        .into_iter()
+        .find(|o| o.zombie && o.kind == "WebRtcEndpoint")
+        .unwrap()
+        .id;
+    eventually("zombie media DISCONNECTED", || {
+        h.truth()
+            .object(&zombie)
+            .and_then(|o| o.media_state.clone())
+            .as_deref()
+            == Some("DISCONNECTED")
+    })
+    .await;
+    assert_eq!(
+        mon.invoke(&zombie, "getMediaState", json!({})).await,
+        "DISCONNECTED"
+    );
+    assert_eq!(
+        mon.invoke(&zombie, "isMediaFlowingOut", json!({"mediaType": "VIDEO"}))
+            .await,
+        false
+    );
+    let stats = mon.invoke(&zombie, "getStats", json!({})).await;
+    assert!(!stats
+        .as_object()
+        .unwrap()
+        .values()
+        .any(|v| v["type"] == "inboundrtp"));
+    let live = endpoints.iter().find(|e| **e != zombie).unwrap();
+    assert_eq!(
+        mon.invoke(live, "isMediaFlowingOut", json!({"mediaType": "VIDEO"}))
+            .await,
+        true
+    );
+    let tags = mon.invoke(live, "getTags", json!({})).await;
+    assert_eq!(
+        tags[0],
+        json!({"__module__": "kurento", "__type__": "Tag", "key": "room", "value": "r1"})
+    );
+    let stats = mon
+        .invoke(live, "getStats", json!({"mediaType": "AUDIO"}))
+        .await;
+    let inbound: Vec<&Value> = stats
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|v| v["type"] == "inboundrtp")
+        .collect();
+    assert_eq!(inbound.len(), 1);
+    assert!(inbound[0]["bytesReceived"].as_u64().unwrap() > 0);
+    h.shutdown().await;
+}
