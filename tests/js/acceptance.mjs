@@ -302,8 +302,17 @@ test('kurento-client loopback: player -> A ==WebRTC==> B', { timeout: 180000 }, 
       const ps = await k(player, 'getStats');
       assert.deepEqual(Object.values(ps).map((s) => [s.type, s.__type__, s.id]),
         [['element', 'ElementStats', player.id]], 'player stats: one element entry keyed by its id');
-      assert.equal(byType(sA, 'outboundrtp')[0].ssrc, byType(sB, 'inboundrtp')[0].ssrc,
-        'the SSRC A sends is the SSRC B receives');
+    });
+
+    await t.test('SSRCs agree across stats and SDPs', async () => {
+      const sA = await k(A, 'getStats', 'VIDEO');
+      const sB = await k(B, 'getStats', 'VIDEO');
+      const localA = await k(A, 'getLocalSessionDescriptor');
+      const remoteB = await k(B, 'getRemoteSessionDescriptor');
+      const out = byType(sA, 'outboundrtp')[0].ssrc;
+      assert.ok(localA.includes(`a=ssrc:${out} `), `A's outbound SSRC ${out} is announced in A's local SDP`);
+      assert.ok(remoteB.includes(`a=ssrc:${out} `), `A's outbound SSRC ${out} is in B's remote SDP`);
+      assert.equal(byType(sB, 'inboundrtp')[0].ssrc, out, 'the SSRC A sends is the SSRC B receives');
     });
 
     await t.test('connections, tags, children, names', async () => {
