@@ -592,16 +592,19 @@ async fn wait_events(
                 if now >= end || conn.closed.is_some() {
                     satisfied.insert((*conn_id, k.clone()));
                     slow_types.insert(etype.clone());
+                    // what the sim did send of this type on this object
+                    let prefix: String = k.split(' ').take(3).collect::<Vec<_>>().join(" ");
                     let mut have: Vec<String> = conn
                         .events
                         .iter()
                         .map(event_key)
-                        .filter(|e| e.split(" on ").next() == k.split(" on ").next())
+                        .filter(|e| e.starts_with(&prefix))
+                        .map(|e| e[prefix.len()..].trim().to_string())
                         .collect();
                     have.dedup();
                     rep.missing.push((*conn_id, k.clone(), rep.failures.len()));
                     rep.failures.push(format!(
-                        "conn {conn_id}: event {k} not received before {before} (KMS had sent it by then; same type received by then: {have:?})"
+                        "conn {conn_id}: event {k} not received before {before} (KMS had sent it by then; by then the sim had sent this type on this object with: {have:?})"
                     ));
                     break;
                 }
