@@ -30,8 +30,9 @@
 //! Timing
 //! - Reads that depend on media timing ([`engine::TIMED_OPS`]: flow, media,
 //!   connection and ICE states, stats, candidate pairs) may match the capture
-//!   of the same request at this point or any later point of the capture
-//!   (the sim may be faster than KMS); otherwise they are re-sent every 250 ms
+//!   of the same request at this point or at a later point before the next
+//!   state-changing request (or re-enacted vanish): the sim may be faster than
+//!   KMS, but may not skip a cause. Otherwise they are re-sent every 250 ms
 //!   until one matches, deadline 40 s (a request key that already timed out
 //!   is not polled again).
 //! - Events: before each request, every event the captured connection had

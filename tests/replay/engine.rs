@@ -223,6 +223,18 @@ fn event_key(ev: &Value) -> String {
     k
 }
 
+/// Whether a request changes server state (anything but reads, pings,
+/// subscriptions and session keep-alives).
+fn mutates(req: &Value) -> bool {
+    match req["method"].as_str() {
+        Some("ping" | "describe" | "subscribe" | "unsubscribe" | "keepAlive" | "connect") => false,
+        Some("invoke") => !req["params"]["operation"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("get") || o.starts_with("is")),
+        _ => true,
+    }
+}
+
 fn request_key(conn: u64, req: &Value) -> String {
     let p = &req["params"];
     format!(
@@ -314,6 +326,15 @@ pub async fn replay(url: &str, frames: &[Frame], vanish: Option<VanishPlan>) -> 
         }
     }
     // later captures of the same request (for time-dependent reads)
+    // The next state-changing request (or re-enacted vanish) after each
+    // frame: a timed read may match a later capture of itself only up to it.
+    let mut next_change = vec![frames.len(); frames.len() + 1];
+    for i in (0..frames.len()).rev() {
+        let f = &frames[i];
+        let changes =
+            (f.to_kms && mutates(&f.msg)) || vanish.as_ref().is_some_and(|v| v.before_frame == i);
+        next_change[i] = if changes { i } else { next_change[i + 1] };
+    }
     let mut same_req: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, f) in frames.iter().enumerate() {
         if f.to_kms {
@@ -423,12 +444,15 @@ pub async fn replay(url: &str, frames: &[Frame], vanish: Option<VanishPlan>) -> 
             );
             continue;
         }
-        // Time-dependent read: accept any later captured answer of the same
-        // request; otherwise poll (new request ids) until one matches.
+        // Time-dependent read: accept a later captured answer of the same
+        // request (up to the next state-changing request: the sim may be
+        // faster, but not skip a cause); otherwise poll (new request ids)
+        // until one matches.
         let key = request_key(f.conn, &f.msg);
+        let until = next_change[i + 1];
         let alts: Vec<Value> = same_req[&key]
             .iter()
-            .filter(|j| **j >= i)
+            .filter(|j| **j >= i && **j < until)
             .filter_map(|j| {
                 let rid = frames[*j].msg.get("id")?.to_string();
                 cap_resp.get(&(f.conn, rid)).map(|x| x.1.clone())
