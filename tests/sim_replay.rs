@@ -1,9 +1,11 @@
 //! Replays the kurento-client session captured from a real KMS 7.3
 //! (`shared/kurento/samples/wire.jsonl`, connection 1: pipeline, player,
 //! two WebRtcEndpoints in loopback, stats, release of the sender and 45 s of
-//! polling) against the simulator, on a clock 20x faster, and compares every
-//! response with the recorded one: same result/error, same JSON shape, same
-//! enum-like values (states, flows, types) and booleans.
+//! polling; the second capture; two real browsers that vanished) against the
+//! simulator on a clock driven by the recorded times, and compares every
+//! response with the recorded one (same result/error, same JSON shape, same
+//! enum-like values such as states, flows and types, same booleans) and the
+//! events each connection received (same event types on the same objects).
 
 mod sim_support;
 
@@ -11,10 +13,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use kurento_exporter::sim::Vanish;
 use serde_json::Value;
 use sim_support::{sim_with, Client};
 
-const SPEED: f64 = 20.0;
+/// The simulator's clock is frozen and driven by the replay (deterministic).
+const SPEED: f64 = 0.0;
 
 fn samples() -> PathBuf {
     let root = std::env::var_os("KURENTO_SHARED")
@@ -132,6 +136,12 @@ fn diff(path: &str, rec: &Value, sim: &Value, out: &mut Vec<String>) {
 /// Replay the client frames of `file` (all its connections, interleaved in
 /// recorded order) and return the differences with the recorded responses.
 async fn replay(file: &str) -> Vec<String> {
+    replay_with(file, None).await
+}
+
+/// As `replay`, and after the response to request `id` the (only) browser
+/// peer vanishes `how` (the capture's browser was killed or closed there).
+async fn replay_with(file: &str, vanish: Option<(u64, Vanish)>) -> Vec<String> {
     let path = samples().join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let frames: Vec<Value> = text
@@ -145,7 +155,7 @@ async fn replay(file: &str) -> Vec<String> {
         .map(|f| {
             (
                 (
-                    f["conn"].as_u64().unwrap(),
+                    f["conn"].as_u64().unwrap_or(1),
                     f["msg"]["id"].as_u64().unwrap(),
                 ),
                 &f["msg"],
@@ -153,15 +163,18 @@ async fn replay(file: &str) -> Vec<String> {
         })
         .collect();
 
-    let h = sim_with(600_000, 20, SPEED).await;
+    // Ticks of 500 ms of simulated time, as `advance_clock` steps.
+    let h = sim_with(600_000, 500, SPEED).await;
     let mut clients: HashMap<u64, Client> = HashMap::new();
     let mut map = HashMap::new();
     let mut problems = Vec::new();
-    let start = tokio::time::Instant::now();
     for f in frames.iter().filter(|f| f["dir"] == "client->kms") {
-        let conn = f["conn"].as_u64().unwrap();
-        let due = Duration::from_secs_f64((f["t"].as_u64().unwrap() - t0) as f64 / 1000.0 / SPEED);
-        tokio::time::sleep_until(start + due).await;
+        let conn = f["conn"].as_u64().unwrap_or(1);
+        let due = f["t"].as_u64().unwrap() - t0;
+        let elapsed = h.elapsed_ms();
+        if due > elapsed {
+            h.advance_clock(Duration::from_millis(due - elapsed));
+        }
         let mut msg = f["msg"].clone();
         substitute(&mut msg, &map);
         let Some(id) = msg["id"].as_u64() else {
@@ -173,6 +186,14 @@ async fn replay(file: &str) -> Vec<String> {
         let c = clients.get_mut(&conn).unwrap();
         c.send_text(&msg.to_string()).await;
         let got = c.response(id).await;
+        if let Some((_, how)) = vanish.filter(|(at, _)| *at == id) {
+            h.with_engine(|e, _| {
+                let t = e.truth();
+                for o in t.objects.iter().filter(|o| o.kind == "WebRtcEndpoint") {
+                    e.vanish_peer(&o.id, how);
+                }
+            });
+        }
         let Some(rec) = responses.get(&(conn, id)) else {
             continue;
         };
@@ -200,6 +221,39 @@ async fn replay(file: &str) -> Vec<String> {
         }
         problems.extend(d.into_iter().map(|p| format!("{what} {p}")));
     }
+    // Events: every (event type, object) pair KMS sent a connection, the simulator sent too.
+    for (conn, c) in clients.iter_mut() {
+        let got: std::collections::BTreeSet<(String, String)> = c
+            .events
+            .iter()
+            .map(|e| {
+                let v = &e["params"]["value"];
+                (
+                    v["type"].as_str().unwrap_or("").to_owned(),
+                    v["object"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        let want: std::collections::BTreeSet<(String, String)> = frames
+            .iter()
+            .filter(|f| f["conn"].as_u64().unwrap_or(1) == *conn && f["msg"]["method"] == "onEvent")
+            .map(|f| {
+                let v = &f["msg"]["params"]["value"];
+                let object = v["object"].as_str().unwrap_or("");
+                let object = map.get(object).map_or(object, String::as_str);
+                (
+                    v["type"].as_str().unwrap_or("").to_owned(),
+                    object.to_owned(),
+                )
+            })
+            .collect();
+        for missing in want.difference(&got) {
+            problems.push(format!("conn {conn} event missing: {missing:?}"));
+        }
+        for extra in got.difference(&want) {
+            problems.push(format!("conn {conn} event not sent by KMS: {extra:?}"));
+        }
+    }
     h.shutdown().await;
     problems
 }
@@ -218,6 +272,29 @@ async fn replay_of_a_real_kurento_client_session_matches() {
 #[tokio::test]
 async fn replay_of_the_second_capture_matches() {
     let problems = replay("extra/wire-second-run.jsonl").await;
+    assert!(
+        problems.is_empty(),
+        "{} differences:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn replay_of_a_crashed_browser_matches() {
+    // The browser was killed right after the first round of polls (request 38).
+    let problems = replay_with("browser/crash-wire.jsonl", Some((38, Vanish::Crash))).await;
+    assert!(
+        problems.is_empty(),
+        "{} differences:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn replay_of_a_closed_browser_matches() {
+    let problems = replay_with("browser/close-wire.jsonl", Some((38, Vanish::Close))).await;
     assert!(
         problems.is_empty(),
         "{} differences:\n{}",

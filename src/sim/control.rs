@@ -1,7 +1,8 @@
 //! The HTTP control server (hyper): `GET /truth`, `POST /fault` (a `Fault`
 //! as JSON), `POST /faults/clear`, `POST /restart`, `POST /scenario` (a
 //! `Scenario` as JSON, run in the background), `POST /peer/{element}/vanish`
-//! (optional `?how=crash|close|released`), `POST /gc`, `POST /tick`.
+//! (optional `?how=crash|close|released`), `POST /gc`, `POST /tick`,
+//! `POST /advance?ms=N` (move the simulated clock).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -93,6 +94,15 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
         }
         (&Method::POST, "/gc") => {
             shared.with_engine(|e, now| ((), e.gc(now)));
+            ok()
+        }
+        (&Method::POST, "/advance") => {
+            let ms = query
+                .strip_prefix("ms=")
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(1_000);
+            shared.advance_clock(ms);
+            shared.with_engine(|e, now| ((), e.tick(now)));
             ok()
         }
         (&Method::POST, "/tick") => {

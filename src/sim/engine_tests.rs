@@ -382,3 +382,32 @@ fn invalid_uri_raises_four_error_events() {
     assert_eq!(d["description"], "Invalid URI");
     assert!(!f.flowing(&player, "Out", "VIDEO"));
 }
+
+#[test]
+fn file_players_end_after_the_media_duration() {
+    let mut f = Fx::new();
+    let p = f.create("t", "MediaPipeline", json!({}));
+    let player = f.create(
+        "t",
+        "PlayerEndpoint",
+        json!({"mediaPipeline": p, "uri": "file:///srv/media/test.webm"}),
+    );
+    f.call(
+        "t",
+        "subscribe",
+        json!({"object": player, "type": "EndOfStream"}),
+    );
+    f.inv("t", &player, "play", json!({}));
+    assert!(f.flowing(&player, "Out", "VIDEO"));
+    let end = f.now + super::player::FILE_DURATION_MS + 500;
+    let mut eos = 0;
+    while f.now < end {
+        f.now += 500;
+        eos += f.e.tick(f.now).len();
+    }
+    assert_eq!(eos, 1, "one EndOfStream");
+    assert_eq!(f.inv("t", &player, "getState", json!({})), "STOP");
+    assert!(f.flowing(&player, "Out", "VIDEO"), "flows a little longer");
+    f.advance(2_000);
+    assert!(!f.flowing(&player, "Out", "VIDEO"));
+}

@@ -149,6 +149,25 @@ impl SimHandle {
         })
     }
 
+    /// Move the simulated clock forward by `by` (in ticks of at most the
+    /// configured tick), running the media model at each step. With
+    /// `SimConfig::speed` 0 the clock moves only this way: deterministic tests.
+    pub fn advance_clock(&self, by: std::time::Duration) {
+        let step = (self.shared.cfg.tick.as_millis() as u64).max(1);
+        let mut left = by.as_millis() as u64;
+        while left > 0 {
+            let d = left.min(step);
+            left -= d;
+            self.shared.advance_clock(d);
+            self.shared.with_engine(|e, now| ((), e.tick(now)));
+        }
+    }
+
+    /// Milliseconds of simulated time since the simulator started.
+    pub fn elapsed_ms(&self) -> u64 {
+        self.shared.now().saturating_sub(self.shared.wall_start())
+    }
+
     /// Stop everything.
     pub async fn shutdown(self) {
         let tasks = std::mem::take(&mut *self.lock_tasks());

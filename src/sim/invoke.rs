@@ -302,22 +302,7 @@ impl Engine {
         let is_webrtc = kind == Kind::WebRtcEndpoint;
         match op {
             "play" if kind == Kind::PlayerEndpoint => {
-                let uri = self
-                    .obj(id)?
-                    .props
-                    .get("uri")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned();
-                if uri.contains("://") {
-                    self.set_playing(id, true);
-                } else {
-                    // KMS raised four identical Error events for one failed play.
-                    for _ in 0..4 {
-                        let fields = json!({"description": "Invalid URI", "errorCode": 0, "type": "INVALID_URI"});
-                        self.raise(id, "Error", fields);
-                    }
-                }
+                self.play(id);
                 Ok(Value::Null)
             }
             "pause" | "stop" if is_uri => {
@@ -450,23 +435,6 @@ impl Engine {
             }
             _ => Err(not_found_op(op, args.len())),
         }
-    }
-
-    /// Start or stop a player.
-    pub(crate) fn set_playing(&mut self, id: &str, on: bool) {
-        if let Some(e) = self.objects.get_mut(id).and_then(|o| o.el.as_mut()) {
-            if e.playing == on {
-                return;
-            }
-            e.playing = on;
-        }
-        if on {
-            if let Some(o) = self.objects.get_mut(id) {
-                o.props.insert("state".into(), "START".into());
-            }
-            self.raise(id, "UriEndpointStateChanged", json!({ "state": "START" }));
-        }
-        self.mark_dirty(id);
     }
 
     /// A GStreamer DOT description of an element or pipeline.

@@ -3,6 +3,8 @@
 //! whose peer sends) along connections. Flow changes raise
 //! MediaFlowIn/OutStateChanged. `settle` recomputes dirty pipelines.
 
+use std::collections::HashMap;
+
 use serde_json::json;
 
 use super::engine::Engine;
@@ -39,6 +41,10 @@ pub struct Element {
     pub flow_in: [bool; 2],
     pub flow_out: [bool; 2],
     pub playing: bool,
+    /// Players: when the media ends.
+    pub eos_at: Option<u64>,
+    /// Players: output still flows until then after the end of stream.
+    pub flow_until: u64,
     /// HubPorts: their hub.
     pub hub: Option<String>,
     pub rtc: Option<Box<Rtc>>,
@@ -153,8 +159,24 @@ impl Engine {
         self.mark_dirty(id);
     }
 
-    /// Whether `id` outputs `m` given current input flags.
-    fn produces(&self, id: &str, m: usize) -> bool {
+    /// Per hub, how many of its ports currently receive each media type.
+    fn hub_inputs(&self, ids: &[String]) -> HashMap<String, [u32; 2]> {
+        let mut hubs: HashMap<String, [u32; 2]> = HashMap::new();
+        for id in ids {
+            if let Some(e) = self.objects.get(id).and_then(|o| o.el.as_ref()) {
+                if let Some(h) = &e.hub {
+                    let c = hubs.entry(h.clone()).or_default();
+                    for (n, on) in c.iter_mut().zip(e.flow_in) {
+                        *n += u32::from(on);
+                    }
+                }
+            }
+        }
+        hubs
+    }
+
+    /// Whether `id` outputs `m` given current input flags (and hub inputs).
+    fn produces(&self, id: &str, m: usize, hubs: &HashMap<String, [u32; 2]>) -> bool {
         let Some(o) = self.objects.get(id) else {
             return false;
         };
@@ -162,26 +184,16 @@ impl Engine {
             return false;
         };
         match o.kind {
-            Kind::PlayerEndpoint => el.playing,
+            Kind::PlayerEndpoint => el.playing || self.now < el.flow_until,
             Kind::WebRtcEndpoint | Kind::RtpEndpoint => {
                 el.rtc.as_ref().is_some_and(|r| self.peer_sends(r, m))
             }
-            Kind::HubPort => {
-                let Some(hub) = el.hub.as_deref() else {
-                    return false;
-                };
-                let Some(pl) = o.parent.as_deref().and_then(|p| self.objects.get(p)) else {
-                    return false;
-                };
-                pl.children.iter().any(|c| {
-                    c != id
-                        && self
-                            .objects
-                            .get(c)
-                            .and_then(|x| x.el.as_ref())
-                            .is_some_and(|x| x.hub.as_deref() == Some(hub) && x.flow_in[m])
-                })
-            }
+            // A hub port outputs what the other ports of its hub receive.
+            Kind::HubPort => el
+                .hub
+                .as_ref()
+                .and_then(|h| hubs.get(h))
+                .is_some_and(|c| c[m] > u32::from(el.flow_in[m])),
             Kind::PassThrough
             | Kind::FaceOverlayFilter
             | Kind::GStreamerFilter
@@ -227,11 +239,12 @@ impl Engine {
         // Least fixed point: flags only ever turn on.
         for _ in 0..=ids.len() + 1 {
             let mut changed = false;
+            let hubs = self.hub_inputs(&ids);
             for id in &ids {
                 let mut outs = [false; 2];
                 let mut ins = [false; 2];
                 for m in 0..2 {
-                    outs[m] = self.produces(id, m);
+                    outs[m] = self.produces(id, m, &hubs);
                     ins[m] = self
                         .objects
                         .get(id)

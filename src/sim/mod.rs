@@ -18,6 +18,7 @@ mod invoke;
 mod kinds;
 mod media;
 mod methods;
+mod player;
 mod refs;
 mod rpc;
 mod scenario;
@@ -54,7 +55,8 @@ pub struct SimConfig {
     pub tick: Duration,
     /// Seed for ids, SSRCs and scenarios.
     pub seed: u64,
-    /// Simulated time runs this many times faster than real time (1.0 = real).
+    /// Simulated time runs this many times faster than real time (1.0 =
+    /// real, 0 = frozen: only `SimHandle::advance_clock` moves it).
     pub speed: f64,
 }
 

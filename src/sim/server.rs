@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     generation: AtomicU64,
     wall_start: u64,
     start: Instant,
+    /// Manual clock advances (ms), added to the scaled real time.
+    offset: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -63,13 +65,23 @@ impl Shared {
             generation: AtomicU64::new(0),
             wall_start,
             start: Instant::now(),
+            offset: AtomicU64::new(0),
         }
     }
 
     /// The simulated clock, epoch milliseconds.
     pub fn now(&self) -> u64 {
         let elapsed = self.start.elapsed().as_secs_f64() * 1000.0 * self.cfg.speed.max(0.0);
-        self.wall_start + elapsed as u64
+        self.wall_start + elapsed as u64 + self.offset.load(Ordering::SeqCst)
+    }
+
+    pub fn wall_start(&self) -> u64 {
+        self.wall_start
+    }
+
+    /// Move the simulated clock forward by `ms`.
+    pub fn advance_clock(&self, ms: u64) {
+        self.offset.fetch_add(ms, Ordering::SeqCst);
     }
 
     /// Run `f` on the engine at the current time and deliver what it raised.

@@ -125,7 +125,27 @@ impl Engine {
             }
             let q = r.quality;
             for s in r.streams.iter().filter(|s| want(s.media)) {
-                if s.remote_sends && !r.inbound_hidden {
+                let visible = |phantom: bool| {
+                    r.gone.map_or(true, |(at, how)| {
+                        now < at + how.inbound_hide_ms(s.media, phantom)
+                    })
+                };
+                if s.remote_sends && visible(true) {
+                    if let Some(pid) = &s.phantom_id {
+                        let entry = json!({
+                            "id": pid, "type": "inboundrtp", "timestampMillis": now,
+                            "ssrc": s.in_ssrc.to_string(), "associateStatsId": "", "codecId": "",
+                            "isRemote": false, "mediaTrackId": "", "transportId": "",
+                            "bytesReceived": 0, "packetsReceived": 0, "packetsLost": 0, "fractionLost": 0,
+                            "jitter": 0, "firCount": 0, "pliCount": 0, "nackCount": 0, "sliCount": 0, "remb": 0,
+                        });
+                        out.insert(
+                            pid.clone(),
+                            kurento_value("RTCInboundRTPStreamStats", entry),
+                        );
+                    }
+                }
+                if s.remote_sends && visible(false) {
                     let (bytes, packets, lost) = s.inbound.at(now);
                     let active = s.inbound.rate() > 0.0;
                     let entry = json!({

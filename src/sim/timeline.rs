@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::engine::Engine;
 use super::webrtc::{IceMode, Peer};
 use crate::kms::types::{
-    kurento_value, ConnectionState, DtlsConnectionState, IceComponentState, MediaState,
+    kurento_value, ConnectionState, DtlsConnectionState, IceComponentState, MediaState, MediaType,
 };
 
 /// How a peer went away.
@@ -29,15 +29,19 @@ impl Vanish {
             _ => 4_000,
         }
     }
-    pub(crate) fn inbound_gone_ms(self) -> u64 {
-        match self {
-            Vanish::Released => 2_000,
-            _ => 25_000,
+    /// When an inbound stats entry disappears (samples/browser/*-vanished-timeline.json:
+    /// the live video entry first, the zero-byte one with the media state, audio last).
+    pub(crate) fn inbound_hide_ms(self, media: MediaType, phantom: bool) -> u64 {
+        match (self, media, phantom) {
+            (Vanish::Released, _, _) => 2_000,
+            (_, MediaType::VIDEO, false) => 8_000,
+            (Vanish::Crash, MediaType::AUDIO, _) => 27_000,
+            _ => self.media_down_ms(),
         }
     }
     pub(crate) fn media_down_ms(self) -> u64 {
         match self {
-            Vanish::Crash => 25_000,
+            Vanish::Crash => 24_000,
             _ => 28_000,
         }
     }
@@ -93,8 +97,20 @@ impl Engine {
         std::mem::take(&mut self.out)
     }
 
+    /// Run `id`'s pending transitions now, and keep it ticking if some remain.
+    pub(crate) fn kick(&mut self, id: &str) {
+        if self.step(id) {
+            self.timed.insert(id.to_owned());
+        } else {
+            self.timed.remove(id);
+        }
+    }
+
     /// One timed step of `id`; false once nothing is pending.
-    fn step(&mut self, id: &str) -> bool {
+    pub(crate) fn step(&mut self, id: &str) -> bool {
+        if let Some(pending) = self.player_step(id) {
+            return pending;
+        }
         let now = self.now;
         let Some(r) = self.rtc(id) else {
             return false;
@@ -108,13 +124,10 @@ impl Engine {
             } else {
                 pending = true;
             }
-            let hide = elapsed >= how.inbound_gone_ms();
             let down = elapsed >= how.media_down_ms() && media_state == MediaState::CONNECTED;
             pending |= media_state == MediaState::CONNECTED && !down;
-            pending |= !hide;
-            if let Some(r) = self.rtc_mut(id) {
-                r.inbound_hidden |= hide;
-                if down {
+            if down {
+                if let Some(r) = self.rtc_mut(id) {
                     r.media_state = MediaState::DISCONNECTED;
                 }
             }
@@ -213,6 +226,7 @@ impl Engine {
             .and_then(|r| r.peer_endpoint().map(str::to_owned))
         {
             self.mark_dirty(&p);
+            self.kick(&p);
         }
         false
     }

@@ -48,6 +48,8 @@ pub struct Stream {
     pub out_id: String,
     pub inbound: Counter,
     pub outbound: Counter,
+    /// Browser peers: KMS also lists a zero-byte inbound entry for the video SSRC.
+    pub phantom_id: Option<String>,
 }
 
 /// State of a BaseRtpEndpoint.
@@ -69,7 +71,6 @@ pub struct Rtc {
     pub conn_state: ConnectionState,
     pub quality: Quality,
     pub gone: Option<(u64, Vanish)>,
-    pub inbound_hidden: bool,
     /// What the peer sent when it vanished (used during the grace period).
     pub last_peer_sends: [bool; 2],
 }
@@ -92,7 +93,6 @@ impl Rtc {
             conn_state: ConnectionState::DISCONNECTED,
             quality: Quality::default(),
             gone: None,
-            inbound_hidden: false,
             last_peer_sends: [false; 2],
         }
     }
@@ -154,7 +154,8 @@ impl Engine {
         }
     }
 
-    fn new_streams(&mut self, sections: &[Section]) -> Vec<Stream> {
+    fn new_streams(&mut self, sections: &[Section], peer: &Peer) -> Vec<Stream> {
+        let browser = matches!(peer, Peer::Remote { .. });
         let mut out = Vec::new();
         for s in sections.iter().filter(|s| midx(s.media).is_some()) {
             let in_ssrc = rand::Rng::gen(&mut self.rng);
@@ -168,6 +169,7 @@ impl Engine {
                 out_id: self.uuid(),
                 inbound: Counter::new(s.media),
                 outbound: Counter::new(s.media),
+                phantom_id: (browser && s.media == MediaType::VIDEO).then(|| self.uuid()),
             });
         }
         out
@@ -233,7 +235,7 @@ impl Engine {
             return Err(sdp_error("Error processing offer"));
         }
         let peer = self.peer_from(&parsed, id);
-        let streams = self.new_streams(&parsed.sections);
+        let streams = self.new_streams(&parsed.sections, &peer);
         if let Some(r) = self.rtc_mut(id) {
             r.streams = streams;
         }
@@ -254,7 +256,7 @@ impl Engine {
             return Err(sdp_error("Local description not set"));
         };
         let peer = self.peer_from(&parsed, id);
-        let streams = self.new_streams(&parsed.sections);
+        let streams = self.new_streams(&parsed.sections, &peer);
         if let Some(r) = self.rtc_mut(id) {
             // Our SSRCs were announced in the offer: keep them.
             r.streams = streams;
@@ -291,12 +293,12 @@ impl Engine {
             }
         }
         if !webrtc {
-            // Plain RTP: no ICE, the session comes up at the next tick.
+            // Plain RTP: no ICE, the session comes up at once.
             if let Some(r) = self.rtc_mut(id) {
                 r.gathered = true;
             }
         }
-        self.timed.insert(id.to_owned());
+        self.kick(id);
     }
 
     pub(crate) fn gather_candidates(&mut self, id: &str) -> RpcResult {
@@ -330,7 +332,7 @@ impl Engine {
             }
         }
         self.raise(id, "IceGatheringDone", json!({}));
-        self.timed.insert(id.to_owned());
+        self.kick(id);
         Ok(Value::Null)
     }
 
