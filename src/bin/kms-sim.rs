@@ -24,7 +24,7 @@ struct Args {
     /// Media model tick in milliseconds.
     #[arg(long, default_value_t = 1000)]
     tick_ms: u64,
-    /// Scenario file (JSON).
+    /// Scenario file (JSON, or TOML when it ends in .toml).
     #[arg(long)]
     scenario: Option<PathBuf>,
     /// Seed for ids and scenarios.

@@ -119,6 +119,11 @@ pub enum ScenarioError {
         path: String,
         source: serde_json::Error,
     },
+    #[error("invalid scenario {path}: {source}")]
+    ParseToml {
+        path: String,
+        source: toml::de::Error,
+    },
     #[error("step {step}: {message}")]
     Step { step: usize, message: String },
 }
@@ -134,13 +139,17 @@ impl Scenario {
         self
     }
 
-    /// Load a JSON scenario file.
+    /// Load a scenario file: TOML when it ends in `.toml`, JSON otherwise.
     pub fn from_file(path: &std::path::Path) -> Result<Self, ScenarioError> {
         let p = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
             path: p.clone(),
             source,
         })?;
+        if path.extension().is_some_and(|e| e == "toml") {
+            return toml::from_str(&text)
+                .map_err(|source| ScenarioError::ParseToml { path: p, source });
+        }
         serde_json::from_str(&text).map_err(|source| ScenarioError::Parse { path: p, source })
     }
 }
@@ -274,5 +283,40 @@ mod tests {
             }
         );
         assert!(serde_json::from_str::<Scenario>(r#"{"steps":[{"action":"nope"}]}"#).is_err());
+    }
+
+    #[test]
+    fn parses_toml_scenarios() {
+        let s: Scenario = toml::from_str(
+            r#"
+            [[steps]]
+            at_ms = 0
+            action = "conference"
+            room = "r1"
+            participants = 2
+
+            [[steps]]
+            at_ms = 1000
+            action = "join"
+            room = "r1"
+            participant = "late"
+            ice = "fail"
+
+            [[steps]]
+            at_ms = 2000
+            action = "fault"
+            fault = { kind = "close_on_request", method = "getStats" }
+            "#,
+        )
+        .unwrap();
+        assert_eq!(s.steps.len(), 3);
+        assert_eq!(
+            s.steps[1].action,
+            Action::Join {
+                room: "r1".into(),
+                participant: "late".into(),
+                ice: IceMode::Fail
+            }
+        );
     }
 }
