@@ -214,10 +214,21 @@ test('kurento-client loopback: player -> A ==WebRTC==> B', { timeout: 180000 }, 
       const iceEv = seen('A', 'IceComponentStateChanged')[0].ev;
       assert.equal(typeof iceEv.streamId, 'number', 'IceComponentStateChanged.streamId is a number');
 
+    });
+
+    await t.test('ICE candidate pairs', async () => {
       const pairsA = await k(A, 'getICECandidatePairs');
       const pairsB = await k(B, 'getICECandidatePairs');
       assert.ok(pairsA.length > 0);
       assert.equal(pairsA.length, pairsB.length);
+      const text = (c) => c.candidate;
+      for (const [who, pairs, own, peer] of [['A', pairsA, candidates.A, candidates.B],
+        ['B', pairsB, candidates.B, candidates.A]]) {
+        for (const p of pairs) {
+          assert.ok(own.map(text).includes(p.localCandidate), `${who}'s selected local candidate was announced by ${who}`);
+          assert.ok(peer.map(text).includes(p.remoteCandidate), `${who}'s selected remote candidate came from its peer`);
+        }
+      }
       for (const p of pairsA) {
         assert.equal(p.__type__, 'IceCandidatePair');
         const q = pairsB.find((x) => x.componentId === p.componentId);
@@ -225,6 +236,8 @@ test('kurento-client loopback: player -> A ==WebRTC==> B', { timeout: 180000 }, 
         assert.equal(q.localCandidate, p.remoteCandidate, 'B local = A remote');
         assert.equal(q.remoteCandidate, p.localCandidate, 'B remote = A local');
       }
+      const selected = seen('A', 'NewCandidatePairSelected').map((e) => e.ev.candidatePair.localCandidate);
+      for (const p of pairsA) assert.ok(selected.includes(p.localCandidate), 'getICECandidatePairs = the pairs NewCandidatePairSelected announced');
     });
 
     await t.test('session descriptors match across A and B', async () => {
