@@ -14,5 +14,12 @@
 //! `kms` owns the wire protocol and the client; `sim` owns the simulator.
 #![forbid(unsafe_code)]
 
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod http;
 pub mod kms;
+pub mod metrics;
+pub mod model;
+pub mod scrape;
 pub mod sim;

@@ -1,6 +1,118 @@
-//! The `kurento-exporter` binary: a thin shell over the library.
+//! The `kurento-exporter` binary: flags, logging, then the library's daemon.
 #![forbid(unsafe_code)]
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use kurento_exporter::config::{Config, LogFormat, Overrides};
+use kurento_exporter::daemon::{run_until_signal, Daemon};
+
+/// Prometheus exporter and zombie reaper for Kurento Media Server.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, short = 'c', env = "KURENTO_EXPORTER_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// A KMS to watch, `ws://host:8888/kurento` or `name=ws://...`; repeatable.
+    /// Replaces the file's targets.
+    #[arg(long = "kms", value_name = "[NAME=]URL", global = true)]
+    kms: Vec<String>,
+    /// HTTP address for /metrics, /healthz, /readyz and the API.
+    #[arg(long, global = true)]
+    listen: Option<SocketAddr>,
+    /// Validate the configuration and exit (0 when valid).
+    #[arg(long)]
+    check_config: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run against the built-in KMS simulator with a leaky conference scenario.
+    Demo {
+        /// Where the simulated KMS listens.
+        #[arg(long, default_value = "127.0.0.1:8888")]
+        sim_listen: SocketAddr,
+        /// The simulator's control API (ground truth, faults).
+        #[arg(long, default_value = "127.0.0.1:8889")]
+        sim_control: SocketAddr,
+    },
+}
+
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match cfg.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
+    }
+}
+
 fn main() -> anyhow::Result<()> {
-    Ok(())
+    let cli = Cli::parse();
+    let overrides = Overrides {
+        kms: cli.kms.clone(),
+        listen: cli.listen,
+    };
+    let demo = matches!(cli.command, Some(Command::Demo { .. }));
+    let load = |overrides: &Overrides| Config::load(cli.config.as_deref(), overrides);
+    if cli.check_config {
+        let cfg = load(&overrides)?;
+        println!(
+            "configuration is valid: {} target(s), listen {}",
+            cfg.targets.len(),
+            cfg.listen
+        );
+        return Ok(());
+    }
+    let (sim_listen, sim_control) = match cli.command {
+        Some(Command::Demo {
+            sim_listen,
+            sim_control,
+        }) => (sim_listen, sim_control),
+        None => (
+            SocketAddr::from(([127, 0, 0, 1], 8888)),
+            SocketAddr::from(([127, 0, 0, 1], 8889)),
+        ),
+    };
+    let mut cfg = load(&overrides)?;
+    let demo = demo || cfg.targets.is_empty();
+    init_logging(&cfg);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let _sim = if demo {
+            let sim = kurento_exporter::demo::start_simulator(sim_listen, sim_control).await?;
+            cfg.targets = vec![kurento_exporter::config::Target {
+                name: "demo".into(),
+                url: sim.ws_url(),
+            }];
+            Some(sim)
+        } else {
+            None
+        };
+        let daemon = Daemon::start(cfg.clone()).await?;
+        if demo {
+            println!(
+                "kurento-exporter demo: metrics http://{0}/metrics  ready http://{0}/readyz  simulated KMS {1}  simulator ground truth http://{2}/truth",
+                daemon.addr(),
+                cfg.targets[0].url,
+                sim_control
+            );
+        }
+        let file = cli.config.clone();
+        run_until_signal(daemon, move || {
+            let mut c = Config::load(file.as_deref(), &overrides)?;
+            if demo {
+                c.targets.clone_from(&cfg.targets);
+            }
+            Ok(c)
+        })
+        .await
+        .context("installing signal handlers")
+    })
 }

@@ -1,4 +1,39 @@
-//! The KMS protocol: wire types (`wire`, `types`) and the client.
+//! The KMS protocol and client: wire codec (`wire`), Kurento values
+//! (`types`), the closed set of operations (`ops`, `actions`), typed events
+//! (`events`) and stats (`stats`), the multiplexed reconnecting connection
+//! (`connection`, `supervisor`) and the typed API (`client`).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), kurento_exporter::kms::ClientError> {
+//! use kurento_exporter::kms::{wire::SERVER_MANAGER, Client, ConnectionConfig, EventType, Notice};
+//! let kms = Client::connect(ConnectionConfig::new("ws://127.0.0.1:8888/kurento")).await?;
+//! let mut notices = kms.notices();
+//! kms.subscribe(SERVER_MANAGER, EventType::ObjectCreated).await?;
+//! for pipeline in kms.get_pipelines().await? {
+//!     let _children = kms.get_children(&pipeline).await?;
+//! }
+//! if let Ok(Notice::Reconnected(r)) = notices.recv().await {
+//!     // re-read everything: events may have been missed
+//!     let _ = r.same_session;
+//! }
+//! # Ok(()) }
+//! ```
 
+pub mod actions;
+pub mod client;
+pub mod connection;
+pub mod error;
+pub mod events;
+mod lenient;
+pub mod ops;
+pub mod stats;
+mod supervisor;
 pub mod types;
 pub mod wire;
+
+pub use actions::Action;
+pub use client::Client;
+pub use connection::{ConnState, Connection, ConnectionConfig, Notice, Reconnected, WireCounters};
+pub use error::ClientError;
+pub use events::{Event, EventKind, EventType};
+pub use stats::{parse_stats, Stat, StatsMap};

@@ -197,7 +197,7 @@ a=rtcp-mux\r\na=rtpmap:96 VP8/90000\r\n"
             Some(r) => r
                 .participants
                 .iter()
-                .filter(|(p, _)| participant.map_or(true, |x| x == p.as_str()))
+                .filter(|(p, _)| participant.is_none_or(|x| x == p.as_str()))
                 .map(|(_, (ep, _))| ep.clone())
                 .collect(),
             None => return,

@@ -242,7 +242,7 @@ impl Engine {
                     .unwrap_or_default();
                 let mut v: Vec<Value> = links
                     .iter()
-                    .filter(|l| filter.map_or(true, |f| f == l.media))
+                    .filter(|l| filter.is_none_or(|f| f == l.media))
                     .map(|l| {
                         if sinks {
                             connection_data(id, &l.peer, l.media)

@@ -119,8 +119,7 @@ impl Engine {
     /// Ids of sessions, as `getSessions` lists them: N empty strings then the N ids.
     pub(crate) fn session_list(&self) -> Vec<String> {
         let n = self.sessions.len();
-        std::iter::repeat(String::new())
-            .take(n)
+        std::iter::repeat_n(String::new(), n)
             .chain(self.sessions.keys().cloned())
             .collect()
     }

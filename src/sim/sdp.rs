@@ -15,6 +15,10 @@ pub struct Section {
     pub sends: bool,
     /// The remote side receives (sendrecv/recvonly).
     pub receives: bool,
+    /// The section offers RTX retransmission (`rtx/90000`), as browsers do.
+    pub rtx: bool,
+    /// The first SSRC the remote side announces for the section.
+    pub ssrc: Option<u32>,
 }
 
 /// What the simulator reads from a description.
@@ -41,6 +45,8 @@ pub fn parse(sdp: &str) -> Parsed {
                 mid: p.sections.len().to_string(),
                 sends: true,
                 receives: true,
+                rtx: false,
+                ssrc: None,
             });
         } else if let Some(s) = p.sections.last_mut() {
             match line {
@@ -51,6 +57,13 @@ pub fn parse(sdp: &str) -> Parsed {
                 _ => {
                     if let Some(mid) = line.strip_prefix("a=mid:") {
                         s.mid = mid.to_owned();
+                    }
+                    s.rtx |= line.starts_with("a=rtpmap:") && line.contains(" rtx/");
+                    if s.ssrc.is_none() {
+                        s.ssrc = line
+                            .strip_prefix("a=ssrc:")
+                            .and_then(|r| r.split_whitespace().next())
+                            .and_then(|n| n.parse().ok());
                     }
                 }
             }
@@ -136,6 +149,10 @@ mod tests {
         assert_eq!(p.sections.len(), 2);
         assert!(p.sections[0].sends && p.sections[0].receives);
         assert!(!p.sections[1].sends && p.sections[1].receives);
+        assert!(!p.sections[1].rtx);
+        let v = parse("m=video 9 X 96\r\na=ssrc-group:FID 11 12\r\na=ssrc:11 cname:x\r\n");
+        assert_eq!(v.sections[0].ssrc, Some(11));
+        assert!(parse("m=video 9 X 96 97\r\na=rtpmap:97 rtx/90000\r\n").sections[0].rtx);
         let out = render(&Local {
             origin: 42,
             ufrag: "ab",

@@ -118,7 +118,7 @@ impl Engine {
             .and_then(|p| self.objects.get(p))
             .is_some_and(|p| p.latency_stats);
         let mut out = Map::new();
-        let want = |m: MediaType| filter.map_or(true, |f| f == m);
+        let want = |m: MediaType| filter.is_none_or(|f| f == m);
         if let Some(r) = o.el.as_ref().and_then(|e| e.rtc.as_ref()) {
             if !r.negotiated() {
                 return Value::Null;
@@ -126,9 +126,8 @@ impl Engine {
             let q = r.quality;
             for s in r.streams.iter().filter(|s| want(s.media)) {
                 let visible = |phantom: bool| {
-                    r.gone.map_or(true, |(at, how)| {
-                        now < at + how.inbound_hide_ms(s.media, phantom)
-                    })
+                    r.gone
+                        .is_none_or(|(at, how)| now < at + how.inbound_hide_ms(s.media, phantom))
                 };
                 if s.remote_sends && visible(true) {
                     if let Some(pid) = &s.phantom_id {

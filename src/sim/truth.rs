@@ -36,6 +36,9 @@ pub struct ObjectTruth {
     pub ice_states: Vec<String>,
     /// The remote peer is (still) there.
     pub peer_present: Option<bool>,
+    /// Outgoing connections: `(sink id, media type)`.
+    #[serde(default)]
+    pub sinks: Vec<(String, String)>,
 }
 
 /// One session.
@@ -129,6 +132,16 @@ impl Engine {
                         .unwrap_or_default(),
                     peer_present: rtc
                         .map(|r| r.gone.is_none() && r.peer != super::webrtc::Peer::None),
+                    sinks: o
+                        .el
+                        .as_ref()
+                        .map(|e| {
+                            e.sinks
+                                .iter()
+                                .map(|l| (l.peer.clone(), l.media.as_str().to_string()))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 }
             })
             .collect();

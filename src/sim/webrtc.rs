@@ -48,7 +48,8 @@ pub struct Stream {
     pub out_id: String,
     pub inbound: Counter,
     pub outbound: Counter,
-    /// Browser peers: KMS also lists a zero-byte inbound entry for the video SSRC.
+    /// Browser peers offering RTX: KMS also lists a zero-byte inbound entry
+    /// with the video SSRC (samples/browser/*-live-snapshot.json).
     pub phantom_id: Option<String>,
 }
 
@@ -158,7 +159,9 @@ impl Engine {
         let browser = matches!(peer, Peer::Remote { .. });
         let mut out = Vec::new();
         for s in sections.iter().filter(|s| midx(s.media).is_some()) {
-            let in_ssrc = rand::Rng::gen(&mut self.rng);
+            let random: u32 = rand::Rng::gen(&mut self.rng);
+            // Inbound stats carry the SSRC the remote side announced.
+            let in_ssrc = s.ssrc.unwrap_or(random);
             let out_ssrc = rand::Rng::gen(&mut self.rng);
             out.push(Stream {
                 media: s.media,
@@ -169,7 +172,9 @@ impl Engine {
                 out_id: self.uuid(),
                 inbound: Counter::new(s.media),
                 outbound: Counter::new(s.media),
-                phantom_id: (browser && s.media == MediaType::VIDEO).then(|| self.uuid()),
+                // Seen with a real browser's offer (RTX on video): KMS listed a
+                // second, zero-byte inbound entry with the video SSRC.
+                phantom_id: (browser && s.media == MediaType::VIDEO && s.rtx).then(|| self.uuid()),
             });
         }
         out
@@ -220,6 +225,8 @@ impl Engine {
                 mid: i.to_string(),
                 sends: true,
                 receives: true,
+                rtx: false,
+                ssrc: None,
             })
             .collect();
         let sdp = self.local_description(id, sections, false);

@@ -1,0 +1,33 @@
+# syntax=docker/dockerfile:1
+# kurento-exporter image: the daemon (`kurento-exporter`) and the KMS simulator
+# (`kms-sim`), built with the locked dependencies and run as a non-root user on
+# a distroless glibc base (no shell, no package manager).
+#   docker build -t kurento-exporter .
+#   docker run --rm -p 9787:9787 kurento-exporter --kms kms-1=ws://KMS:8888/kurento
+#   docker run --rm --entrypoint /usr/local/bin/kms-sim kurento-exporter --listen 0.0.0.0:8888
+# TLS to KMS (wss://) uses rustls with built-in web PKI roots: no CA bundle needed.
+
+ARG RUST_VERSION=1.85
+
+FROM rust:${RUST_VERSION}-slim-bookworm AS builder
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bin kurento-exporter --bin kms-sim \
+ && install -D -m 0755 target/release/kurento-exporter /out/usr/local/bin/kurento-exporter \
+ && install -D -m 0755 target/release/kms-sim /out/usr/local/bin/kms-sim \
+ && install -D -m 0644 deploy/kurento-exporter.toml /out/etc/kurento-exporter/kurento-exporter.toml \
+ && install -d -m 0750 /out/var/lib/kurento-exporter
+
+FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
+COPY --from=builder /out/usr/local/bin/ /usr/local/bin/
+COPY --from=builder /out/etc/kurento-exporter/ /etc/kurento-exporter/
+# State directory for the reaper's audit log (mount a volume here).
+COPY --from=builder --chown=65532:65532 /out/var/lib/kurento-exporter/ /var/lib/kurento-exporter/
+WORKDIR /var/lib/kurento-exporter
+# distroless "nonroot": uid/gid 65532.
+USER 65532:65532
+EXPOSE 9787
+ENTRYPOINT ["/usr/local/bin/kurento-exporter"]
+CMD ["--config", "/etc/kurento-exporter/kurento-exporter.toml"]

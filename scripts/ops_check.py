@@ -1,0 +1,890 @@
+#!/usr/bin/env python3
+"""Checks of the operations artifacts (issue 5), called by scripts/check-ops.sh.
+
+    ops_check.py CHECK
+
+Each CHECK prints what is wrong and exits 1, or exits 0. Needs PyYAML (Debian
+package python3-yaml) for the YAML checks; the dashboard checks use the
+standard library only. The "live" checks run the real promtool, prometheus and
+alertmanager binaries (Debian packages prometheus, prometheus-alertmanager).
+"""
+import glob
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import urllib.error
+import urllib.parse
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RULE_FILES = sorted(glob.glob(os.path.join(ROOT, "alerts", "*.yml")))
+TEST_FILES = sorted(glob.glob(os.path.join(ROOT, "alerts", "tests", "*.yml")))
+DASHBOARDS = sorted(glob.glob(os.path.join(ROOT, "grafana", "dashboards", "*.json")))
+SEVERITIES = {"critical", "warning", "info"}
+DS_UID = "${datasource}"
+PANEL_TYPES = {"timeseries", "stat", "table", "state-timeline", "nodeGraph", "gauge", "bargauge", "text",
+               "status-history", "piechart", "logs"}
+
+problems = []
+
+
+def problem(msg):
+    problems.append(msg)
+
+
+def yaml():
+    import yaml as y  # PyYAML: imported late so that stdlib-only checks run without it
+    return y
+
+
+def load_yaml(path):
+    with open(path, encoding="utf-8") as f:
+        return yaml().safe_load(f)
+
+
+def load_yaml_all(path):
+    with open(path, encoding="utf-8") as f:
+        return [d for d in yaml().safe_load_all(f) if d is not None]
+
+
+def rel(path):
+    return os.path.relpath(path, ROOT)
+
+
+# --------------------------------------------------------------------------- alerts
+def all_rules():
+    for path in RULE_FILES:
+        for group in load_yaml(path).get("groups", []):
+            for rule in group.get("rules", []):
+                yield path, group["name"], rule
+
+
+def readme_anchors():
+    """GitHub-style anchors of the headings of alerts/README.md."""
+    anchors = set()
+    with open(os.path.join(ROOT, "alerts", "README.md"), encoding="utf-8") as f:
+        for line in f:
+            m = re.match(r"^#{1,6}\s+(.*?)\s*$", line)
+            if m:
+                text = m.group(1).strip().lower()
+                text = re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+                anchors.add(text)
+    return anchors
+
+
+def check_alert_meta():
+    """Every alert: severity, summary, description, runbook_url with an anchor that exists
+    in alerts/README.md; every alert (each severity) and recording rule exercised by the
+    unit tests with a firing and a not-firing case."""
+    anchors = readme_anchors()
+    alerts, records = {}, set()
+    for path, group, rule in all_rules():
+        if "record" in rule:
+            records.add(rule["record"])
+            continue
+        name = rule["alert"]
+        sev = rule.get("labels", {}).get("severity")
+        if sev not in SEVERITIES:
+            problem(f"{rel(path)}: {name}: severity {sev!r} not in {sorted(SEVERITIES)}")
+        ann = rule.get("annotations", {})
+        for key in ("summary", "description", "runbook_url"):
+            if not ann.get(key):
+                problem(f"{rel(path)}: {name}: annotation {key} missing")
+        url = ann.get("runbook_url", "")
+        if not url.startswith("alerts/README.md#") or url.split("#", 1)[1] not in anchors:
+            problem(f"{rel(path)}: {name}: runbook_url {url!r} is not an anchor of alerts/README.md")
+        elif url.split("#", 1)[1] != name.lower():
+            problem(f"{rel(path)}: {name}: runbook_url anchor should be #{name.lower()}")
+        alerts.setdefault(name, set()).add(sev)
+
+    firing, quiet, exprs = {}, set(), set()
+    for path in TEST_FILES:
+        for test in load_yaml(path).get("tests", []):
+            for case in test.get("alert_rule_test", []) or []:
+                name = case["alertname"]
+                exp = case.get("exp_alerts") or []
+                if exp:
+                    for a in exp:
+                        firing.setdefault(name, set()).add(a.get("exp_labels", {}).get("severity"))
+                else:
+                    quiet.add(name)
+            for case in test.get("promql_expr_test", []) or []:
+                exprs.add(case["expr"])
+    for name, sevs in sorted(alerts.items()):
+        missing = sevs - firing.get(name, set())
+        if missing:
+            problem(f"{name}: no unit test where it fires with severity {sorted(missing)}")
+        if name not in quiet:
+            problem(f"{name}: no unit test where it does not fire")
+    for rec in sorted(records):
+        if not any(rec in e for e in exprs):
+            problem(f"recording rule {rec}: no promql_expr_test")
+    print(f"{sum(len(s) for s in alerts.values())} alerts ({len(alerts)} names), {len(records)} recording rules, "
+          f"{len(TEST_FILES)} test files")
+
+
+def check_k8s_rule_semantics():
+    """The generated PrometheusRule holds exactly the groups of alerts/*.yml, and
+    they pass promtool check rules when extracted."""
+    groups = []
+    for path in RULE_FILES:
+        groups.extend(load_yaml(path)["groups"])
+    doc = load_yaml(os.path.join(ROOT, "deploy", "k8s", "prometheusrule.yaml"))
+    if doc.get("kind") != "PrometheusRule" or doc.get("apiVersion") != "monitoring.coreos.com/v1":
+        problem("deploy/k8s/prometheusrule.yaml: not a monitoring.coreos.com/v1 PrometheusRule")
+    if doc.get("spec", {}).get("groups") != groups:
+        problem("deploy/k8s/prometheusrule.yaml: spec.groups differ from the groups of alerts/*.yml")
+    with tempfile.TemporaryDirectory() as tmp:
+        f = os.path.join(tmp, "extracted.yml")
+        with open(f, "w") as out:
+            yaml().safe_dump({"groups": doc.get("spec", {}).get("groups", [])}, out)
+        r = subprocess.run(["promtool", "check", "rules", f], capture_output=True, text=True)
+        if r.returncode != 0:
+            problem("promtool check rules on the PrometheusRule's groups failed:\n" + r.stdout + r.stderr)
+    print(f"{len(groups)} groups identical; promtool accepts them")
+
+
+# --------------------------------------------------------------------------- dashboards
+def panels_of(dash):
+    for p in dash.get("panels", []):
+        yield p
+        for sub in p.get("panels", []) or []:  # collapsed rows
+            yield sub
+
+
+def check_dashboards():
+    """Valid JSON; unique panel ids; every panel and target uses the templated datasource;
+    `datasource`, `kms` and `pipeline` variables; unique dashboard uids; the pipeline
+    dashboard has a nodeGraph panel with table-format queries `nodes` and `edges` that
+    produce the Node Graph field names as labels."""
+    if len(DASHBOARDS) < 3:
+        problem(f"expected 3 dashboards in grafana/dashboards, found {len(DASHBOARDS)}")
+    uids = {}
+    node_graphs = 0
+    for path in DASHBOARDS:
+        name = rel(path)
+        try:
+            with open(path, encoding="utf-8") as f:
+                dash = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+            problem(f"{name}: invalid JSON: {e}")
+            continue
+        uid = dash.get("uid")
+        if not uid or uid in uids:
+            problem(f"{name}: missing or duplicate uid {uid!r}")
+        uids[uid] = name
+        variables = {v.get("name"): v for v in dash.get("templating", {}).get("list", [])}
+        ds = variables.get("datasource")
+        if not ds or ds.get("type") != "datasource" or ds.get("query") != "prometheus":
+            problem(f"{name}: no `datasource` variable of type datasource/prometheus")
+        for var in ("kms", "pipeline"):
+            v = variables.get(var)
+            if not v:
+                problem(f"{name}: no `{var}` template variable")
+            elif v.get("type") == "query" and (v.get("datasource") or {}).get("uid") != DS_UID:
+                problem(f"{name}: variable {var} does not use the templated datasource")
+        ids = set()
+        panels = list(panels_of(dash))
+        if not panels:
+            problem(f"{name}: no panels")
+        for p in panels:
+            pid, title = p.get("id"), p.get("title")
+            if not isinstance(pid, int) or pid in ids:
+                problem(f"{name}: panel {title!r}: missing or duplicate id {pid!r}")
+            ids.add(pid)
+            if p.get("type") == "row":
+                continue
+            if p.get("type") not in PANEL_TYPES:
+                problem(f"{name}: panel {pid} {title!r}: type {p.get('type')!r} is not a core Grafana panel")
+            if (p.get("datasource") or {}).get("uid") != DS_UID:
+                problem(f"{name}: panel {pid} {title!r}: datasource is not {DS_UID}")
+            targets = p.get("targets") or []
+            if not targets:
+                problem(f"{name}: panel {pid} {title!r}: no queries")
+            refs = [t.get("refId") for t in targets]
+            if len(set(refs)) != len(refs):
+                problem(f"{name}: panel {pid} {title!r}: duplicate refIds {refs}")
+            for t in targets:
+                if (t.get("datasource") or {}).get("uid") != DS_UID:
+                    problem(f"{name}: panel {pid} {title!r} query {t.get('refId')}: datasource is not {DS_UID}")
+                if not (t.get("expr") or "").strip():
+                    problem(f"{name}: panel {pid} {title!r} query {t.get('refId')}: empty expr")
+            if p.get("type") == "nodeGraph":
+                node_graphs += 1
+                by_ref = {t.get("refId"): t for t in targets}
+                for ref, fields in (("nodes", ("id", "title", "subtitle", "mainstat", "color")),
+                                    ("edges", ("id", "source", "target"))):
+                    t = by_ref.get(ref)
+                    if not t:
+                        problem(f"{name}: nodeGraph panel {pid}: no query with refId {ref!r}")
+                        continue
+                    if t.get("format") != "table":
+                        problem(f"{name}: nodeGraph panel {pid}: query {ref} is not in table format")
+                    if not t.get("instant"):
+                        problem(f"{name}: nodeGraph panel {pid}: query {ref} is not instant")
+                    for field in fields:
+                        if f'"{field}"' not in t["expr"] and field != "source":
+                            problem(f"{name}: nodeGraph panel {pid}: query {ref} never sets label {field!r}")
+                if p.get("transformations"):
+                    problem(f"{name}: nodeGraph panel {pid}: transformations are ignored by the Node Graph panel")
+    if node_graphs < 1:
+        problem("no dashboard has a nodeGraph panel")
+    print(f"{len(DASHBOARDS)} dashboards, {sum(len(list(panels_of(json.load(open(p))))) for p in DASHBOARDS)} panels")
+
+
+def dashboard_exprs(substitute=True):
+    """(dashboard, panel title, refId, expr) of every query, Grafana variables replaced."""
+    subs = [("$__rate_interval", "1m"), ("$__interval", "1m"), ("$__range", "1h"),
+            ("${kms}", "kms-1"), ("$kms", "kms-1"), ("${pipeline}", "p1"), ("$pipeline", "p1")]
+    for path in DASHBOARDS:
+        with open(path, encoding="utf-8") as f:
+            dash = json.load(f)
+        for p in panels_of(dash):
+            for t in p.get("targets", []) or []:
+                e = t.get("expr", "")
+                if substitute:
+                    for a, b in subs:
+                        e = e.replace(a, b)
+                yield rel(path), p.get("title"), t.get("refId"), e
+        for v in dash.get("templating", {}).get("list", []):
+            q = v.get("definition") if v.get("type") == "query" else None
+            if q:
+                m = re.match(r"label_values\((.*),\s*\w+\)$", q)
+                e = m.group(1) if m else q
+                for a, b in subs:
+                    e = e.replace(a, b)
+                yield rel(path), f"variable {v['name']}", "-", e
+
+
+# --------------------------------------------------------------------------- node graph
+NG_KMS, NG_PIPE = "kms-1", "p1"
+EL_A = "P1_kurento.MediaPipeline/aaaaaaaa-0000-4000-8000-000000000001_kurento.WebRtcEndpoint"
+EL_B = "P1_kurento.MediaPipeline/bbbbbbbb-0000-4000-8000-000000000002_kurento.WebRtcEndpoint"
+EL_P = "P1_kurento.MediaPipeline/cccccccc-0000-4000-8000-000000000003_kurento.PlayerEndpoint"
+
+
+def _series(metric, values, **labels):
+    lab = {"kms": NG_KMS, "pipeline": NG_PIPE}
+    lab.update(labels)
+    lab.update({"job": "kurento-exporter", "instance": "exporter:9787"})
+    return {"series": metric + "{" + ",".join(f'{k}="{v}"' for k, v in lab.items()) + "}", "values": values}
+
+
+def _labels(**labels):
+    lab = dict(labels)
+    lab.setdefault("job", "kurento-exporter")
+    lab.setdefault("instance", "exporter:9787")
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(lab.items())) + "}"
+
+
+def check_nodegraph_queries():
+    """Evaluates the Pipeline detail dashboard's node graph queries with promtool on a
+    synthetic pipeline (player -> A -> B; A receives 1.2 Mb/s video + 48 kb/s audio (exported in bytes/s) and
+    sends 300 kb/s; B's peer sends nothing) and compares every node's and edge's fields."""
+    queries = {}
+    for path in DASHBOARDS:
+        for p in panels_of(json.load(open(path, encoding="utf-8"))):
+            if p.get("type") == "nodeGraph":
+                for t in p.get("targets", []):
+                    queries[t["refId"]] = t["expr"].replace("$kms", NG_KMS).replace("$pipeline", NG_PIPE)
+    if set(queries) != {"nodes", "edges"}:
+        problem(f"node graph queries: expected refIds nodes and edges, found {sorted(queries)}")
+        return
+    series = [
+        _series("kurento_element_info", "1x5", element=EL_A, element_type="WebRtcEndpoint", name=EL_A, room="r1"),
+        _series("kurento_element_info", "1x5", element=EL_B, element_type="WebRtcEndpoint", name="bob", room="r1"),
+        _series("kurento_element_info", "1x5", element=EL_P, element_type="PlayerEndpoint", name=EL_P, room="r1"),
+        # another pipeline and another KMS must not leak in
+        _series("kurento_element_info", "1x5", element="X", element_type="WebRtcEndpoint", name="x", pipeline="p2",
+                room="r2"),
+        _series("kurento_element_info", "1x5", element=EL_A, element_type="WebRtcEndpoint", name=EL_A, kms="kms-2",
+                room="r1"),
+        _series("kurento_rtp_receive_bitrate_bytes_per_second", "150000x5", element=EL_A, media="VIDEO"),
+        _series("kurento_rtp_receive_bitrate_bytes_per_second", "6000x5", element=EL_A, media="AUDIO"),
+        _series("kurento_rtp_send_bitrate_bytes_per_second", "37500x5", element=EL_A, media="VIDEO"),
+        _series("kurento_rtp_receive_bitrate_bytes_per_second", "0x5", element=EL_B, media="VIDEO"),
+        _series("kurento_media_flowing", "1x5", element=EL_A, media="VIDEO", direction="out"),
+        _series("kurento_media_flowing", "1x5", element=EL_A, media="VIDEO", direction="in"),
+        _series("kurento_media_flowing", "0x5", element=EL_B, media="VIDEO", direction="out"),
+        _series("kurento_media_flowing", "0x5", element=EL_B, media="VIDEO", direction="in"),
+        _series("kurento_media_flowing", "1x5", element=EL_P, media="VIDEO", direction="out"),
+        _series("kurento_element_connection_info", "1x5", source=EL_P, sink=EL_A, media="VIDEO"),
+        _series("kurento_element_connection_info", "1x5", source=EL_A, sink=EL_B, media="VIDEO"),
+        _series("kurento_element_connection_info", "1x5", source=EL_A, sink=EL_B, media="AUDIO"),
+    ]
+
+    def node(el, name, etype, mainstat, flowing, title):
+        return {"labels": _labels(kms=NG_KMS, pipeline=NG_PIPE, element=el, element_type=etype, name=name, room="r1",
+                                  id=el, title=title, subtitle=etype, mainstat=mainstat, flowing=flowing,
+                                  color="green" if flowing == "1" else "red"),
+                "value": 1}
+
+    def edge(src, dst, media):
+        return {"labels": _labels(__name__="kurento_element_connection_info", kms=NG_KMS, pipeline=NG_PIPE,
+                                  source=src, sink=dst, media=media, id=f"{src} -> {dst} -> {media}", target=dst,
+                                  mainstat=media),
+                "value": 1}
+
+    exp_nodes = [node(EL_A, EL_A, "WebRtcEndpoint", "1548 kb/s", "1", "aaaaaaaa"),
+                 node(EL_B, "bob", "WebRtcEndpoint", "0 kb/s", "0", "bob"),
+                 node(EL_P, EL_P, "PlayerEndpoint", "0 kb/s", "1", "cccccccc")]
+    exp_edges = [edge(EL_P, EL_A, "VIDEO"), edge(EL_A, EL_B, "VIDEO"), edge(EL_A, EL_B, "AUDIO")]
+    doc = {"rule_files": [], "evaluation_interval": "1m",
+           "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": [
+               {"expr": queries["nodes"], "eval_time": "2m", "exp_samples": exp_nodes},
+               {"expr": queries["edges"], "eval_time": "2m", "exp_samples": exp_edges}]}]}
+    with tempfile.TemporaryDirectory() as tmp:
+        f = os.path.join(tmp, "nodegraph_test.yml")
+        with open(f, "w") as out:
+            yaml().safe_dump(doc, out, sort_keys=False, width=1000)
+        r = subprocess.run(["promtool", "test", "rules", f], capture_output=True, text=True)
+        if r.returncode != 0:
+            problem("node graph queries do not give the expected fields:\n" + r.stdout + r.stderr)
+    # the field names the Node Graph panel reads are all there
+    for lab in (exp_nodes[0]["labels"],):
+        for field in ("id", "title", "subtitle", "mainstat", "color"):
+            assert f'{field}="' in lab
+    print(f"{len(exp_nodes)} nodes, {len(exp_edges)} edges checked")
+
+
+# --------------------------------------------------------------------------- metric contract
+# The metric names and labels that issues 3, 4 and 6 make a contract. `*` = any further
+# labels allowed (configured tag labels of kurento_element_info).
+_EP = ("kms", "pipeline", "element")
+_RTP = _EP + ("media",)
+CONTRACT = {
+    "kurento_up": ("kms",), "kurento_server_info": ("kms", "version"), "kurento_pipelines": ("kms",),
+    "kurento_elements": ("kms", "element_type"), "kurento_sessions": ("kms",),
+    "kurento_server_cpu_ratio": ("kms",), "kurento_server_memory_bytes": ("kms",),
+    "kurento_element_info": _EP + ("element_type", "name", "*"),
+    "kurento_element_created_timestamp_seconds": _EP,
+    "kurento_element_connection_info": ("kms", "pipeline", "source", "sink", "media"),
+    "kurento_media_flowing": _RTP + ("direction",),
+    **{f"kurento_rtp_{m}": _RTP for m in (
+        "received_bytes_total", "sent_bytes_total", "received_packets_total", "sent_packets_total",
+        "lost_packets_total", "fraction_lost_ratio", "jitter_seconds", "round_trip_time_seconds",
+        "receive_bitrate_bytes_per_second", "send_bitrate_bytes_per_second", "target_bitrate_bytes_per_second",
+        "nacks_total", "plis_total", "firs_total", "remb_bytes_per_second")},
+    "kurento_endpoint_e2e_latency_seconds": _RTP,
+    "kurento_ice_connection_state": _EP + ("state",),
+    "kurento_media_connected": _EP, "kurento_connection_connected": _EP,
+    "kurento_exporter_build_info": ("version",),
+    **{f"kurento_exporter_sync_duration_seconds{s}": ("kms",) + (("le",) if s == "_bucket" else ())
+       for s in ("_bucket", "_sum", "_count")},
+    "kurento_exporter_rpc_requests_total": ("kms", "method", "outcome"),
+    **{f"kurento_exporter_rpc_duration_seconds{s}": ("kms", "method") + (("le",) if s == "_bucket" else ())
+       for s in ("_bucket", "_sum", "_count")},
+    "kurento_exporter_last_sync_timestamp_seconds": ("kms",),
+    "kurento_exporter_errors_total": ("kms", "kind"),
+    "kurento_zombie": _EP + ("element_type", "rule"), "kurento_zombies": ("kms", "rule"),
+    "kurento_reaper_actions_total": ("kms", "rule", "action", "outcome"),
+    "kurento_reaper_mode": ("kms", "mode"),
+    "kurento_probe_success": ("kms",), "kurento_probe_duration_seconds": ("kms", "phase"),
+    "kurento_probe_last_run_timestamp_seconds": ("kms",),
+}
+TARGET_LABELS = {"job", "instance"}
+
+
+def contract_problems(where, expr, allow_target_labels=True):
+    bare = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)           # label values and regexes out
+    bare = re.sub(r"\b[a-z_]+:[a-z0-9_]+:[a-z0-9_]+\b", "", bare)  # recording rule names out
+    for name in re.findall(r"\bkurento_[a-z0-9_]+\b", bare):
+        if name not in CONTRACT:
+            problem(f"{where}: metric {name} is not in the contract (issues 3, 4, 6)")
+    for name, body in re.findall(r"\b(kurento_[a-z0-9_]+)\s*\{([^}]*)\}", bare):
+        allowed = set(CONTRACT.get(name, ())) | (TARGET_LABELS if allow_target_labels else set())
+        for label in re.findall(r"(\w+)\s*(?:=~|!~|!=|=)", body):
+            if "*" not in allowed and label not in allowed:
+                problem(f"{where}: {name} has no label {label!r} in the contract")
+    # the only way to reach a metric by regex is the bitrate pair of the node graph
+    for rx in re.findall(r'__name__\s*=~\s*"([^"]*)"', expr):
+        names = [n for n in CONTRACT if re.fullmatch(rx, n)]
+        if not names:
+            problem(f"{where}: __name__ regex {rx!r} matches no contract metric")
+
+
+def check_contract():
+    """Every metric and selector label used by the rules, their unit tests and the
+    dashboards is one of the contract's (issues 3, 4 and 6)."""
+    n = 0
+    for path, group, rule in all_rules():
+        contract_problems(f"{rel(path)}: {rule.get('alert') or rule.get('record')}", rule["expr"])
+        n += 1
+    for path in TEST_FILES:
+        for test in load_yaml(path).get("tests", []):
+            for s in test.get("input_series", []):
+                contract_problems(f"{rel(path)}: input series", s["series"])
+                n += 1
+    for dash, title, ref, expr in dashboard_exprs(substitute=False):
+        contract_problems(f"{dash}: {title} [{ref}]", expr)
+        n += 1
+    print(f"{n} expressions and series use contract metric names and labels only")
+
+
+# --------------------------------------------------------------------------- live servers
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.status, r.read().decode()
+
+
+def wait_ready(url, proc, deadline_s=60):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            return False
+        try:
+            status, _ = http_get(url, timeout=2)
+            if status == 200:
+                return True
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def check_prometheus_live():
+    """Starts the real Prometheus on a loopback port with deploy/prometheus.yml (rules from
+    alerts/), checks that every rule is loaded and healthy, and runs every dashboard query
+    (Grafana variables replaced) through the query API: each must parse and evaluate."""
+    tmp = tempfile.mkdtemp(prefix="ops-prom-")
+    port = free_port()
+    log = open(os.path.join(tmp, "prometheus.log"), "w")
+    proc = subprocess.Popen(["prometheus", f"--config.file={os.path.join(ROOT, 'deploy', 'prometheus.yml')}",
+                             f"--web.listen-address=127.0.0.1:{port}", f"--storage.tsdb.path={tmp}/data",
+                             "--log.level=warn"], stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        if not wait_ready(base + "/-/ready", proc):
+            log.flush()
+            problem("prometheus did not become ready:\n" + open(os.path.join(tmp, "prometheus.log")).read()[-3000:])
+            return
+        expected = sum(1 for _ in all_rules())
+        loaded, unhealthy = 0, []
+        end = time.monotonic() + 20
+        while time.monotonic() < end:
+            _, body = http_get(base + "/api/v1/rules")
+            rules = [r for g in json.loads(body)["data"]["groups"] for r in g["rules"]]
+            loaded = len(rules)
+            unhealthy = [f"{r['name']}: {r.get('lastError')}" for r in rules if r.get("health") == "err"]
+            if loaded == expected:
+                break
+            time.sleep(0.5)
+        if loaded != expected:
+            problem(f"prometheus loaded {loaded} rules, alerts/ has {expected}")
+        if unhealthy:
+            problem("rules failing in prometheus: " + "; ".join(unhealthy))
+        n = 0
+        for dash, title, ref, expr in dashboard_exprs():
+            n += 1
+            url = base + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+            try:
+                http_get(url)
+            except urllib.error.HTTPError as e:
+                problem(f"{dash}: {title} [{ref}]: {json.loads(e.read().decode()).get('error')}")
+        print(f"{loaded} rules loaded; {n} dashboard queries parsed by prometheus")
+    finally:
+        stop(proc)
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_alertmanager_live():
+    """Starts the real Alertmanager on loopback with deploy/alertmanager.yml and checks that
+    it is ready and serves the configuration it loaded."""
+    tmp = tempfile.mkdtemp(prefix="ops-am-")
+    port = free_port()
+    log = open(os.path.join(tmp, "alertmanager.log"), "w")
+    proc = subprocess.Popen(["prometheus-alertmanager" if shutil.which("prometheus-alertmanager") else "alertmanager",
+                             f"--config.file={os.path.join(ROOT, 'deploy', 'alertmanager.yml')}",
+                             f"--web.listen-address=127.0.0.1:{port}", f"--storage.path={tmp}/data",
+                             "--cluster.listen-address=", "--log.level=warn"], stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        if not wait_ready(base + "/-/ready", proc):
+            log.flush()
+            problem("alertmanager did not become ready:\n" + open(os.path.join(tmp, "alertmanager.log")).read()[-3000:])
+            return
+        _, body = http_get(base + "/api/v2/status")
+        cfg = json.loads(body)["config"]["original"]
+        for receiver in ("pager", "team-chat", "low-priority"):
+            if f"name: {receiver}" not in cfg:
+                problem(f"alertmanager's loaded config has no receiver {receiver}")
+        print("alertmanager ready with deploy/alertmanager.yml")
+    finally:
+        stop(proc)
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_alert_pipeline():
+    """Real Prometheus -> real Alertmanager -> webhook, end to end, on loopback. A small HTTP
+    server serves a /metrics page with contract metrics (KMS kms-1 down and 12 zombie
+    endpoints on it, 12 zombie endpoints on kms-2); Prometheus scrapes it as job
+    kurento-exporter with alerts/*.yml (`for:` shortened to 1s in a copy); Alertmanager runs
+    deploy/alertmanager.yml with only the receivers' URLs pointed at the webhook and the
+    group timers shortened. Expects: KurentoTargetDown (critical) at the pager receiver,
+    KurentoZombieEndpointsAccumulating for kms-2 (warning) at team-chat, the kms-1 one
+    inhibited by the target being down; then, once kms-1 is up again, a resolved
+    KurentoTargetDown at the pager."""
+    import http.server
+    import threading
+
+    y = yaml()
+    state = {"kms1_up": 0}
+    received = []  # (path, status, alertname, kms)
+    lock = threading.Lock()
+
+    def page():
+        lines = ["# HELP kurento_up 1 when the target is connected and its last sync succeeded.",
+                 "# TYPE kurento_up gauge",
+                 f'kurento_up{{kms="kms-1"}} {state["kms1_up"]}', 'kurento_up{kms="kms-2"} 1',
+                 "# HELP kurento_zombie 1 per object flagged as a zombie.", "# TYPE kurento_zombie gauge"]
+        for kms in ("kms-1", "kms-2"):
+            for i in range(12):
+                lines.append(f'kurento_zombie{{kms="{kms}",pipeline="p{i % 3}",element="e{i}",'
+                             f'element_type="WebRtcEndpoint",rule="no-peer-media"}} 1')
+        return ("\n".join(lines) + "\n").encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = page()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self):
+            data = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            with lock:
+                for a in data.get("alerts", []):
+                    received.append((self.path, a["status"], a["labels"].get("alertname"), a["labels"].get("kms")))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hport = server.server_address[1]
+    tmp = tempfile.mkdtemp(prefix="ops-e2e-")
+    procs = []
+    try:
+        os.makedirs(os.path.join(tmp, "alerts"))
+        for path in RULE_FILES:
+            with open(path) as f:
+                text = re.sub(r"(?m)^(\s+for:\s*)\S+", r"\g<1>1s", f.read())
+            with open(os.path.join(tmp, "alerts", os.path.basename(path)), "w") as f:
+                f.write(text)
+        am = load_yaml(os.path.join(ROOT, "deploy", "alertmanager.yml"))
+        am["route"].update(group_wait="1s", group_interval="1s")
+        for r in am["route"].get("routes", []):
+            r.pop("group_interval", None)
+        for rcv in am["receivers"]:
+            for wh in rcv.get("webhook_configs", []):
+                wh["url"] = f"http://127.0.0.1:{hport}/{rcv['name']}"
+        with open(os.path.join(tmp, "alertmanager.yml"), "w") as f:
+            y.safe_dump(am, f)
+        amport, pport = free_port(), free_port()
+        prom = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": ["alerts/*.yml"],
+                "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{amport}"]}]}]},
+                "scrape_configs": [{"job_name": "kurento-exporter",
+                                    "static_configs": [{"targets": [f"127.0.0.1:{hport}"]}]}]}
+        with open(os.path.join(tmp, "prometheus.yml"), "w") as f:
+            y.safe_dump(prom, f)
+        amlog = open(os.path.join(tmp, "am.log"), "w")
+        prlog = open(os.path.join(tmp, "prom.log"), "w")
+        amp = subprocess.Popen(["prometheus-alertmanager" if shutil.which("prometheus-alertmanager") else "alertmanager",
+                                f"--config.file={tmp}/alertmanager.yml", f"--web.listen-address=127.0.0.1:{amport}",
+                                f"--storage.path={tmp}/am", "--cluster.listen-address="],
+                               stdout=amlog, stderr=subprocess.STDOUT)
+        procs.append(amp)
+        prp = subprocess.Popen(["prometheus", f"--config.file={tmp}/prometheus.yml",
+                                f"--web.listen-address=127.0.0.1:{pport}", f"--storage.tsdb.path={tmp}/prom"],
+                               stdout=prlog, stderr=subprocess.STDOUT)
+        procs.append(prp)
+        if not wait_ready(f"http://127.0.0.1:{amport}/-/ready", amp) or \
+                not wait_ready(f"http://127.0.0.1:{pport}/-/ready", prp):
+            problem("prometheus or alertmanager did not start")
+            return
+
+        def wait_for(pred, seconds):
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                with lock:
+                    if pred(list(received)):
+                        return True
+                time.sleep(0.3)
+            return False
+
+        want_firing = {("/pager", "firing", "KurentoTargetDown", "kms-1"),
+                       ("/team-chat", "firing", "KurentoZombieEndpointsAccumulating", "kms-2")}
+        if not wait_for(lambda got: want_firing <= set(got), 90):
+            problem(f"firing notifications: want {sorted(want_firing)}, got {sorted(set(received))}")
+            return
+        q = 'ALERTS{alertname="KurentoZombieEndpointsAccumulating", kms="kms-1", alertstate="firing"}'
+        _, body = http_get(f"http://127.0.0.1:{pport}/api/v1/query?" + urllib.parse.urlencode({"query": q}))
+        if not json.loads(body)["data"]["result"]:
+            problem("the kms-1 zombie alert is not firing in prometheus: the inhibition is not tested")
+        time.sleep(3)  # time for an un-inhibited kms-1 zombie notification to show up
+        with lock:
+            leaked = [r for r in received if r[2] == "KurentoZombieEndpointsAccumulating" and r[3] == "kms-1"]
+            wrong = [r for r in received if r[2] == "KurentoTargetDown" and r[0] != "/pager"]
+        if leaked:
+            problem(f"the kms-1 zombie alert was not inhibited by KurentoTargetDown: {leaked}")
+        if wrong:
+            problem(f"KurentoTargetDown reached other receivers than the pager: {wrong}")
+        state["kms1_up"] = 1
+        want_resolved = ("/pager", "resolved", "KurentoTargetDown", "kms-1")
+        if not wait_for(lambda got: want_resolved in got, 90):
+            problem(f"no resolved KurentoTargetDown at the pager; got {sorted(set(received))}")
+            return
+        print(f"{len(received)} webhook notifications: firing critical->pager, warning->team-chat, "
+              "inhibition, resolved")
+    finally:
+        for p in reversed(procs):
+            stop(p)
+        server.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- deploy files
+def check_grafana_provisioning():
+    """Datasource URL from an environment variable; the dashboards provider reads the folder
+    that docker-compose mounts grafana/dashboards at."""
+    ds = load_yaml(os.path.join(ROOT, "grafana", "provisioning", "datasources", "prometheus.yml"))
+    srcs = ds.get("datasources", [])
+    if not srcs or srcs[0].get("type") != "prometheus" or not re.fullmatch(r"\$\{?\w+\}?", str(srcs[0].get("url"))):
+        problem("grafana datasource: expected one prometheus datasource whose url is an environment variable")
+    prov = load_yaml(os.path.join(ROOT, "grafana", "provisioning", "dashboards", "kurento.yml"))
+    paths = [p.get("options", {}).get("path") for p in prov.get("providers", [])]
+    compose = load_yaml(os.path.join(ROOT, "deploy", "docker-compose.yml"))
+    mounts = compose["services"]["grafana"].get("volumes", [])
+    targets = {m.split(":")[1] for m in mounts if m.startswith("../grafana/dashboards:")}
+    if not paths or not set(paths) <= targets:
+        problem(f"grafana dashboards provider path {paths} is not where compose mounts grafana/dashboards {targets}")
+    env = compose["services"]["grafana"].get("environment", {})
+    var = str(srcs[0].get("url", "")).strip("${}") if srcs else ""
+    if var not in env:
+        problem(f"docker-compose grafana service does not set {var}")
+    print("grafana provisioning consistent with docker-compose")
+
+
+def check_compose():
+    """Services, images, the exporter's port, and that every bind-mounted file exists."""
+    path = os.path.join(ROOT, "deploy", "docker-compose.yml")
+    doc = load_yaml(path)
+    services = doc.get("services", {})
+    for name in ("kms", "kurento-exporter", "prometheus", "alertmanager", "grafana"):
+        if name not in services:
+            problem(f"docker-compose: no service {name}")
+    if services.get("kms", {}).get("image") != "kurento/kurento-media-server:7.3":
+        problem("docker-compose: kms image is not kurento/kurento-media-server:7.3")
+    exp = services.get("kurento-exporter", {})
+    if "build" not in exp or "9787:9787" not in exp.get("ports", []):
+        problem("docker-compose: kurento-exporter must be built from the Dockerfile and publish 9787")
+    if not any("ws://kms:8888/kurento" in str(a) for a in exp.get("command", [])):
+        problem("docker-compose: kurento-exporter does not target ws://kms:8888/kurento")
+    base = os.path.dirname(path)
+    for sname, svc in services.items():
+        build = svc.get("build")
+        if build:
+            ctx = os.path.normpath(os.path.join(base, build.get("context", ".")))
+            if not os.path.isfile(os.path.join(ctx, build.get("dockerfile", "Dockerfile"))):
+                problem(f"docker-compose: {sname}: Dockerfile not found in {rel(ctx)}")
+        for vol in svc.get("volumes", []):
+            src = vol.split(":")[0]
+            if src.startswith((".", "/")):
+                full = os.path.normpath(os.path.join(base, src))
+                if not os.path.exists(full):
+                    problem(f"docker-compose: {sname}: mounted path {src} does not exist")
+            elif src not in (doc.get("volumes") or {}):
+                problem(f"docker-compose: {sname}: named volume {src} not declared")
+    prom = services.get("prometheus", {})
+    if "../alerts:/etc/prometheus/alerts:ro" not in prom.get("volumes", []):
+        problem("docker-compose: prometheus does not mount alerts/ at /etc/prometheus/alerts")
+    print(f"{len(services)} services")
+
+
+def check_dockerfile():
+    """Multi-stage build from a Rust image, both binaries built with the lock file, a non-root
+    final stage exposing 9787."""
+    with open(os.path.join(ROOT, "Dockerfile"), encoding="utf-8") as f:
+        text = f.read()
+    # join continuation lines
+    lines = [l.strip() for l in re.sub(r"\\\n", " ", text).splitlines() if l.strip() and not l.strip().startswith("#")]
+    stages = [l for l in lines if l.upper().startswith("FROM ")]
+    if len(stages) < 2:
+        problem("Dockerfile: not multi-stage")
+    elif not re.search(r"FROM\s+rust:", stages[0]):
+        problem("Dockerfile: the first stage is not a rust image")
+    build = " ".join(l for l in lines if l.upper().startswith("RUN ") and "cargo build" in l)
+    for needed in ("--release", "--locked", "--bin kurento-exporter", "--bin kms-sim"):
+        if needed not in build:
+            problem(f"Dockerfile: cargo build lacks {needed}")
+    final = lines[lines.index(stages[-1]):] if stages else []
+    users = [l.split(None, 1)[1] for l in final if l.upper().startswith("USER ")]
+    if not users or users[-1].split(":")[0] in ("root", "0"):
+        problem("Dockerfile: the final stage does not switch to a non-root user")
+    if not any(l.upper().startswith("EXPOSE ") and "9787" in l for l in final):
+        problem("Dockerfile: the final stage does not EXPOSE 9787")
+    for binary in ("kurento-exporter", "kms-sim"):
+        if f"target/release/{binary} /out/usr/local/bin/{binary}" not in build:
+            problem(f"Dockerfile: the build stage does not install {binary} into /out/usr/local/bin")
+    if not any(l.upper().startswith("COPY ") and "--from=" in l and "/out/usr/local/bin/" in l for l in final):
+        problem("Dockerfile: the final stage does not copy the binaries from the build stage")
+    print(f"{len(stages)} stages, final: {stages[-1] if stages else '?'}")
+
+
+def config_keys(doc, prefix=""):
+    keys = set()
+    for k, v in doc.items():
+        path = f"{prefix}{k}"
+        if isinstance(v, dict):
+            keys |= {path} | config_keys(v, path + ".")
+        elif isinstance(v, list) and v and all(isinstance(i, dict) for i in v):
+            for item in v:
+                keys |= {path} | config_keys(item, path + "[].")
+        else:
+            keys.add(path)
+    return keys
+
+
+def check_k8s():
+    """Every manifest parses with apiVersion/kind/metadata.name; Services select the pods
+    they should; ServiceMonitors select the Services and set job="kurento-exporter"; the
+    standalone exporter runs once (replicas 1, Recreate); containers are non-root; the
+    exporter configs in ConfigMaps are valid TOML using only keys of the shipped example
+    config deploy/kurento-exporter.toml."""
+    with open(os.path.join(ROOT, "deploy", "kurento-exporter.toml"), "rb") as f:
+        known = config_keys(tomllib.load(f))
+    docs = []
+    for path in sorted(glob.glob(os.path.join(ROOT, "deploy", "k8s", "**", "*.yaml"), recursive=True)):
+        for d in load_yaml_all(path):
+            if not (d.get("apiVersion") and d.get("kind") and d.get("metadata", {}).get("name")):
+                problem(f"{rel(path)}: a document without apiVersion/kind/metadata.name")
+            docs.append((rel(path), d))
+    kinds = {}
+    for path, d in docs:
+        kinds.setdefault(d["kind"], []).append((path, d))
+    for kind in ("StatefulSet", "Deployment", "Service", "ServiceMonitor", "PrometheusRule", "ConfigMap"):
+        if kind not in kinds:
+            problem(f"deploy/k8s: no {kind}")
+
+    def pod_labels(d):
+        return d["spec"]["template"]["metadata"].get("labels", {})
+
+    workloads = kinds.get("StatefulSet", []) + kinds.get("Deployment", [])
+    for path, w in workloads:
+        spec = w["spec"]
+        if not set(spec["selector"]["matchLabels"].items()) <= set(pod_labels(w).items()):
+            problem(f"{path}: selector does not match the pod template's labels")
+        pod = spec["template"]["spec"]
+        exporters = [c for c in pod["containers"] if c["name"] == "kurento-exporter"]
+        if not exporters:
+            problem(f"{path}: no kurento-exporter container")
+        for c in exporters:
+            sc = {**pod.get("securityContext", {}), **c.get("securityContext", {})}
+            if not sc.get("runAsNonRoot") or sc.get("allowPrivilegeEscalation", True) \
+                    or not sc.get("readOnlyRootFilesystem"):
+                problem(f"{path}: kurento-exporter container not non-root/read-only/no privilege escalation")
+            if not any(p.get("containerPort") == 9787 and p.get("name") == "metrics" for p in c.get("ports", [])):
+                problem(f"{path}: kurento-exporter container has no port 9787 named metrics")
+            mounts = {m["mountPath"] for m in c.get("volumeMounts", [])}
+            if not {"/etc/kurento-exporter", "/var/lib/kurento-exporter"} <= mounts:
+                problem(f"{path}: kurento-exporter container lacks its config or state mount")
+        if w["kind"] == "StatefulSet":
+            if len(pod["containers"]) < 2 or not any(c.get("image", "").startswith("kurento/kurento-media-server")
+                                                     for c in pod["containers"]):
+                problem(f"{path}: the sidecar StatefulSet has no KMS container next to the exporter")
+            if not any("ws://127.0.0.1:8888/kurento" in a for c in exporters for a in c.get("args", [])):
+                problem(f"{path}: the sidecar does not target the KMS of its own pod")
+        if w["kind"] == "Deployment":
+            if spec.get("replicas") != 1 or spec.get("strategy", {}).get("type") != "Recreate":
+                problem(f"{path}: the standalone exporter must run once (replicas 1, strategy Recreate)")
+    for path, svc in kinds.get("Service", []):
+        sel = svc["spec"].get("selector", {})
+        if not any(set(sel.items()) <= set(pod_labels(w).items()) for _, w in workloads):
+            problem(f"{path}: Service {svc['metadata']['name']} selects no workload's pods")
+        if not any(p.get("name") == "metrics" and p.get("port") == 9787 for p in svc["spec"]["ports"]):
+            problem(f"{path}: Service {svc['metadata']['name']} has no port 9787 named metrics")
+    for path, sm in kinds.get("ServiceMonitor", []):
+        sel = sm["spec"]["selector"]["matchLabels"]
+        if not any(set(sel.items()) <= set(s["metadata"].get("labels", {}).items()) for _, s in kinds.get("Service", [])):
+            problem(f"{path}: ServiceMonitor selects no Service")
+        for ep in sm["spec"]["endpoints"]:
+            if ep.get("port") != "metrics":
+                problem(f"{path}: endpoint port is not 'metrics'")
+            if not any(r.get("targetLabel") == "job" and r.get("replacement") == "kurento-exporter"
+                       for r in ep.get("relabelings", [])):
+                problem(f"{path}: endpoint does not set job=\"kurento-exporter\" (the alert rules need it)")
+    for path, cm in kinds.get("ConfigMap", []):
+        for key, text in cm.get("data", {}).items():
+            if key.endswith(".toml"):
+                try:
+                    keys = config_keys(tomllib.loads(text))
+                except tomllib.TOMLDecodeError as e:
+                    problem(f"{path}: {key}: invalid TOML: {e}")
+                    continue
+                unknown = keys - known
+                if unknown:
+                    problem(f"{path}: {key}: keys not in deploy/kurento-exporter.toml: {sorted(unknown)}")
+    print(f"{len(docs)} Kubernetes objects: " + ", ".join(f"{k} {len(v)}" for k, v in sorted(kinds.items())))
+
+
+CHECKS = {
+    "alert-meta": check_alert_meta,
+    "contract": check_contract,
+    "k8s-rule-semantics": check_k8s_rule_semantics,
+    "dashboards": check_dashboards,
+    "nodegraph-queries": check_nodegraph_queries,
+    "prometheus-live": check_prometheus_live,
+    "alertmanager-live": check_alertmanager_live,
+    "alert-pipeline": check_alert_pipeline,
+    "grafana-provisioning": check_grafana_provisioning,
+    "compose": check_compose,
+    "dockerfile": check_dockerfile,
+    "k8s": check_k8s,
+}
+
+
+def main(argv):
+    if len(argv) != 2 or argv[1] not in CHECKS:
+        print(f"usage: {argv[0]} {{{'|'.join(CHECKS)}}}", file=sys.stderr)
+        return 2
+    try:
+        CHECKS[argv[1]]()
+    except Exception as e:  # a crash is a failed check, with its reason
+        problem(f"{type(e).__name__}: {e}")
+    for p in problems:
+        print(p)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

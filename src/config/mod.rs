@@ -1,0 +1,257 @@
+//! The daemon's configuration: typed, layered and validated before start-up.
+//!
+//! Layers, later wins: built-in defaults → TOML file (`--config`) → environment
+//! (`KURENTO_EXPORTER__SECTION__KEY`) → command-line flags (`--kms`, `--listen`).
+//! Unknown keys are rejected; `validate` checks every value and names the key
+//! and the bad value of each problem it finds.
+
+mod validate;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use validate::Problem;
+
+/// Prefix of environment overrides, e.g. `KURENTO_EXPORTER__SCRAPE__INTERVAL=5s`.
+pub const ENV_PREFIX: &str = "KURENTO_EXPORTER";
+
+/// Everything the daemon reads from its configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address of the HTTP server (`/metrics`, `/healthz`, `/readyz`, API).
+    pub listen: SocketAddr,
+    /// How long a SIGTERM/SIGINT drain may take before the process exits.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    pub log: LogConfig,
+    pub http: HttpConfig,
+    pub scrape: ScrapeConfig,
+    pub readiness: ReadinessConfig,
+    /// The KMS instances to watch.
+    pub targets: Vec<Target>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 9787)),
+            shutdown_grace: Duration::from_secs(10),
+            log: LogConfig::default(),
+            http: HttpConfig::default(),
+            scrape: ScrapeConfig::default(),
+            readiness: ReadinessConfig::default(),
+            targets: Vec::new(),
+        }
+    }
+}
+
+/// One KMS instance.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// The value of the `kms` label; unique.
+    pub name: String,
+    /// `ws://host:8888/kurento` or `wss://...`.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter directive, e.g. `info` or `kurento_exporter=debug`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Human,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Time allowed to read a request's header.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Largest request header accepted, in bytes.
+    pub max_header_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_read_timeout: Duration::from_secs(5),
+            max_header_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// How KMS is read.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScrapeConfig {
+    /// Period of the stats cycle.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Period of the slower re-read of states, connections and SDPs.
+    #[serde(with = "humantime_serde")]
+    pub state_interval: Duration,
+    /// KMS requests in flight per target.
+    pub concurrency: usize,
+    /// Timeout of one KMS request.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// JSON-RPC keep-alive `ping` period.
+    #[serde(with = "humantime_serde")]
+    pub keepalive_interval: Duration,
+    /// Most endpoints per target exported as series; beyond, series are dropped and counted.
+    pub max_endpoints: usize,
+    /// Element tags exported as labels of `kurento_element_info` (tag key = label name).
+    pub tag_labels: Vec<String>,
+}
+
+impl Default for ScrapeConfig {
+    fn default() -> Self {
+        ScrapeConfig {
+            interval: Duration::from_secs(10),
+            state_interval: Duration::from_secs(120),
+            concurrency: 64,
+            request_timeout: Duration::from_secs(5),
+            keepalive_interval: Duration::from_secs(5),
+            max_endpoints: 20_000,
+            tag_labels: Vec::new(),
+        }
+    }
+}
+
+/// Which targets `/readyz` waits for.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReadinessConfig {
+    /// Target names that must have synced once; empty = all targets.
+    pub targets: Vec<String>,
+}
+
+/// Settings given as command-line flags, applied over file and environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `--kms [NAME=]URL`, repeatable; replaces the file's targets when given.
+    pub kms: Vec<String>,
+    /// `--listen ADDR`.
+    pub listen: Option<SocketAddr>,
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid configuration:\n{}", render(.0))]
+    Invalid(Vec<Problem>),
+}
+
+fn render(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Config {
+    /// Load from an optional file, the process environment and flags, then validate.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        Self::load_with_env(file, std::env::vars().collect(), overrides)
+    }
+
+    /// As `load`, with the environment given explicitly (tests).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: HashMap<String, String>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = file {
+            builder = builder.add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("scrape.tag_labels")
+                .with_list_parse_key("readiness.targets")
+                .try_parsing(true)
+                .source(Some(env)),
+        );
+        let mut cfg: Config = builder.build()?.try_deserialize()?;
+        cfg.apply(overrides);
+        cfg.validate().map_err(ConfigError::Invalid)?;
+        Ok(cfg)
+    }
+
+    fn apply(&mut self, o: &Overrides) {
+        if let Some(listen) = o.listen {
+            self.listen = listen;
+        }
+        if !o.kms.is_empty() {
+            self.targets = o.kms.iter().map(|k| target_from_flag(k)).collect();
+        }
+    }
+
+    /// Every problem of this configuration, each naming its key and value.
+    pub fn validate(&self) -> Result<(), Vec<Problem>> {
+        let problems = validate::problems(self);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// `--kms ws://host:port/kurento` (named `host:port`) or `--kms name=ws://...`.
+fn target_from_flag(flag: &str) -> Target {
+    match flag.split_once('=') {
+        Some((name, url)) if !name.contains('/') && !name.contains(':') => Target {
+            name: name.to_string(),
+            url: url.to_string(),
+        },
+        _ => {
+            let authority = flag
+                .split_once("://")
+                .map_or(flag, |(_, rest)| rest)
+                .split('/')
+                .next()
+                .unwrap_or(flag);
+            Target {
+                name: authority.to_string(),
+                url: flag.to_string(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,170 @@
+//! Semantic checks of a parsed `Config`: each problem names the key, the bad
+//! value and what would be accepted.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::time::Duration;
+
+use super::Config;
+
+/// One invalid setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted key, e.g. `targets[1].url`.
+    pub key: String,
+    /// The offending value as the user wrote it.
+    pub value: String,
+    /// What is wrong and what is expected.
+    pub reason: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} = {:?}: {}", self.key, self.value, self.reason)
+    }
+}
+
+/// Labels the exporter sets itself or Prometheus attaches: a tag label may not reuse them.
+const RESERVED_LABELS: &[&str] = &[
+    "kms",
+    "pipeline",
+    "element",
+    "element_type",
+    "name",
+    "media",
+    "direction",
+    "state",
+    "source",
+    "sink",
+    "rule",
+    "instance",
+    "job",
+    "le",
+    "quantile",
+];
+
+struct Checker {
+    problems: Vec<Problem>,
+}
+
+impl Checker {
+    fn fail(&mut self, key: impl Into<String>, value: impl fmt::Display, reason: &str) {
+        self.problems.push(Problem {
+            key: key.into(),
+            value: value.to_string(),
+            reason: reason.to_string(),
+        });
+    }
+
+    fn positive(&mut self, key: &str, d: Duration) {
+        if d.is_zero() {
+            self.fail(
+                key,
+                humantime::format_duration(d),
+                "must be greater than zero",
+            );
+        }
+    }
+
+    fn range(&mut self, key: &str, v: usize, lo: usize, hi: usize) {
+        if v < lo || v > hi {
+            self.fail(key, v, &format!("must be between {lo} and {hi}"));
+        }
+    }
+}
+
+pub(super) fn problems(cfg: &Config) -> Vec<Problem> {
+    let mut c = Checker {
+        problems: Vec::new(),
+    };
+    let s = &cfg.scrape;
+    c.positive("scrape.interval", s.interval);
+    c.positive("scrape.request_timeout", s.request_timeout);
+    c.positive("scrape.keepalive_interval", s.keepalive_interval);
+    c.positive("shutdown_grace", cfg.shutdown_grace);
+    c.positive("http.header_read_timeout", cfg.http.header_read_timeout);
+    if s.state_interval < s.interval {
+        c.fail(
+            "scrape.state_interval",
+            humantime::format_duration(s.state_interval),
+            "must be at least scrape.interval",
+        );
+    }
+    c.range("scrape.concurrency", s.concurrency, 1, 4096);
+    c.range("scrape.max_endpoints", s.max_endpoints, 1, 1_000_000);
+    c.range(
+        "http.max_header_bytes",
+        cfg.http.max_header_bytes,
+        1024,
+        1 << 20,
+    );
+    let mut labels = HashSet::new();
+    for (i, label) in s.tag_labels.iter().enumerate() {
+        let key = format!("scrape.tag_labels[{i}]");
+        if !is_label_name(label) {
+            c.fail(
+                key,
+                label,
+                "not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with __)",
+            );
+        } else if RESERVED_LABELS.contains(&label.as_str()) {
+            c.fail(
+                key,
+                label,
+                "clashes with a label the exporter or Prometheus sets",
+            );
+        } else if !labels.insert(label) {
+            c.fail(key, label, "listed twice");
+        }
+    }
+    let mut names = HashSet::new();
+    for (i, t) in cfg.targets.iter().enumerate() {
+        if t.name.is_empty() || t.name.chars().any(|ch| ch.is_control()) {
+            c.fail(
+                format!("targets[{i}].name"),
+                &t.name,
+                "must be a non-empty printable string",
+            );
+        } else if !names.insert(t.name.as_str()) {
+            c.fail(
+                format!("targets[{i}].name"),
+                &t.name,
+                "another target has this name",
+            );
+        }
+        if let Err(why) = check_ws_url(&t.url) {
+            c.fail(format!("targets[{i}].url"), &t.url, why);
+        }
+    }
+    for (i, r) in cfg.readiness.targets.iter().enumerate() {
+        if !names.contains(r.as_str()) {
+            c.fail(
+                format!("readiness.targets[{i}]"),
+                r,
+                "names no configured target",
+            );
+        }
+    }
+    c.problems
+}
+
+fn is_label_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
+        && chars.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+        && !s.starts_with("__")
+}
+
+fn check_ws_url(url: &str) -> Result<(), &'static str> {
+    let uri: tokio_tungstenite::tungstenite::http::Uri = url
+        .parse()
+        .map_err(|_| "not a URL (expected ws://host:port/kurento or wss://...)")?;
+    match uri.scheme_str() {
+        Some("ws") | Some("wss") => {}
+        _ => return Err("scheme must be ws or wss"),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err("URL has no host");
+    }
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! The daemon's lifecycle: wires config, store, metrics, the HTTP server and
+//! one scrape task per target; applies reloaded configurations (targets
+//! added, removed or changed live); drains on shutdown within a grace time.
+//!
+//! Signals are mapped onto these calls by `run_until_signal`; tests, the demo
+//! and benchmarks drive a `Daemon` directly.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ConfigError};
+use crate::http::{self, AppState, HttpError, Limits};
+use crate::metrics::{Metrics, Settings};
+use crate::model::Store;
+use crate::scrape::{run_target, TargetSpec};
+
+struct RunningTarget {
+    spec: TargetSpec,
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+/// A running exporter.
+pub struct Daemon {
+    addr: SocketAddr,
+    store: Store,
+    metrics: Arc<Metrics>,
+    readiness: Arc<RwLock<Vec<String>>>,
+    targets: BTreeMap<String, RunningTarget>,
+    http_cancel: CancellationToken,
+    http: JoinHandle<()>,
+    config: Config,
+}
+
+impl Daemon {
+    /// Bind the HTTP server and start watching every target.
+    pub async fn start(config: Config) -> Result<Daemon, HttpError> {
+        let listener = http::bind(config.listen).await?;
+        let addr = listener.local_addr().unwrap_or(config.listen);
+        let store = Store::default();
+        let metrics = Arc::new(Metrics::new(
+            store.clone(),
+            config.scrape.tag_labels.clone(),
+            config.scrape.max_endpoints,
+        ));
+        let readiness = Arc::new(RwLock::new(config.readiness.targets.clone()));
+        let state = AppState {
+            metrics: metrics.clone(),
+            store: store.clone(),
+            readiness: readiness.clone(),
+        };
+        let limits = Limits {
+            header_read_timeout: config.http.header_read_timeout,
+            max_header_bytes: config.http.max_header_bytes,
+        };
+        let http_cancel = CancellationToken::new();
+        let http = tokio::spawn(http::serve(listener, state, limits, http_cancel.clone()));
+        let mut d = Daemon {
+            addr,
+            store,
+            metrics,
+            readiness,
+            targets: BTreeMap::new(),
+            http_cancel,
+            http,
+            config: config.clone(),
+        };
+        d.sync_targets(&config);
+        tracing::info!(%addr, targets = d.targets.len(), "kurento-exporter started");
+        Ok(d)
+    }
+
+    /// Where the HTTP server listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The models of every target (read-only use).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Apply a new configuration: targets added, removed or changed; series
+    /// settings and readiness updated. The listen address needs a restart.
+    pub fn reload(&mut self, config: Config) {
+        if config.listen != self.config.listen {
+            tracing::warn!(old = %self.config.listen, new = %config.listen, "listen address changes need a restart; keeping the old one");
+        }
+        self.sync_targets(&config);
+        self.metrics.set_settings(Settings {
+            tag_labels: config.scrape.tag_labels.clone(),
+            max_endpoints: config.scrape.max_endpoints,
+        });
+        *self
+            .readiness
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = config.readiness.targets.clone();
+        self.config = config;
+        tracing::info!(targets = self.targets.len(), "configuration reloaded");
+    }
+
+    fn sync_targets(&mut self, config: &Config) {
+        let wanted: BTreeMap<String, TargetSpec> = config
+            .targets
+            .iter()
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    TargetSpec {
+                        name: t.name.clone(),
+                        url: t.url.clone(),
+                        scrape: config.scrape.clone(),
+                    },
+                )
+            })
+            .collect();
+        let stale: Vec<String> = self
+            .targets
+            .iter()
+            .filter(|(name, run)| wanted.get(*name) != Some(&run.spec))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in stale {
+            if let Some(run) = self.targets.remove(&name) {
+                run.cancel.cancel();
+                run.task.abort();
+            }
+            self.store.remove(&name);
+            tracing::info!(kms = %name, "target stopped");
+        }
+        for (name, spec) in wanted {
+            if self.targets.contains_key(&name) {
+                continue;
+            }
+            let model = self.store.target(&name);
+            let cancel = CancellationToken::new();
+            let task = tokio::spawn(run_target(
+                spec.clone(),
+                model,
+                self.metrics.exporter.clone(),
+                cancel.clone(),
+            ));
+            tracing::info!(kms = %name, url = %spec.url, "target started");
+            self.targets
+                .insert(name, RunningTarget { spec, cancel, task });
+        }
+    }
+
+    /// Stop scraping and serving; waits at most `grace`. Returns whether
+    /// everything finished in time.
+    pub async fn shutdown(self, grace: Duration) -> bool {
+        for run in self.targets.values() {
+            run.cancel.cancel();
+        }
+        self.http_cancel.cancel();
+        let all = async {
+            for (_, run) in self.targets {
+                let _ = run.task.await;
+            }
+            let _ = self.http.await;
+        };
+        tokio::time::timeout(grace, all).await.is_ok()
+    }
+}
+
+/// Run until SIGTERM or SIGINT (drain within `shutdown_grace`; a second
+/// signal exits at once); SIGHUP reloads through `reload`, keeping the old
+/// configuration when the new one is invalid.
+pub async fn run_until_signal(
+    mut daemon: Daemon,
+    mut reload: impl FnMut() -> Result<Config, ConfigError>,
+) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => match reload() {
+                Ok(cfg) => daemon.reload(cfg),
+                Err(e) => tracing::error!(error = %e, "reload failed; keeping the running configuration"),
+            },
+        }
+    }
+    let grace = daemon.config().shutdown_grace;
+    tracing::info!(?grace, "shutting down");
+    tokio::select! {
+        drained = daemon.shutdown(grace) => {
+            if !drained {
+                tracing::warn!("grace time over; exiting");
+            }
+        }
+        _ = term.recv() => tracing::warn!("second signal; exiting at once"),
+        _ = int.recv() => tracing::warn!("second signal; exiting at once"),
+    }
+    Ok(())
+}

@@ -1,0 +1,222 @@
+//! Everything on `/metrics`: the model collector (KMS objects, computed at
+//! scrape time) and the exporter's own instruments, in one registry owned by
+//! the daemon (no global registry). Rendered as Prometheus text or OpenMetrics
+//! by content negotiation.
+
+mod collector;
+mod rtp;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+pub use collector::{ModelCollector, Settings};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use crate::model::Store;
+
+/// Why something went wrong, as a bounded label set.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum ErrorKind {
+    connect,
+    disconnected,
+    timeout,
+    protocol,
+    kms_error,
+    sync_failed,
+    event_lagged,
+}
+
+/// Outcome of one KMS request.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Outcome {
+    ok,
+    not_found,
+    timeout,
+    disconnected,
+    kms_error,
+    protocol,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KmsLabels {
+    kms: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RpcLabels {
+    kms: String,
+    method: &'static str,
+    outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabels {
+    kms: String,
+    method: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    kms: String,
+    kind: ErrorKind,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+fn sync_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.01, 2.0, 14))
+}
+
+/// The exporter's own instruments, updated by the scrape tasks.
+#[derive(Debug, Clone)]
+pub struct ExporterMetrics {
+    sync_duration: Family<KmsLabels, Histogram, fn() -> Histogram>,
+    rpc_requests: Family<RpcLabels, Counter>,
+    rpc_duration: Family<MethodLabels, Histogram, fn() -> Histogram>,
+    errors: Family<ErrorLabels, Counter>,
+    requests_per_endpoint: Family<KmsLabels, Gauge<f64, AtomicU64>>,
+}
+
+impl ExporterMetrics {
+    fn new() -> Self {
+        ExporterMetrics {
+            sync_duration: Family::new_with_constructor(sync_histogram),
+            rpc_requests: Family::default(),
+            rpc_duration: Family::new_with_constructor(latency_histogram),
+            errors: Family::default(),
+            requests_per_endpoint: Family::default(),
+        }
+    }
+
+    /// One KMS request finished.
+    pub fn rpc(&self, kms: &str, method: &'static str, outcome: Outcome, seconds: f64) {
+        let kms = kms.to_string();
+        self.rpc_requests
+            .get_or_create(&RpcLabels {
+                kms: kms.clone(),
+                method,
+                outcome,
+            })
+            .inc();
+        self.rpc_duration
+            .get_or_create(&MethodLabels { kms, method })
+            .observe(seconds);
+    }
+
+    /// One sync cycle of `kms` took `seconds`.
+    pub fn sync(&self, kms: &str, seconds: f64) {
+        self.sync_duration
+            .get_or_create(&KmsLabels { kms: kms.into() })
+            .observe(seconds);
+    }
+
+    pub fn error(&self, kms: &str, kind: ErrorKind) {
+        self.errors
+            .get_or_create(&ErrorLabels {
+                kms: kms.into(),
+                kind,
+            })
+            .inc();
+    }
+
+    /// KMS requests per endpoint in the last stats cycle of `kms`.
+    pub fn requests_per_endpoint(&self, kms: &str, value: f64) {
+        self.requests_per_endpoint
+            .get_or_create(&KmsLabels { kms: kms.into() })
+            .set(value);
+    }
+}
+
+/// The registry behind `/metrics`.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    settings: Arc<RwLock<Settings>>,
+    pub exporter: ExporterMetrics,
+}
+
+/// `(content type, body)` of a rendered page.
+pub type Page = (&'static str, String);
+
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+impl Metrics {
+    pub fn new(store: Store, tag_labels: Vec<String>, max_endpoints: usize) -> Self {
+        let settings = Arc::new(RwLock::new(Settings {
+            tag_labels,
+            max_endpoints,
+        }));
+        let mut registry = Registry::default();
+        let exporter = ExporterMetrics::new();
+        registry.register(
+            "kurento_exporter_build",
+            "Version of kurento-exporter",
+            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        registry.register(
+            "kurento_exporter_sync_duration_seconds",
+            "Duration of one sync cycle of a target",
+            exporter.sync_duration.clone(),
+        );
+        registry.register(
+            "kurento_exporter_rpc_requests",
+            "KMS requests sent, by method and outcome",
+            exporter.rpc_requests.clone(),
+        );
+        registry.register(
+            "kurento_exporter_rpc_duration_seconds",
+            "Duration of KMS requests",
+            exporter.rpc_duration.clone(),
+        );
+        registry.register(
+            "kurento_exporter_errors",
+            "Errors by kind",
+            exporter.errors.clone(),
+        );
+        registry.register(
+            "kurento_exporter_requests_per_endpoint",
+            "KMS requests per endpoint in the last stats cycle, unref included",
+            exporter.requests_per_endpoint.clone(),
+        );
+        registry.register_collector(Box::new(ModelCollector::new(store, settings.clone())));
+        Metrics {
+            registry,
+            settings,
+            exporter,
+        }
+    }
+
+    /// New series settings (configuration reload); effective at the next scrape.
+    pub fn set_settings(&self, s: Settings) {
+        *self
+            .settings
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = s;
+    }
+
+    /// Render for a request with this `Accept` header.
+    pub fn render(&self, accept: Option<&str>) -> Result<Page, std::fmt::Error> {
+        let mut body = String::with_capacity(64 * 1024);
+        if accept.is_some_and(|a| a.contains("application/openmetrics-text")) {
+            prometheus_client::encoding::text::encode(&mut body, &self.registry)?;
+            Ok((OPENMETRICS_TEXT, body))
+        } else {
+            prometheus_client::encoding::prometheus_text::encode(&mut body, &self.registry)?;
+            Ok((PROMETHEUS_TEXT, body))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

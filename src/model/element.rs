@@ -1,0 +1,244 @@
+//! One media element of the model: identity, topology, media flow, endpoint
+//! states and the last two stats samples.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::kms::types::{
+    ConnectionState, DtlsConnectionState, IceComponentState, MediaState, MediaType,
+};
+
+use super::stats::StatsSample;
+use super::{Millis, ObjectId};
+
+/// A value and the time it took that value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Since<T> {
+    pub value: T,
+    pub since: Millis,
+}
+
+impl<T: PartialEq + Copy> Since<T> {
+    /// Update, keeping `since` when the value did not change.
+    fn set(slot: &mut Option<Since<T>>, value: T, at: Millis) {
+        match slot {
+            Some(s) if s.value == value => {}
+            _ => *slot = Some(Since { value, since: at }),
+        }
+    }
+}
+
+/// KMS's flow direction: `In` enters the element from the pipeline, `Out`
+/// leaves it into the pipeline (for a WebRtcEndpoint: received from its peer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Direction {
+    In,
+    Out,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+}
+
+/// Media flow per direction and media type, each with the time it last changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Flow {
+    states: BTreeMap<(Direction, MediaType), Since<bool>>,
+    /// Latest time media was known to flow, per direction.
+    last_seen: BTreeMap<Direction, Millis>,
+}
+
+impl Flow {
+    pub fn set(&mut self, direction: Direction, media: MediaType, flowing: bool, at: Millis) {
+        let mut slot = self.states.get(&(direction, media)).copied();
+        let was_flowing = slot.is_some_and(|s| s.value);
+        if flowing || was_flowing {
+            let seen = self.last_seen.entry(direction).or_insert(at);
+            *seen = (*seen).max(at);
+        }
+        Since::set(&mut slot, flowing, at);
+        if let Some(s) = slot {
+            self.states.insert((direction, media), s);
+        }
+    }
+
+    pub fn get(&self, direction: Direction, media: MediaType) -> Option<Since<bool>> {
+        self.states.get(&(direction, media)).copied()
+    }
+
+    /// Every known `(direction, media, state)`.
+    pub fn iter(&self) -> impl Iterator<Item = (Direction, MediaType, Since<bool>)> + '_ {
+        self.states.iter().map(|(&(d, m), &s)| (d, m, s))
+    }
+
+    /// Some media flows in `direction` now.
+    pub fn any(&self, direction: Direction) -> bool {
+        self.iter().any(|(d, _, s)| d == direction && s.value)
+    }
+
+    /// The last time media was seen flowing in `direction`: `now` while it
+    /// flows, else when it stopped; `None` if it never flowed.
+    pub fn last_flowing(&self, direction: Direction, now: Millis) -> Option<Millis> {
+        if self.any(direction) {
+            Some(now)
+        } else {
+            self.last_seen.get(&direction).copied()
+        }
+    }
+}
+
+/// A change to an endpoint's negotiated state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EndpointChange {
+    MediaState(MediaState),
+    ConnectionState(ConnectionState),
+    /// One ICE component of one stream.
+    Ice {
+        stream: String,
+        component: u32,
+        state: IceComponentState,
+    },
+    /// The full ICE picture (`getIceConnectionState`): replaces the components.
+    IceAll(Vec<(String, u32, IceComponentState)>),
+    Dtls(DtlsConnectionState),
+    LocalSdp(Option<String>),
+    RemoteSdp(Option<String>),
+    MediaSessionStarted,
+    MediaSessionTerminated,
+}
+
+/// States of an SDP/RTP endpoint (WebRtcEndpoint, RtpEndpoint).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EndpointState {
+    pub media_state: Option<Since<MediaState>>,
+    pub connection_state: Option<Since<ConnectionState>>,
+    pub ice: BTreeMap<(String, u32), Since<IceComponentState>>,
+    pub dtls: Option<Since<DtlsConnectionState>>,
+    pub local_sdp: Option<String>,
+    pub remote_sdp: Option<String>,
+    pub session_started: Option<Millis>,
+    pub session_terminated: Option<Millis>,
+}
+
+impl EndpointState {
+    pub fn apply(&mut self, change: EndpointChange, at: Millis) {
+        match change {
+            EndpointChange::MediaState(s) => Since::set(&mut self.media_state, s, at),
+            EndpointChange::ConnectionState(s) => Since::set(&mut self.connection_state, s, at),
+            EndpointChange::Ice {
+                stream,
+                component,
+                state,
+            } => {
+                let mut slot = self.ice.get(&(stream.clone(), component)).copied();
+                Since::set(&mut slot, state, at);
+                if let Some(s) = slot {
+                    self.ice.insert((stream, component), s);
+                }
+            }
+            EndpointChange::IceAll(all) => {
+                let mut next = BTreeMap::new();
+                for (stream, component, state) in all {
+                    let key = (stream, component);
+                    let mut slot = self.ice.get(&key).copied();
+                    Since::set(&mut slot, state, at);
+                    if let Some(s) = slot {
+                        next.insert(key, s);
+                    }
+                }
+                self.ice = next;
+            }
+            EndpointChange::Dtls(s) => Since::set(&mut self.dtls, s, at),
+            EndpointChange::LocalSdp(s) => self.local_sdp = s,
+            EndpointChange::RemoteSdp(s) => self.remote_sdp = s,
+            EndpointChange::MediaSessionStarted => {
+                self.session_started.get_or_insert(at);
+                self.session_terminated = None;
+            }
+            EndpointChange::MediaSessionTerminated => {
+                self.session_terminated.get_or_insert(at);
+            }
+        }
+    }
+
+    /// The connection-level ICE state: the best state of component 1 over the
+    /// streams (with BUNDLE, component 2 stays GATHERING in healthy calls).
+    pub fn ice_state(&self) -> Option<IceComponentState> {
+        let primary = self
+            .ice
+            .iter()
+            .filter(|((_, c), _)| *c == 1)
+            .map(|(_, s)| s.value);
+        primary.max_by_key(|s| ice_rank(*s))
+    }
+}
+
+/// How far along ICE is: FAILED lowest, READY highest.
+fn ice_rank(s: IceComponentState) -> u8 {
+    match s {
+        IceComponentState::FAILED => 0,
+        IceComponentState::DISCONNECTED => 1,
+        IceComponentState::GATHERING => 2,
+        IceComponentState::CONNECTING => 3,
+        IceComponentState::CONNECTED => 4,
+        IceComponentState::READY => 5,
+    }
+}
+
+/// A media element and what was observed about it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Element {
+    pub id: ObjectId,
+    pub pipeline: ObjectId,
+    /// Short type name, e.g. `WebRtcEndpoint`.
+    pub element_type: String,
+    pub name: String,
+    pub tags: BTreeMap<String, String>,
+    /// Creation time, seconds since the epoch, when known.
+    pub created: Option<u64>,
+    /// When the model first saw the element.
+    pub first_seen: Millis,
+    /// Outgoing connections: `(sink, media)`.
+    pub sinks: BTreeSet<(ObjectId, MediaType)>,
+    pub flow: Flow,
+    /// Present for SDP/RTP endpoints once any of their state was read.
+    pub endpoint: Option<EndpointState>,
+    pub stats: Option<StatsSample>,
+    pub previous_stats: Option<StatsSample>,
+}
+
+impl Element {
+    /// Whether this type carries RTP stats (its flow is derived from counters).
+    pub fn is_rtp_endpoint(&self) -> bool {
+        matches!(self.element_type.as_str(), "WebRtcEndpoint" | "RtpEndpoint")
+    }
+
+    /// Take identity fields from a fresh read, keep what was observed over time.
+    pub(super) fn refresh_identity(&mut self, fresh: Element) {
+        self.pipeline = fresh.pipeline;
+        self.element_type = fresh.element_type;
+        self.name = fresh.name;
+        self.tags = fresh.tags;
+        if fresh.created.is_some() {
+            self.created = fresh.created;
+        }
+    }
+
+    pub(super) fn record_stats(&mut self, sample: StatsSample) {
+        self.previous_stats = self.stats.take();
+        self.stats = Some(sample);
+    }
+
+    /// Age in seconds at `now`, from the creation time or else first sighting.
+    pub fn age_ms(&self, now: Millis) -> Millis {
+        let born = self
+            .created
+            .map(|s| s.saturating_mul(1000))
+            .unwrap_or(self.first_seen);
+        now.saturating_sub(born)
+    }
+}

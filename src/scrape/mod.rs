@@ -1,0 +1,32 @@
+//! The scrape: one task per KMS target that keeps the target's model current.
+//!
+//! ```text
+//!   connect ─► subscribe ServerManager ObjectCreated/Destroyed (the only
+//!   │          subscription held for good)
+//!   ├─► walk: getPipelines → getChildren (after every (re)connect)
+//!   └─► every interval: plan(model, book, now) → reads (bounded concurrency)
+//!          → model updates → flow derived from counters → states re-read
+//!          for endpoints whose counters stopped → `unref` every pipeline
+//!          touched, so the exporter's session keeps nothing alive.
+//! ```
+//!
+//! Reading an object references it (and its pipeline) from the exporter's
+//! session, which would keep abandoned objects alive against KMS's garbage
+//! collector: each cycle ends by releasing those references.
+
+mod convert;
+pub mod plan;
+mod reads;
+mod target;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use target::{run_target, TargetSpec};
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

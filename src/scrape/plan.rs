@@ -1,0 +1,295 @@
+//! Which KMS reads one cycle makes: a pure function of the model, the
+//! scrape's bookkeeping and the time. No I/O.
+//!
+//! Per cycle: `getStats` for every RTP endpoint (flow is derived from its
+//! counters), flow polls for elements without RTP stats, a one-time identity
+//! read for new objects, and a staggered re-read of states every
+//! `state_interval` (at once for an endpoint whose counters stopped).
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use crate::kms::types::MediaType;
+use crate::model::{Direction, Millis, ObjectId, TargetModel};
+
+/// What the scrape remembers per object between cycles (not KMS state).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Meta {
+    /// Name, tags, creation time (and SDPs for endpoints) were read.
+    pub identity_read: bool,
+    /// When states (and tags, connections) were last read.
+    pub last_state_read: Option<Millis>,
+    /// Both SDPs are known: they are not read again.
+    pub sdp_complete: bool,
+    /// Media type of each SSRC seen in stats.
+    pub ssrc_media: HashMap<String, MediaType>,
+    /// Counters stopped: re-read states this cycle.
+    pub recheck: bool,
+}
+
+/// Scrape bookkeeping for every object of a target.
+pub type Book = HashMap<ObjectId, Meta>;
+
+/// One read of a cycle.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Read {
+    /// Name, creation time and tags of a pipeline.
+    PipelineIdentity(ObjectId),
+    /// Name, creation time, tags and sinks of an element; SDPs for endpoints.
+    Identity { id: ObjectId, endpoint: bool },
+    /// `getStats` of an RTP endpoint.
+    Stats(ObjectId),
+    /// `isMediaFlowingIn/Out` of an element without RTP stats.
+    Flow {
+        id: ObjectId,
+        direction: Direction,
+        media: MediaType,
+    },
+    /// Tags, sinks, and for endpoints media and ICE states (and SDPs until
+    /// both are known); the connection state too when `full` (it rarely
+    /// changes: read at discovery and when counters stop).
+    States {
+        id: ObjectId,
+        endpoint: bool,
+        webrtc: bool,
+        sdp: bool,
+        full: bool,
+    },
+}
+
+impl Read {
+    pub fn object(&self) -> &str {
+        match self {
+            Read::PipelineIdentity(id)
+            | Read::Identity { id, .. }
+            | Read::Stats(id)
+            | Read::Flow { id, .. }
+            | Read::States { id, .. } => id,
+        }
+    }
+}
+
+/// Directions in which an element without RTP stats can carry media.
+fn flow_directions(element_type: &str) -> &'static [Direction] {
+    match element_type {
+        "PlayerEndpoint" | "HttpPostEndpoint" => &[Direction::Out],
+        "RecorderEndpoint" => &[Direction::In],
+        "Composite" | "Dispatcher" | "DispatcherOneToMany" | "Mixer" | "AlphaBlending" => &[],
+        _ => &[Direction::In, Direction::Out],
+    }
+}
+
+/// A stable offset in `0..period` for `id`, to spread periodic reads.
+pub fn stagger(id: &str, period: Millis) -> Millis {
+    if period == 0 {
+        return 0;
+    }
+    // FNV-1a: stable across runs and platforms.
+    let h = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    h % period
+}
+
+/// The reads of one cycle at `now`.
+pub fn plan(model: &TargetModel, book: &Book, now: Millis, state_interval: Duration) -> Vec<Read> {
+    let interval = state_interval.as_millis() as Millis;
+    let mut reads = Vec::new();
+    for p in model.pipelines.keys() {
+        if !book.get(p).is_some_and(|m| m.identity_read) {
+            reads.push(Read::PipelineIdentity(p.clone()));
+        }
+    }
+    for e in model.elements.values() {
+        let meta = book.get(&e.id);
+        let endpoint = e.is_rtp_endpoint();
+        let webrtc = e.element_type == "WebRtcEndpoint";
+        if !meta.is_some_and(|m| m.identity_read) {
+            reads.push(Read::Identity {
+                id: e.id.clone(),
+                endpoint,
+            });
+        }
+        if endpoint {
+            reads.push(Read::Stats(e.id.clone()));
+        } else {
+            for &direction in flow_directions(&e.element_type) {
+                for media in [MediaType::AUDIO, MediaType::VIDEO] {
+                    reads.push(Read::Flow {
+                        id: e.id.clone(),
+                        direction,
+                        media,
+                    });
+                }
+            }
+        }
+        let due = match meta.and_then(|m| m.last_state_read) {
+            // Never read: the identity read brings the states.
+            None => false,
+            Some(t) => now >= t.saturating_add(interval),
+        };
+        let recheck = meta.is_some_and(|m| m.recheck);
+        if due || recheck {
+            reads.push(Read::States {
+                id: e.id.clone(),
+                endpoint,
+                webrtc,
+                sdp: endpoint && !meta.is_some_and(|m| m.sdp_complete),
+                full: recheck,
+            });
+        }
+    }
+    reads
+}
+
+/// Pipelines referenced by a set of reads: the cycle `unref`s each once.
+pub fn touched_pipelines(reads: &[Read]) -> BTreeSet<ObjectId> {
+    reads
+        .iter()
+        .map(|r| pipeline_of(r.object()).to_string())
+        .collect()
+}
+
+/// The pipeline part of an object id (`<pipeline>/<element>`), or the id itself.
+pub fn pipeline_of(id: &str) -> &str {
+    id.split_once('/').map_or(id, |(p, _)| p)
+}
+
+/// The short type of an object from its id (`..._kurento.WebRtcEndpoint`).
+pub fn type_of(id: &str) -> &str {
+    let last = id.rsplit('/').next().unwrap_or(id);
+    last.rsplit_once("_kurento.")
+        .map(|(_, t)| t)
+        .or_else(|| last.rsplit_once('.').map(|(_, t)| t))
+        .unwrap_or(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Element, Pipeline, Update};
+
+    const P: &str = "11_kurento.MediaPipeline";
+
+    fn model(types: &[(&str, &str)]) -> TargetModel {
+        let mut m = TargetModel::new("k");
+        m.apply(Update::Pipeline(Pipeline {
+            id: P.into(),
+            ..Default::default()
+        }));
+        for (id, ty) in types {
+            m.apply(Update::Element(Box::new(Element {
+                id: format!("{P}/{id}_kurento.{ty}"),
+                pipeline: P.into(),
+                element_type: ty.to_string(),
+                ..Default::default()
+            })));
+        }
+        m
+    }
+
+    fn known(m: &TargetModel, last_state: Millis) -> Book {
+        m.pipelines
+            .keys()
+            .chain(m.elements.keys())
+            .map(|id| {
+                (
+                    id.clone(),
+                    Meta {
+                        identity_read: true,
+                        last_state_read: Some(last_state),
+                        sdp_complete: true,
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ids_give_type_and_pipeline() {
+        let e = format!("{P}/ab-cd_kurento.WebRtcEndpoint");
+        assert_eq!(type_of(&e), "WebRtcEndpoint");
+        assert_eq!(type_of(P), "MediaPipeline");
+        assert_eq!(pipeline_of(&e), P);
+        assert_eq!(pipeline_of(P), P);
+        assert_eq!(type_of("manager_ServerManager"), "manager_ServerManager");
+    }
+
+    #[test]
+    fn new_objects_get_identity_reads() {
+        let m = model(&[("w", "WebRtcEndpoint"), ("p", "PlayerEndpoint")]);
+        let reads = plan(&m, &Book::new(), 0, Duration::from_secs(60));
+        assert!(reads.contains(&Read::PipelineIdentity(P.into())));
+        assert_eq!(
+            reads
+                .iter()
+                .filter(|r| matches!(r, Read::Identity { .. }))
+                .count(),
+            2
+        );
+        assert!(!reads.iter().any(|r| matches!(r, Read::States { .. })));
+    }
+
+    #[test]
+    fn steady_state_reads_stats_for_endpoints_and_polls_others() {
+        let m = model(&[
+            ("w", "WebRtcEndpoint"),
+            ("p", "PlayerEndpoint"),
+            ("r", "RecorderEndpoint"),
+            ("f", "PassThrough"),
+        ]);
+        let book = known(&m, 0);
+        let reads = plan(&m, &book, 1_000, Duration::from_secs(60));
+        let stats = reads.iter().filter(|r| matches!(r, Read::Stats(_))).count();
+        let flows: Vec<_> = reads
+            .iter()
+            .filter_map(|r| match r {
+                Read::Flow { id, direction, .. } => Some((type_of(id), *direction)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(stats, 1);
+        // Player: out (2 media), recorder: in (2), pass-through: both (4).
+        assert_eq!(flows.len(), 8, "{flows:?}");
+        assert!(flows.contains(&("PlayerEndpoint", Direction::Out)));
+        assert!(!flows.contains(&("PlayerEndpoint", Direction::In)));
+        assert!(!flows.iter().any(|(t, _)| *t == "WebRtcEndpoint"));
+        assert_eq!(reads.len(), 9, "no identity or state reads: {reads:?}");
+        assert_eq!(touched_pipelines(&reads), [P.to_string()].into());
+    }
+
+    #[test]
+    fn states_are_reread_when_due_or_when_counters_stop() {
+        let m = model(&[("w", "WebRtcEndpoint"), ("x", "WebRtcEndpoint")]);
+        let mut book = known(&m, 0);
+        let states = |reads: &[Read]| {
+            reads
+                .iter()
+                .filter(|r| matches!(r, Read::States { .. }))
+                .count()
+        };
+        assert_eq!(states(&plan(&m, &book, 59_999, Duration::from_secs(60))), 0);
+        assert_eq!(states(&plan(&m, &book, 60_000, Duration::from_secs(60))), 2);
+        let w = format!("{P}/w_kurento.WebRtcEndpoint");
+        book.get_mut(&w).unwrap().recheck = true;
+        let reads = plan(&m, &book, 1_000, Duration::from_secs(60));
+        assert_eq!(
+            reads.iter().find(|r| matches!(r, Read::States { .. })),
+            Some(&Read::States {
+                id: w,
+                endpoint: true,
+                webrtc: true,
+                sdp: false,
+                full: true,
+            })
+        );
+    }
+
+    #[test]
+    fn stagger_is_stable_and_bounded() {
+        assert_eq!(stagger("a", 60_000), stagger("a", 60_000));
+        assert!(stagger("b", 10) < 10);
+        assert_eq!(stagger("b", 0), 0);
+    }
+}

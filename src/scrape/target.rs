@@ -1,0 +1,423 @@
+//! The task that watches one KMS target: connection, ServerManager events,
+//! walks and timed cycles, applying everything to the target's model.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+use futures_util::stream::{self, StreamExt};
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ScrapeConfig;
+use crate::kms::events::{EventKind, EventType};
+use crate::kms::wire::SERVER_MANAGER;
+use crate::kms::{Client, ClientError, ConnState, ConnectionConfig, Event, Notice};
+use crate::metrics::{ErrorKind, ExporterMetrics};
+use crate::model::{Element, Millis, ObjectId, Pipeline, ServerSummary, SharedTarget, Update};
+
+use super::now_millis;
+use super::plan::{pipeline_of, plan, stagger, touched_pipelines, type_of, Book, Read};
+use super::reads::{execute, ReadResult, Rpc};
+
+/// One configured target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetSpec {
+    pub name: String,
+    pub url: String,
+    pub scrape: ScrapeConfig,
+}
+
+/// `getUsedCpu` measures over this window (KMS blocks one worker that long).
+const CPU_WINDOW_MS: u32 = 200;
+
+/// Watch one target until `cancel` fires.
+pub async fn run_target(
+    spec: TargetSpec,
+    model: SharedTarget,
+    metrics: ExporterMetrics,
+    cancel: CancellationToken,
+) {
+    let mut cc = ConnectionConfig::new(spec.url.clone());
+    cc.request_timeout = spec.scrape.request_timeout;
+    cc.connect_timeout = spec.scrape.request_timeout;
+    cc.max_in_flight = spec.scrape.concurrency;
+    cc.ping_interval = spec.scrape.keepalive_interval;
+    let client = Client::start(cc);
+    let mut task = Task {
+        rpc: Rpc::new(client.clone(), spec.name.clone(), metrics),
+        spec,
+        model,
+        book: Book::new(),
+        version: None,
+    };
+    task.run(&client, cancel).await;
+    client.shutdown();
+    task.model.write().apply(Update::Connected(false));
+}
+
+struct Task {
+    rpc: Rpc,
+    spec: TargetSpec,
+    model: SharedTarget,
+    book: Book,
+    /// KMS version, read once per connection.
+    version: Option<String>,
+}
+
+impl Task {
+    async fn run(&mut self, client: &Client, cancel: CancellationToken) {
+        let mut state = client.state();
+        let mut notices = client.notices();
+        let mut subscribed = false;
+        'connection: loop {
+            loop {
+                if matches!(*state.borrow_and_update(), ConnState::Connected { .. }) {
+                    break;
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    r = state.changed() => if r.is_err() { return },
+                }
+            }
+            self.model.write().apply(Update::Connected(true));
+            self.version = None;
+            if !subscribed {
+                // The client renews these on a new session by itself.
+                subscribed = self.subscribe(client).await;
+                if !subscribed {
+                    continue 'connection;
+                }
+            }
+            let mut need_walk = true;
+            let mut ticker = tokio::time::interval(self.spec.scrape.interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => return,
+                    r = state.changed() => {
+                        if r.is_err() {
+                            return;
+                        }
+                        if matches!(*state.borrow_and_update(), ConnState::Disconnected) {
+                            self.rpc.metrics.error(&self.rpc.kms, ErrorKind::disconnected);
+                            self.model.write().apply(Update::Connected(false));
+                            continue 'connection;
+                        }
+                    }
+                    n = notices.recv() => match n {
+                        Ok(Notice::Event(ev)) => self.on_event(ev),
+                        Ok(Notice::Reconnected(_)) => need_walk = true,
+                        Err(RecvError::Lagged(_)) => {
+                            self.rpc.metrics.error(&self.rpc.kms, ErrorKind::event_lagged);
+                            need_walk = true;
+                        }
+                        Err(RecvError::Closed) => return,
+                    },
+                    _ = ticker.tick() => {
+                        let walked = self.cycle(need_walk).await;
+                        need_walk &= !walked;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn subscribe(&self, client: &Client) -> bool {
+        for ev in [EventType::ObjectCreated, EventType::ObjectDestroyed] {
+            let r = self
+                .rpc
+                .call("subscribe", client.subscribe(SERVER_MANAGER, ev))
+                .await;
+            if let Err(e) = r {
+                tracing::warn!(kms = %self.rpc.kms, error = %e, "subscribing to {} failed", ev.as_str());
+                return false;
+            }
+        }
+        true
+    }
+
+    /// An event from the ServerManager subscription.
+    fn on_event(&mut self, ev: Event) {
+        let now = now_millis();
+        let mut m = self.model.write();
+        match ev.kind {
+            EventKind::ObjectCreated { object } => {
+                if type_of(&object) == "MediaPipeline" {
+                    if !m.pipelines.contains_key(&object) {
+                        m.apply(Update::Pipeline(Pipeline {
+                            id: object.clone(),
+                            name: object,
+                            first_seen: now,
+                            ..Default::default()
+                        }));
+                    }
+                } else if object.contains('/') && !m.elements.contains_key(&object) {
+                    m.apply(Update::Element(Box::new(stub(&object, now))));
+                }
+            }
+            EventKind::ObjectDestroyed { object_id } => {
+                m.remove(&object_id);
+                self.book.remove(&object_id);
+            }
+            _ => {}
+        }
+    }
+
+    /// One sync cycle; returns whether a requested walk succeeded.
+    async fn cycle(&mut self, walk: bool) -> bool {
+        let started = Instant::now();
+        let now = now_millis();
+        let mut ok = true;
+        let mut touched = BTreeSet::new();
+        let mut walked = false;
+        if walk {
+            match self.walk(now).await {
+                Ok(pipelines) => {
+                    touched.extend(pipelines);
+                    walked = true;
+                }
+                Err(e) => {
+                    tracing::warn!(kms = %self.rpc.kms, error = %e, "walk failed");
+                    ok = false;
+                }
+            }
+        }
+        ok &= self.server().await;
+        let reads = {
+            let m = self.model.read();
+            plan(&m, &self.book, now, self.spec.scrape.state_interval)
+        };
+        touched.extend(touched_pipelines(&reads));
+        ok &= self.run_reads(reads, now).await;
+        // Endpoints whose counters stopped: states at once.
+        let recheck: Vec<Read> = {
+            let m = self.model.read();
+            self.book
+                .iter()
+                .filter(|(_, meta)| meta.recheck)
+                .filter_map(|(id, _)| m.elements.get(id))
+                .map(|e| Read::States {
+                    id: e.id.clone(),
+                    endpoint: e.is_rtp_endpoint(),
+                    webrtc: e.element_type == "WebRtcEndpoint",
+                    sdp: false,
+                    full: true,
+                })
+                .collect()
+        };
+        ok &= self.run_reads(recheck, now).await;
+        self.unref(touched).await;
+        let sent = self.rpc.take_sent();
+        let elements = self.model.read().elements.len();
+        if elements > 0 {
+            self.rpc
+                .metrics
+                .requests_per_endpoint(&self.rpc.kms, sent as f64 / elements as f64);
+        }
+        if !ok {
+            self.rpc
+                .metrics
+                .error(&self.rpc.kms, ErrorKind::sync_failed);
+        }
+        self.model.write().apply(Update::Synced {
+            ok,
+            at: now_millis(),
+        });
+        self.rpc
+            .metrics
+            .sync(&self.rpc.kms, started.elapsed().as_secs_f64());
+        walked
+    }
+
+    /// Inventory: every pipeline and its children. Returns the pipelines touched.
+    async fn walk(&mut self, now: Millis) -> Result<BTreeSet<ObjectId>, ClientError> {
+        let c = &self.rpc.client;
+        let pipelines = self.rpc.call("getPipelines", c.get_pipelines()).await?;
+        let rpc = &self.rpc;
+        let children: Vec<(String, Result<Vec<String>, ClientError>)> = stream::iter(pipelines)
+            .map(|p| async move {
+                let r = rpc.call("getChildren", rpc.client.get_children(&p)).await;
+                (p, r)
+            })
+            .buffer_unordered(self.spec.scrape.concurrency)
+            .collect()
+            .await;
+        let mut seen = BTreeSet::new();
+        let mut found: Vec<(String, Vec<String>)> = Vec::new();
+        for (p, r) in children {
+            match r {
+                Ok(kids) => found.push((p, kids)),
+                // Released while walking: simply gone.
+                Err(ClientError::ObjectNotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut m = self.model.write();
+        for (p, kids) in &found {
+            seen.insert(p.clone());
+            if !m.pipelines.contains_key(p) {
+                m.apply(Update::Pipeline(Pipeline {
+                    id: p.clone(),
+                    name: p.clone(),
+                    first_seen: now,
+                    ..Default::default()
+                }));
+            }
+            for k in kids {
+                seen.insert(k.clone());
+                if !m.elements.contains_key(k) {
+                    m.apply(Update::Element(Box::new(stub(k, now))));
+                }
+            }
+        }
+        m.retain_only(&seen);
+        self.book.retain(|id, _| seen.contains(id));
+        Ok(found.into_iter().map(|(p, _)| p).collect())
+    }
+
+    /// ServerManager reads; false when the connection failed.
+    async fn server(&mut self) -> bool {
+        let c = &self.rpc.client;
+        let rpc = &self.rpc;
+        let info = async {
+            match &self.version {
+                Some(v) => Ok(v.clone()),
+                None => rpc.call("getInfo", c.get_info()).await.map(|i| i.version),
+            }
+        };
+        let (info, sessions, memory, cpu) = tokio::join!(
+            info,
+            rpc.call("getSessions", c.get_sessions()),
+            rpc.call("getUsedMemory", c.get_used_memory()),
+            rpc.call("getUsedCpu", c.get_used_cpu(CPU_WINDOW_MS)),
+        );
+        match (info, sessions, memory, cpu) {
+            (Ok(version), Ok(sessions), Ok(memory_kib), Ok(cpu_percent)) => {
+                self.version = Some(version.clone());
+                self.model.write().apply(Update::Server(ServerSummary {
+                    version,
+                    sessions: sessions.len(),
+                    cpu_ratio: (cpu_percent / 100.0).clamp(0.0, 1.0),
+                    memory_bytes: memory_kib.saturating_mul(1024),
+                }));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Run reads with bounded concurrency and apply their results.
+    async fn run_reads(&mut self, reads: Vec<Read>, now: Millis) -> bool {
+        let jobs: Vec<(Read, HashMap<_, _>)> = reads
+            .into_iter()
+            .map(|r| {
+                let media = self
+                    .book
+                    .get(r.object())
+                    .map(|m| m.ssrc_media.clone())
+                    .unwrap_or_default();
+                (r, media)
+            })
+            .collect();
+        let rpc = &self.rpc;
+        let mut results = stream::iter(jobs)
+            .map(|(read, media)| async move {
+                let res = execute(rpc, &read, &media, now).await;
+                (read, res)
+            })
+            .buffer_unordered(self.spec.scrape.concurrency);
+        let mut ok = true;
+        let interval = self.spec.scrape.state_interval.as_millis() as Millis;
+        while let Some((read, res)) = results.next().await {
+            ok &= !res.transport_error;
+            apply_result(&self.model, &mut self.book, &read, res, now, interval);
+        }
+        ok
+    }
+
+    /// Drop the session's references to every pipeline read this cycle.
+    async fn unref(&self, pipelines: BTreeSet<ObjectId>) {
+        let rpc = &self.rpc;
+        stream::iter(pipelines)
+            .map(|p| async move {
+                // 40101: released meanwhile; nothing held.
+                let _ = rpc.call("unref", rpc.client.unref(&p)).await;
+            })
+            .buffer_unordered(self.spec.scrape.concurrency)
+            .collect::<Vec<()>>()
+            .await;
+    }
+}
+
+/// An element known only by its id (from an event or a walk).
+fn stub(id: &str, now: Millis) -> Element {
+    Element {
+        id: id.to_string(),
+        pipeline: pipeline_of(id).to_string(),
+        element_type: type_of(id).to_string(),
+        name: id.to_string(),
+        first_seen: now,
+        ..Default::default()
+    }
+}
+
+fn apply_result(
+    model: &SharedTarget,
+    book: &mut Book,
+    read: &Read,
+    res: ReadResult,
+    now: Millis,
+    state_interval: Millis,
+) {
+    let id = read.object();
+    let mut m = model.write();
+    if let Some(gone) = &res.gone {
+        m.remove(gone);
+        book.retain(|k, _| k != gone && pipeline_of(k) != gone);
+        return;
+    }
+    let mut stats_of = None;
+    for u in res.updates {
+        if let Update::Stats { element, .. } = &u {
+            stats_of = Some(element.clone());
+        }
+        m.apply(u);
+    }
+    let mut stopped = false;
+    if let Some(e) = stats_of.and_then(|id| m.elements.get(&id)) {
+        if let (Some(cur), Some(prev)) = (&e.stats, &e.previous_stats) {
+            let flows: Vec<Update> = cur
+                .derive_flow(prev)
+                .into_iter()
+                .map(|((direction, media), flowing)| {
+                    stopped |= !flowing && e.flow.get(direction, media).is_some_and(|s| s.value);
+                    Update::Flow {
+                        element: e.id.clone(),
+                        direction,
+                        media,
+                        flowing,
+                        at: now,
+                    }
+                })
+                .collect();
+            for u in flows {
+                m.apply(u);
+            }
+        }
+    }
+    drop(m);
+    let meta = book.entry(id.to_string()).or_default();
+    meta.identity_read |= res.identity_read;
+    if res.states_read {
+        meta.last_state_read = Some(match meta.last_state_read {
+            // First read: spread later re-reads over the interval.
+            None => now.saturating_sub(stagger(id, state_interval)),
+            Some(_) => now,
+        });
+        meta.recheck = false;
+    }
+    meta.sdp_complete |= res.sdp_complete;
+    meta.ssrc_media.extend(res.ssrc_media);
+    meta.recheck |= stopped;
+}

@@ -1,0 +1,155 @@
+//! Shared helpers of the exporter's integration tests: a daemon and a
+//! simulator on ephemeral loopback ports, a tiny HTTP client, a metrics-page
+//! parser and condition waits with deadlines (no fixed sleeps).
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use kurento_exporter::config::{Config, Target};
+use kurento_exporter::daemon::Daemon;
+use kurento_exporter::sim::{self, SimConfig, SimHandle};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A simulator on an ephemeral port with a fast clock.
+pub async fn simulator(gc_period: Duration) -> SimHandle {
+    sim::start(SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        control: None,
+        gc_period,
+        tick: Duration::from_millis(100),
+        seed: 7,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator starts")
+}
+
+/// A daemon config for `targets` with short cycles.
+pub fn config(targets: &[(&str, String)], interval: Duration) -> Config {
+    let mut c = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        targets: targets
+            .iter()
+            .map(|(n, u)| Target {
+                name: n.to_string(),
+                url: u.clone(),
+            })
+            .collect(),
+        ..Config::default()
+    };
+    c.scrape.interval = interval;
+    c.scrape.state_interval = interval * 3;
+    c.scrape.request_timeout = Duration::from_secs(2);
+    c.scrape.keepalive_interval = Duration::from_millis(500);
+    c.scrape.tag_labels = vec!["room".into()];
+    c.validate().expect("valid test config");
+    c
+}
+
+pub async fn daemon(cfg: Config) -> Daemon {
+    Daemon::start(cfg).await.expect("daemon starts")
+}
+
+/// GET `path`; returns (status, body).
+pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    try_get(addr, path).await.expect("HTTP GET")
+}
+
+/// GET `path`, or the I/O error (e.g. server not listening yet).
+pub async fn try_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await?;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Ok((status, body.to_string()))
+}
+
+/// One series: name and labels.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Series {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Series {
+    pub fn label(&self, k: &str) -> &str {
+        self.labels.get(k).map_or("", String::as_str)
+    }
+}
+
+/// Parse a Prometheus text page (the exporter's own output: no escapes in
+/// label values besides what KMS ids contain).
+pub fn parse(page: &str) -> Vec<(Series, f64)> {
+    let mut out = Vec::new();
+    for line in page
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (series, value) = line.rsplit_once(' ').expect("value");
+        let (name, labels) = match series.split_once('{') {
+            Some((n, rest)) => (n, rest.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        let mut map = BTreeMap::new();
+        let mut rest = labels;
+        while let Some((k, v)) = rest.split_once("=\"") {
+            let end = v.find('"').expect("closing quote");
+            map.insert(k.trim_start_matches(',').to_string(), v[..end].to_string());
+            rest = &v[end + 1..];
+        }
+        out.push((
+            Series {
+                name: name.to_string(),
+                labels: map,
+            },
+            value.parse().expect("number"),
+        ));
+    }
+    out
+}
+
+/// The series of `name` whose labels include `with`.
+pub fn find<'a>(
+    page: &'a [(Series, f64)],
+    name: &str,
+    with: &[(&str, &str)],
+) -> Vec<&'a (Series, f64)> {
+    page.iter()
+        .filter(|(s, _)| s.name == name && with.iter().all(|(k, v)| s.label(k) == *v))
+        .collect()
+}
+
+pub async fn scrape(addr: SocketAddr) -> Vec<(Series, f64)> {
+    let (status, body) = get(addr, "/metrics").await;
+    assert_eq!(status, 200, "{body}");
+    parse(&body)
+}
+
+/// Poll `check` until it returns `Ok`, or fail with its last error after `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(e) if tokio::time::Instant::now() >= deadline => {
+                panic!("{what}: not true within {limit:?}: {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}

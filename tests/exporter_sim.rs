@@ -1,0 +1,408 @@
+//! The exporter against the simulator over real WebSockets and real HTTP:
+//! contract metrics equal the simulator's ground truth, released objects'
+//! series vanish, the daemon never keeps objects alive, and targets are
+//! independent.
+
+mod exporter_common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use exporter_common::*;
+use kurento_exporter::kms::{Client, ConnectionConfig};
+use kurento_exporter::sim::{Action, Scenario, Truth};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn conference(room: &str, n: u32) -> Scenario {
+    Scenario::new().at(
+        0,
+        Action::Conference {
+            room: room.into(),
+            participants: n,
+            named: vec![],
+        },
+    )
+}
+
+fn webrtc(truth: &Truth) -> Vec<&kurento_exporter::sim::ObjectTruth> {
+    truth
+        .objects
+        .iter()
+        .filter(|o| o.kind == "WebRtcEndpoint")
+        .collect()
+}
+
+fn flag(b: bool) -> f64 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// Every contract series carries the value the simulator's ground truth has.
+fn check_against_truth(page: &[(Series, f64)], truth: &Truth) -> Result<(), String> {
+    let kms = [("kms", "sim")];
+    let one = |name: &str, with: &[(&str, &str)]| -> Result<f64, String> {
+        match find(page, name, with).as_slice() {
+            [(_, v)] => Ok(*v),
+            other => Err(format!("{name}{with:?}: {} series", other.len())),
+        }
+    };
+    if one("kurento_up", &kms)? != 1.0 {
+        return Err("kurento_up != 1".into());
+    }
+    let pipelines = truth.counts.pipelines as f64;
+    if one("kurento_pipelines", &kms)? != pipelines {
+        return Err(format!("pipelines != {pipelines}"));
+    }
+    let types: BTreeSet<&str> = truth
+        .objects
+        .iter()
+        .filter(|o| o.parent.is_some())
+        .map(|o| o.kind.as_str())
+        .collect();
+    for ty in types {
+        let n = truth.objects.iter().filter(|o| o.kind == ty).count() as f64;
+        let got = one("kurento_elements", &[("kms", "sim"), ("element_type", ty)])?;
+        if got != n {
+            return Err(format!("elements {ty}: {got} != {n}"));
+        }
+    }
+    for o in truth.objects.iter().filter(|o| o.parent.is_some()) {
+        let el = [("element", o.id.as_str())];
+        let info = find(page, "kurento_element_info", &el);
+        let room = o
+            .tags
+            .iter()
+            .find(|(k, _)| k == "room")
+            .map_or("", |(_, v)| v.as_str());
+        match info.as_slice() {
+            [(s, 1.0)] if s.label("element_type") == o.kind && s.label("room") == room => {}
+            other => return Err(format!("element_info of {}: {other:?}", o.id)),
+        }
+        for (sink, media) in &o.sinks {
+            let edge = [
+                ("source", o.id.as_str()),
+                ("sink", sink.as_str()),
+                ("media", media.as_str()),
+            ];
+            if find(page, "kurento_element_connection_info", &edge).len() != 1 {
+                return Err(format!("edge {} -> {sink} {media} missing", o.id));
+            }
+        }
+    }
+    for o in webrtc(truth) {
+        for m in o.media.iter().filter(|m| m.media_type != "DATA") {
+            for (dir, truth_flow) in [("in", m.flowing_in), ("out", m.flowing_out)] {
+                let with = [
+                    ("element", o.id.as_str()),
+                    ("media", m.media_type.as_str()),
+                    ("direction", dir),
+                ];
+                let got = one("kurento_media_flowing", &with)?;
+                if got != flag(truth_flow) {
+                    return Err(format!(
+                        "flow {} {} {dir}: {got} != {truth_flow}",
+                        o.id, m.media_type
+                    ));
+                }
+            }
+            if m.recv_bps > 0.0 {
+                let with = [("element", o.id.as_str()), ("media", m.media_type.as_str())];
+                let rx = find(page, "kurento_rtp_received_bytes_total", &with);
+                if rx.is_empty() || rx.iter().any(|(_, v)| *v <= 0.0) {
+                    return Err(format!(
+                        "received bytes of {} {}: {rx:?}",
+                        o.id, m.media_type
+                    ));
+                }
+            }
+        }
+        if o.ice_states.first().map(String::as_str) == Some("READY") {
+            let with = [("element", o.id.as_str()), ("state", "READY")];
+            if one("kurento_ice_connection_state", &with)? != 1.0 {
+                return Err(format!("ICE of {} not READY", o.id));
+            }
+        }
+        if let Some(ms) = &o.media_state {
+            let got = one("kurento_media_connected", &[("element", o.id.as_str())])?;
+            if got != flag(ms == "CONNECTED") {
+                return Err(format!("media_connected of {}: {got} vs {ms}", o.id));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_match_ground_truth_and_released_series_vanish() {
+    let sim = simulator(Duration::from_secs(240)).await;
+    sim.run_scenario(conference("r1", 3)).await.unwrap();
+    let d = daemon(config(&[("sim", sim.ws_url())], Duration::from_millis(300))).await;
+    let addr = d.addr();
+    eventually(LIMIT, "ready", || async {
+        match get(addr, "/readyz").await {
+            (200, _) => Ok(()),
+            (s, b) => Err(format!("{s} {b}")),
+        }
+    })
+    .await;
+    let sim2 = sim.clone();
+    eventually(LIMIT, "metrics equal ground truth", || {
+        let sim = sim2.clone();
+        async move {
+            let page = scrape(addr).await;
+            check_against_truth(&page, &sim.truth())
+        }
+    })
+    .await;
+
+    // The application releases one participant: its series vanish.
+    let before = webrtc(&sim.truth())
+        .iter()
+        .map(|o| o.id.clone())
+        .collect::<BTreeSet<_>>();
+    sim.run_scenario(Scenario::new().at(
+        0,
+        Action::Leave {
+            room: "r1".into(),
+            participant: "p2".into(),
+        },
+    ))
+    .await
+    .unwrap();
+    let after = webrtc(&sim.truth())
+        .iter()
+        .map(|o| o.id.clone())
+        .collect::<BTreeSet<_>>();
+    let gone: Vec<String> = before.difference(&after).cloned().collect();
+    assert_eq!(gone.len(), 1, "one endpoint released");
+    eventually(LIMIT, "released endpoint's series gone", || async {
+        let (_, body) = get(addr, "/metrics").await;
+        if body.contains(&gone[0]) {
+            Err("still exported".into())
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    let sim2 = sim.clone();
+    eventually(LIMIT, "metrics equal ground truth after release", || {
+        let sim = sim2.clone();
+        async move { check_against_truth(&scrape(addr).await, &sim.truth()) }
+    })
+    .await;
+    d.shutdown(Duration::from_secs(5)).await;
+    sim.shutdown().await;
+}
+
+/// An application creates objects and disconnects; returns the GC round at
+/// which its objects were gone.
+async fn abandoned_objects_collected_at(sim: &kurento_exporter::sim::SimHandle) -> u64 {
+    let app = Client::connect(ConnectionConfig::new(sim.ws_url()))
+        .await
+        .unwrap();
+    let p = app.create_pipeline().await.unwrap();
+    let e1 = app.create_element("WebRtcEndpoint", &p).await.unwrap();
+    let e2 = app.create_element("PlayerEndpoint", &p).await.unwrap();
+    let ids = [p, e1, e2];
+    // Let the daemon (if any) read them for a few cycles.
+    let start = sim.truth().gc_rounds;
+    eventually(LIMIT, "objects seen for a GC round", || async {
+        if sim.truth().gc_rounds > start {
+            Ok(())
+        } else {
+            Err("no round yet".into())
+        }
+    })
+    .await;
+    app.shutdown();
+    drop(app);
+    eventually(LIMIT, "abandoned objects collected", || async {
+        let t = sim.truth();
+        if ids.iter().any(|id| t.contains(id)) {
+            Err(format!("round {}", t.gc_rounds))
+        } else {
+            Ok(t.gc_rounds)
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_never_extends_object_life() {
+    let gc = Duration::from_millis(600);
+    // Without the daemon.
+    let sim = simulator(gc).await;
+    let r0 = sim.truth().gc_rounds;
+    let alone = abandoned_objects_collected_at(&sim).await - r0;
+    sim.shutdown().await;
+
+    // With the daemon reading everything every 100 ms.
+    let sim = simulator(gc).await;
+    let d = daemon(config(&[("sim", sim.ws_url())], Duration::from_millis(100))).await;
+    let app_session = sim.with_engine(|e, _| e.app_session());
+    let r0 = sim.truth().gc_rounds;
+    let watched = abandoned_objects_collected_at(&sim).await - r0;
+    assert!(
+        watched <= alone,
+        "with the daemon, objects were collected {watched} GC rounds after creation, without it {alone}"
+    );
+
+    // After a cycle, the daemon's session references no pipeline or element.
+    let sim2 = sim.clone();
+    let addr = d.addr();
+    let mut checked = 0;
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    sim.run_scenario(conference("r9", 2)).await.unwrap();
+    let mut last_sync = 0.0;
+    while checked < 5 && tokio::time::Instant::now() < deadline {
+        let page = scrape(addr).await;
+        let sync = find(
+            &page,
+            "kurento_exporter_last_sync_timestamp_seconds",
+            &[("kms", "sim")],
+        )
+        .first()
+        .map_or(0.0, |(_, v)| *v);
+        if sync > last_sync {
+            last_sync = sync;
+            let t = sim2.truth();
+            let held: Vec<&str> = t
+                .objects
+                .iter()
+                .filter(|o| o.parent.is_some() || o.kind == "MediaPipeline")
+                .filter(|o| o.sessions.iter().any(|s| *s != app_session))
+                .map(|o| o.id.as_str())
+                .collect();
+            // A cycle may have started since; then its reads hold references
+            // until it ends: only count clean snapshots taken between cycles.
+            if held.is_empty() {
+                checked += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        checked >= 5,
+        "between cycles the daemon held references (clean snapshots: {checked})"
+    );
+    d.shutdown(Duration::from_secs(5)).await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_target_does_not_affect_the_others() {
+    let sims = [
+        simulator(Duration::from_secs(240)).await,
+        simulator(Duration::from_secs(240)).await,
+        simulator(Duration::from_secs(240)).await,
+    ];
+    for (i, s) in sims.iter().enumerate() {
+        s.run_scenario(conference(&format!("room{i}"), 2))
+            .await
+            .unwrap();
+    }
+    let targets: Vec<(&str, String)> = vec![
+        ("a", sims[0].ws_url()),
+        ("b", sims[1].ws_url()),
+        ("c", sims[2].ws_url()),
+    ];
+    let interval = Duration::from_millis(300);
+    let d = daemon(config(&targets, interval)).await;
+    let addr = d.addr();
+    let up = |page: &[(Series, f64)], k: &str| {
+        find(page, "kurento_up", &[("kms", k)])
+            .first()
+            .map(|(_, v)| *v)
+    };
+    let pipelines = |page: &[(Series, f64)], k: &str| {
+        find(page, "kurento_pipelines", &[("kms", k)])
+            .first()
+            .map(|(_, v)| *v)
+    };
+    eventually(LIMIT, "all up", || async {
+        let p = scrape(addr).await;
+        match ["a", "b", "c"].map(|k| (up(&p, k), pipelines(&p, k))) {
+            [(Some(1.0), Some(1.0)), (Some(1.0), Some(1.0)), (Some(1.0), Some(1.0))] => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+
+    // Kill b: its up goes to 0 within about one cycle; a and c keep syncing.
+    sims[1].pause_listener().await;
+    let t0 = tokio::time::Instant::now();
+    eventually(interval * 4, "b down", || async {
+        let p = scrape(addr).await;
+        if up(&p, "b") == Some(0.0) {
+            Ok(())
+        } else {
+            Err(format!("{:?}", up(&p, "b")))
+        }
+    })
+    .await;
+    assert!(t0.elapsed() <= interval * 4);
+    let synced = |page: &[(Series, f64)], k: &str| {
+        find(
+            page,
+            "kurento_exporter_last_sync_timestamp_seconds",
+            &[("kms", k)],
+        )
+        .first()
+        .map_or(0.0, |(_, v)| *v)
+    };
+    let before = scrape(addr).await;
+    eventually(LIMIT, "a and c keep syncing while b is down", || {
+        let before = before.clone();
+        async move {
+            let p = scrape(addr).await;
+            let ok = ["a", "c"].iter().all(|k| {
+                up(&p, k) == Some(1.0)
+                    && pipelines(&p, k) == Some(1.0)
+                    && synced(&p, k) > synced(&before, k)
+            });
+            if ok {
+                Ok(())
+            } else {
+                Err("a or c affected".into())
+            }
+        }
+    })
+    .await;
+
+    // Restart b: an empty KMS; then the app builds a new room there.
+    sims[1].resume_listener().await.unwrap();
+    sims[1].run_scenario(conference("again", 3)).await.unwrap();
+    let sim_b = sims[1].clone();
+    eventually(LIMIT, "b back with its inventory rebuilt", || {
+        let sim = sim_b.clone();
+        async move {
+            let p = scrape(addr).await;
+            let truth = sim.truth();
+            let elements: f64 = find(&p, "kurento_elements", &[("kms", "b")])
+                .iter()
+                .map(|(_, v)| v)
+                .sum();
+            if up(&p, "b") == Some(1.0)
+                && pipelines(&p, "b") == Some(truth.counts.pipelines as f64)
+                && elements == truth.counts.elements as f64
+            {
+                Ok(())
+            } else {
+                Err(format!(
+                    "up {:?} elements {elements} truth {:?}",
+                    up(&p, "b"),
+                    truth.counts
+                ))
+            }
+        }
+    })
+    .await;
+    d.shutdown(Duration::from_secs(5)).await;
+    for s in sims {
+        s.shutdown().await;
+    }
+}

@@ -1,0 +1,212 @@
+//! A real Prometheus (Debian package `prometheus`) scrapes the daemon, which
+//! watches the simulator; PromQL through Prometheus' HTTP API finds the dead
+//! endpoint and the live ones. `promtool check metrics` accepts the full page.
+
+mod exporter_common;
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use exporter_common::*;
+use kurento_exporter::sim::{Action, Scenario, SimConfig, Vanish};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+struct Prometheus {
+    child: Child,
+    port: u16,
+    _dir: std::path::PathBuf,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self._dir);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_prometheus(target: std::net::SocketAddr) -> Prometheus {
+    let dir = std::env::temp_dir().join(format!("kx-prom-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: kurento-exporter\n    static_configs:\n      - targets: ['{target}']\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus (Debian package prometheus) must be installed: run scripts/test.sh");
+    Prometheus {
+        child,
+        port,
+        _dir: dir,
+    }
+}
+
+fn encode(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Elements returned by an instant query.
+async fn query(port: u16, q: &str) -> Result<Vec<String>, String> {
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (status, body) = try_get(addr, &format!("/api/v1/query?query={}", encode(q)))
+        .await
+        .map_err(|e| e.to_string())?;
+    if status != 200 {
+        return Err(format!("{status}: {body}"));
+    }
+    let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+    let result = v["data"]["result"].as_array().ok_or("no result")?;
+    Ok(result
+        .iter()
+        .filter_map(|r| r["metric"]["element"].as_str().map(str::to_owned))
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_and_promql_finds_dead_and_live_endpoints() {
+    let sim = kurento_exporter::sim::start(SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tick: Duration::from_millis(100),
+        speed: 5.0,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    sim.run_scenario(
+        Scenario::new()
+            .at(
+                0,
+                Action::Conference {
+                    room: "r".into(),
+                    participants: 3,
+                    named: vec![],
+                },
+            )
+            .at(
+                1_000,
+                Action::VanishPeer {
+                    room: "r".into(),
+                    participant: "p3".into(),
+                    how: Vanish::Crash,
+                },
+            ),
+    )
+    .await
+    .unwrap();
+    let d = daemon(config(&[("sim", sim.ws_url())], Duration::from_millis(500))).await;
+    let addr = d.addr();
+
+    // promtool accepts the full page once everything is populated.
+    let page = eventually(LIMIT, "full page", || async {
+        let (_, body) = get(addr, "/metrics").await;
+        if body.contains("kurento_rtp_receive_bitrate_bytes_per_second{")
+            && body.contains("kurento_ice_connection_state{")
+        {
+            Ok(body)
+        } else {
+            Err("not populated yet".into())
+        }
+    })
+    .await;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(page.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool check metrics:\n{report}"
+    );
+
+    let truth = sim.truth();
+    let dead: Vec<String> = truth
+        .objects
+        .iter()
+        .filter(|o| o.kind == "WebRtcEndpoint" && o.peer_present == Some(false))
+        .map(|o| o.id.clone())
+        .collect();
+    let live: Vec<String> = truth
+        .objects
+        .iter()
+        .filter(|o| o.kind == "WebRtcEndpoint" && o.peer_present == Some(true))
+        .map(|o| o.id.clone())
+        .collect();
+    assert_eq!((dead.len(), live.len()), (1, 2), "{truth:?}");
+
+    let prom = start_prometheus(addr);
+    let dead_q = r#"kurento_media_flowing{direction="out",media="VIDEO"} == 0"#;
+    eventually(LIMIT, "PromQL finds the dead endpoint", || async {
+        let got = query(prom.port, dead_q).await?;
+        if got == dead {
+            Ok(())
+        } else {
+            Err(format!("{got:?} != {dead:?}"))
+        }
+    })
+    .await;
+    let live_q =
+        r#"sum by (element) (rate(kurento_rtp_received_bytes_total{media="VIDEO"}[1m])) > 0"#;
+    eventually(LIMIT, "PromQL finds the live endpoints", || async {
+        let mut got = query(prom.port, live_q).await?;
+        got.sort();
+        let mut want = live.clone();
+        want.sort();
+        if got == want {
+            Ok(())
+        } else {
+            Err(format!("{got:?} != {want:?}"))
+        }
+    })
+    .await;
+    let up = query(prom.port, r#"up{job="kurento-exporter"} == 1"#)
+        .await
+        .unwrap();
+    assert!(up.is_empty(), "up has no element label: {up:?}");
+    d.shutdown(Duration::from_secs(5)).await;
+    sim.shutdown().await;
+}
