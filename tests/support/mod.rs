@@ -74,7 +74,7 @@ fn spawn(extra: &[&str], with_control: bool) -> SimProcess {
         loop {
             let up =
                 |a: &SocketAddr| TcpStream::connect_timeout(a, Duration::from_millis(200)).is_ok();
-            if up(&addr) && control.as_ref().map_or(true, up) {
+            if up(&addr) && control.as_ref().is_none_or(up) {
                 return SimProcess {
                     child,
                     addr,
