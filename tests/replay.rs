@@ -55,6 +55,11 @@
 //! Failures that repeat (the same request key with the same difference) are
 //! reported once with a count.
 //!
+//! The rules are checked both ways: the `comparator_*` unit tests feed wrong
+//! shapes that must fail, and `replay_rules_accept_the_capture_itself`
+//! replays every capture against `replay/echo_capture.cjs` (KMS's own captured
+//! answers with every uuid rewritten), which must pass.
+//!
 //! Malformed frames (`extra/malformed-requests.json`) are replayed on their own
 //! connections: a non-JSON frame must close the socket without a JSON-RPC
 //! answer; the others must give the captured error (`-32603`: message prefix).
@@ -481,4 +486,63 @@ fn comparator_checks_stats_ids_are_stable() {
     // a new stats id for the same stream is caught
     let other = one("aaaaaaaa-0000-4000-8000-000000000002", 9);
     assert!(!compare_message(&mut ids, Some("getStats"), &cap, &other).is_empty());
+}
+
+/// The replay rules accept KMS's own answers: every capture replayed against
+/// `replay/echo_capture.cjs` (KMS's captured responses and events, every uuid
+/// rewritten) must show no difference. Needs Node.js and `tests/js/node_modules`
+/// (`npm ci --ignore-scripts --prefix tests/js`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_rules_accept_the_capture_itself() {
+    struct Echo(std::process::Child);
+    impl Drop for Echo {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let tests = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests");
+    assert!(
+        tests.join("js/node_modules/ws").is_dir(),
+        "tests/js/node_modules is missing: install it with `npm ci --ignore-scripts --prefix tests/js`"
+    );
+    for rel in [
+        "wire.jsonl",
+        "extra/wire-second-run.jsonl",
+        "browser/close-wire.jsonl",
+        "browser/crash-wire.jsonl",
+    ] {
+        let path = support::samples_dir().join(rel);
+        let port = support::free_port();
+        let _echo = Echo(
+            std::process::Command::new("node")
+                .arg(tests.join("replay/echo_capture.cjs"))
+                .arg(&path)
+                .arg(port.to_string())
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run `node`: {e}")),
+        );
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let end = std::time::Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            assert!(
+                std::time::Instant::now() < end,
+                "echo_capture did not listen on {addr}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let frames = engine::load(&path);
+        let rep = engine::replay(&format!("ws://{addr}/kurento"), &frames, None).await;
+        assert!(
+            rep.compared > 100 && rep.events_checked > 10,
+            "{rel}: too little compared"
+        );
+        assert!(
+            rep.failures.is_empty(),
+            "{rel}: the replay rules reject KMS's own (id-rewritten) answers:\n  - {}",
+            rep.failures.join("\n  - ")
+        );
+    }
 }
