@@ -213,6 +213,13 @@ test('kurento-client loopback: player -> A ==WebRTC==> B', { timeout: 180000 }, 
       }
       const iceEv = seen('A', 'IceComponentStateChanged')[0].ev;
       assert.equal(typeof iceEv.streamId, 'number', 'IceComponentStateChanged.streamId is a number');
+      // KMS reports DTLS for both bundle components (events-kurento-client.json)
+      for (const who of ['A', 'B']) {
+        for (const component of ['[bundle/dtlssrtpenc]', '[bundle/dtlssrtpdec]']) {
+          await waitEvent(who, 'DtlsConnectionStateChange',
+            (ev) => ev.state === 'CONNECTED' && ev.componentId === component, 10000);
+        }
+      }
 
     });
 
