@@ -131,3 +131,30 @@ async fn a_connection_dropped_on_a_malformed_frame_leaks_its_session() {
     assert!(h.truth().contains(&p), "KMS never collects such a session");
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn reconnecting_with_connect_keeps_the_session_and_its_objects() {
+    // Long enough a period that the reconnection lands before a second round.
+    let h = sim(500, 50).await;
+    let mut app = Client::connect(&h.ws_url()).await;
+    let p = app.pipeline().await;
+    let session = app.session.clone().unwrap();
+    app.close().await;
+    let mut again = Client::connect(&h.ws_url()).await;
+    let r = again.ok("connect", json!({"sessionId": session})).await;
+    assert_eq!(r["sessionId"], json!(session));
+    wait_rounds(&h, 3).await;
+    assert!(
+        h.truth().contains(&p),
+        "the session is bound to the new connection"
+    );
+    let t = h.truth();
+    let s = t.sessions.iter().find(|s| s.id == session).unwrap();
+    assert!(s.connected);
+    again.close().await;
+    eventually("session collected once gone again", || {
+        !h.truth().contains(&p)
+    })
+    .await;
+    h.shutdown().await;
+}

@@ -10,7 +10,7 @@ use kurento_exporter::sim::{self, Scenario, SimConfig};
 
 /// A Kurento Media Server simulator speaking KMS's JSON-RPC over WebSocket.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// WebSocket listen address (path /kurento).
     #[arg(long, default_value = "127.0.0.1:8888")]
@@ -38,6 +38,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

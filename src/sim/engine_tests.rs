@@ -161,6 +161,22 @@ fn loopback_flows_like_kms() {
     assert!(f.flowing(&b, "Out", "VIDEO"), "B receives from its peer A");
     assert!(!f.flowing(&b, "In", "VIDEO"), "nothing feeds B");
     assert!(!f.flowing(&a, "Out", "VIDEO"), "B sends nothing back");
+    // What A sends is what B receives: same SSRC on both sides.
+    let out_a: Vec<String> =
+        f.e.rtc(&a)
+            .unwrap()
+            .streams
+            .iter()
+            .map(|s| s.out_ssrc.to_string())
+            .collect();
+    let in_b: Vec<String> =
+        f.e.rtc(&b)
+            .unwrap()
+            .streams
+            .iter()
+            .map(|s| s.in_ssrc.to_string())
+            .collect();
+    assert_eq!(out_a, in_b);
     let ice = f.inv("t", &b, "getIceConnectionState", json!({}));
     assert_eq!(ice.as_array().unwrap().len(), 2);
     assert!(ice

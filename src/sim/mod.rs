@@ -7,6 +7,45 @@
 //!  ticker ─────► Engine::tick (timed media transitions)     GC ──► Engine::gc
 //!  SimHandle / control HTTP ──► truth, faults, restart, scenarios
 //! ```
+//!
+//! Using it from a test:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), kurento_exporter::sim::SimError> {
+//! use std::time::Duration;
+//! use kurento_exporter::sim::{self, Action, Fault, Scenario, SimConfig, Vanish};
+//!
+//! let sim = sim::start(SimConfig {
+//!     listen: "127.0.0.1:0".parse().expect("address"),
+//!     gc_period: Duration::from_millis(200),
+//!     tick: Duration::from_millis(20),
+//!     speed: 50.0, // simulated time runs 50x faster (0 = only advance_clock moves it)
+//!     ..SimConfig::default()
+//! })
+//! .await?;
+//! let url = sim.ws_url(); // ws://127.0.0.1:PORT/kurento
+//! sim.run_scenario(
+//!     Scenario::new()
+//!         .at(0, Action::Conference { room: "r1".into(), participants: 3, named: vec![] })
+//!         .at(5_000, Action::Forget { room: "r1".into(), participant: "p2".into(), how: Vanish::Crash }),
+//! )
+//! .await?;
+//! sim.inject(Fault::Delay { method: "getStats".into(), delay: Duration::from_millis(300) });
+//! let truth = sim.truth(); // every object, session, flow, state, zombie flag
+//! assert_eq!(truth.counts.zombies, 2); // p2's endpoint and hub port
+//! # let _ = url;
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Model notes: the simulated application (scenarios) runs rooms as a
+//! pipeline + Composite with one WebRtcEndpoint + HubPort per participant,
+//! tagged `room` and `participant`, on its own session that never closes.
+//! A `file://` player plays 60 s; a URI without a scheme or containing
+//! `nonexistent`/`does-not-exist`/`missing` fails with four INVALID_URI
+//! Error events. A connection dropped on a non-JSON frame leaks its session
+//! (never collected), as KMS does. Timings of a vanished peer follow
+//! `samples/peer-vanished-timeline.json` and `samples/browser/*`.
 
 mod app;
 mod control;
@@ -87,7 +126,7 @@ pub enum Fault {
     CloseOnRequest { method: String },
     /// Send `count` malformed frames before the next answer.
     Garbage { count: u32 },
-    /// Never answer matching requests.
+    /// Never answer matching requests (they are not processed either).
     Silent { method: String },
 }
 

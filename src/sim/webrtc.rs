@@ -263,9 +263,16 @@ impl Engine {
             return Err(sdp_error("Local description not set"));
         };
         let peer = self.peer_from(&parsed, id);
-        let streams = self.new_streams(&parsed.sections, &peer);
+        let mut streams = self.new_streams(&parsed.sections, &peer);
+        // Our SSRCs were announced in the offer: send with those.
+        let ours = sdp::parse(&local);
+        let announced = ours.sections.iter().filter(|s| midx(s.media).is_some());
+        for (st, sec) in streams.iter_mut().zip(announced) {
+            if let Some(ssrc) = sec.ssrc {
+                st.out_ssrc = ssrc;
+            }
+        }
         if let Some(r) = self.rtc_mut(id) {
-            // Our SSRCs were announced in the offer: keep them.
             r.streams = streams;
             r.remote_sdp = Some(answer.to_owned());
             r.peer = peer.clone();
