@@ -4,14 +4,13 @@
 //! timing rules).
 
 use super::compare::{compare_message, short, IdMap};
-use futures_util::{SinkExt, StreamExt};
+use super::events::{event_key, wait_events, EventBook};
+use super::wire::{open, Conn, Frame};
+use futures_util::SinkExt;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
-use tokio_tungstenite::tungstenite::Message;
 
 /// How long one response may take.
 pub const RESPONSE_DEADLINE: Duration = Duration::from_secs(10);
@@ -37,191 +36,6 @@ pub const TIMED_OPS: &[&str] = &[
     "getPosition",
     "getUsedCpu",
 ];
-
-#[derive(Debug, Clone)]
-pub struct Frame {
-    pub conn: u64,
-    pub to_kms: bool,
-    pub msg: Value,
-}
-
-pub fn load(path: &Path) -> Vec<Frame> {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).expect("capture line is JSON");
-            let msg = match &v["msg"] {
-                // a frame captured as raw text: parse it when it is JSON
-                Value::String(s) => serde_json::from_str(s).unwrap_or(Value::String(s.clone())),
-                m => m.clone(),
-            };
-            Frame {
-                conn: v["conn"].as_u64().unwrap_or(1),
-                to_kms: v["dir"].as_str() == Some("client->kms"),
-                msg,
-            }
-        })
-        .collect()
-}
-
-enum Incoming {
-    Json(Value),
-    Closed(String),
-}
-
-/// One replay WebSocket: responses by id, events in arrival order.
-pub struct Conn {
-    tx: futures_util::stream::SplitSink<
-        tokio_tungstenite::WebSocketStream<
-            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-        >,
-        Message,
-    >,
-    rx: mpsc::UnboundedReceiver<Incoming>,
-    responses: HashMap<String, Value>,
-    events: Vec<Value>,
-    closed: Option<String>,
-    binary: bool,
-}
-
-pub async fn open(url: &str) -> Conn {
-    let (ws, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
-    let (tx, mut read) = ws.split();
-    let (etx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Some(m) = read.next().await {
-            let text = match m {
-                Ok(Message::Text(t)) => t,
-                Ok(Message::Binary(b)) => String::from_utf8_lossy(&b).into_owned(),
-                Ok(Message::Close(c)) => {
-                    let _ = etx.send(Incoming::Closed(format!("close frame {c:?}")));
-                    return;
-                }
-                Ok(_) => continue,
-                Err(e) => {
-                    let _ = etx.send(Incoming::Closed(format!("error {e}")));
-                    return;
-                }
-            };
-            let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
-            if etx.send(Incoming::Json(v)).is_err() {
-                return;
-            }
-        }
-        let _ = etx.send(Incoming::Closed("end of stream".into()));
-    });
-    Conn {
-        tx,
-        rx,
-        responses: HashMap::new(),
-        events: Vec::new(),
-        closed: None,
-        binary: false,
-    }
-}
-
-impl Conn {
-    pub async fn send_text(&mut self, s: &str) {
-        self.send_raw(s.to_string(), false).await;
-    }
-
-    /// Next message, or `Err(reason)` when the socket closed / nothing came.
-    pub async fn next(&mut self, d: Duration) -> Result<Value, String> {
-        match timeout(d, self.rx.recv()).await {
-            Ok(Some(Incoming::Json(v))) => Ok(v),
-            Ok(Some(Incoming::Closed(r))) => Err(format!("closed: {r}")),
-            Ok(None) => Err("closed: reader gone".into()),
-            Err(_) => Err("timeout".into()),
-        }
-    }
-}
-
-impl Conn {
-    async fn send_raw(&mut self, s: String, binary: bool) {
-        let m = if binary {
-            Message::Binary(s.into_bytes())
-        } else {
-            Message::Text(s)
-        };
-        if let Err(e) = self.tx.send(m).await {
-            self.closed.get_or_insert(format!("send failed: {e}"));
-        }
-    }
-
-    fn absorb(&mut self, m: Incoming) {
-        match m {
-            Incoming::Json(v) => {
-                if v.get("method").and_then(Value::as_str) == Some("onEvent") {
-                    self.events.push(v);
-                } else if let Some(id) = v.get("id") {
-                    self.responses.insert(id.to_string(), v);
-                } else {
-                    self.responses.insert("?".into(), v);
-                }
-            }
-            Incoming::Closed(r) => {
-                self.closed.get_or_insert(r);
-            }
-        }
-    }
-
-    /// Wait for the response with `id` (deadline).
-    async fn response(&mut self, id: &Value, d: Duration) -> Result<Value, String> {
-        let key = id.to_string();
-        let end = Instant::now() + d;
-        loop {
-            if let Some(v) = self.responses.remove(&key) {
-                return Ok(v);
-            }
-            if let Some(r) = &self.closed {
-                return Err(format!("connection closed ({r})"));
-            }
-            match tokio::time::timeout_at(end, self.rx.recv()).await {
-                Ok(Some(m)) => self.absorb(m),
-                Ok(None) => self.closed = Some("reader gone".into()),
-                Err(_) => return Err(format!("no response within {d:?}")),
-            }
-        }
-    }
-
-    /// Take whatever already arrived, without waiting.
-    fn drain(&mut self) {
-        while let Ok(m) = self.rx.try_recv() {
-            self.absorb(m);
-        }
-    }
-}
-
-/// The key events are matched by: type, object, and the state-like fields.
-fn event_key(ev: &Value) -> String {
-    let v = &ev["params"]["value"];
-    let d = &v["data"];
-    let mut k = format!(
-        "{} on {}",
-        v["type"].as_str().unwrap_or("?"),
-        v["object"].as_str().unwrap_or("?")
-    );
-    for f in [
-        "state",
-        "newState",
-        "mediaType",
-        "componentId",
-        "object",
-        "objectId",
-    ] {
-        if let Some(x) = d.get(f) {
-            k.push_str(&format!(
-                " {f}={}",
-                x.as_str().map_or_else(|| x.to_string(), str::to_string)
-            ));
-        }
-    }
-    k
-}
 
 /// Whether a request changes server state (anything but reads, pings,
 /// subscriptions and session keep-alives).
@@ -285,9 +99,9 @@ pub struct Report {
     pub compared: usize,
     pub events_checked: usize,
     /// failure signature -> (index in `failures`, repetitions)
-    repeats: HashMap<String, (usize, usize)>,
+    pub(crate) repeats: HashMap<String, (usize, usize)>,
     /// events missing at their point: (conn, key, index in `failures`)
-    missing: Vec<(u64, String, usize)>,
+    pub(crate) missing: Vec<(u64, String, usize)>,
 }
 
 impl Report {
@@ -535,109 +349,5 @@ fn tail(id: &str) -> String {
     match id.rsplit_once("_kurento.") {
         Some((_, t)) => format!("{}..{t}", &id[..8.min(id.len())]),
         None => id.to_string(),
-    }
-}
-
-/// Wait until every captured event (by key) received so far on each
-/// connection has a replayed counterpart; compare the first of each key.
-/// Captured events by connection, and what the replay has matched so far.
-#[derive(Default)]
-struct EventBook {
-    /// captured events seen so far in the capture, per connection
-    seen: HashMap<u64, Vec<(usize, Value)>>,
-    /// (conn, key) already found (or already reported missing)
-    satisfied: HashSet<(u64, String)>,
-    /// (conn, key) whose first event was compared in shape
-    shape_done: HashSet<(u64, String)>,
-    /// event types that timed out once (short deadline from then on)
-    slow_types: HashSet<String>,
-}
-
-async fn wait_events(
-    conns: &mut BTreeMap<u64, Conn>,
-    book: &mut EventBook,
-    ids: &mut IdMap,
-    rep: &mut Report,
-    before: &str,
-) {
-    let EventBook {
-        seen,
-        satisfied,
-        shape_done,
-        slow_types,
-    } = book;
-    for (conn_id, conn) in conns.iter_mut() {
-        conn.drain();
-        let Some(evs) = seen.get(conn_id) else {
-            continue;
-        };
-        // captured keys (in sim id space) still to be found
-        let wanted: Vec<(String, Value)> = evs
-            .iter()
-            .map(|(_, e)| (event_key(&ids.subst(e)), e.clone()))
-            .filter(|(k, _)| !satisfied.contains(&(*conn_id, k.clone())))
-            .collect();
-        if wanted.is_empty() {
-            continue;
-        }
-        for (k, cap) in wanted {
-            if satisfied.contains(&(*conn_id, k.clone())) {
-                continue;
-            }
-            // an event type that already timed out once is not waited for long again
-            let etype = k.split(' ').next().unwrap_or("").to_string();
-            let end = Instant::now()
-                + if slow_types.contains(&etype) {
-                    SHORT_DEADLINE
-                } else {
-                    EVENT_DEADLINE
-                };
-            loop {
-                if let Some(got) = conn.events.iter().find(|e| event_key(e) == k) {
-                    satisfied.insert((*conn_id, k.clone()));
-                    rep.events_checked += 1;
-                    if shape_done.insert((*conn_id, k.clone())) {
-                        let mut t = ids.clone();
-                        let errs = compare_message(&mut t, None, &cap, got);
-                        if errs.is_empty() {
-                            *ids = t;
-                        } else {
-                            rep.failures.push(format!(
-                                "conn {conn_id} event {k}: {}\n      expected {}\n      got      {}",
-                                errs.join("; "),
-                                short(&cap),
-                                short(got)
-                            ));
-                        }
-                    }
-                    break;
-                }
-                let now = Instant::now();
-                if now >= end || conn.closed.is_some() {
-                    satisfied.insert((*conn_id, k.clone()));
-                    slow_types.insert(etype.clone());
-                    // what the sim did send of this type on this object
-                    let prefix: String = k.split(' ').take(3).collect::<Vec<_>>().join(" ");
-                    let mut have: Vec<String> = conn
-                        .events
-                        .iter()
-                        .map(event_key)
-                        .filter(|e| e.starts_with(&prefix))
-                        .map(|e| e[prefix.len()..].trim().to_string())
-                        .collect();
-                    have.dedup();
-                    rep.missing.push((*conn_id, k.clone(), rep.failures.len()));
-                    rep.failures.push(format!(
-                        "conn {conn_id}: event {k} not received before {before} (KMS had sent it by then; by then the sim had sent this type on this object with: {have:?})"
-                    ));
-                    break;
-                }
-                match tokio::time::timeout_at(end, conn.rx.recv()).await {
-                    Ok(Some(m)) => conn.absorb(m),
-                    Ok(None) => conn.closed = Some("reader gone".into()),
-                    Err(_) => {}
-                }
-            }
-        }
     }
 }
