@@ -42,6 +42,9 @@ impl Vanish {
     pub(crate) fn media_down_ms(self) -> u64 {
         match self {
             Vanish::Crash => 24_000,
+            // samples/peer-vanished-timeline.json: A's ObjectDestroyed at
+            // ...636885, B's MediaStateChanged DISCONNECTED at ...666110.
+            Vanish::Released => 29_200,
             _ => 28_000,
         }
     }
