@@ -353,16 +353,12 @@ impl Engine {
                 let answer = str_arg(args, "answer")?.to_owned();
                 self.process_answer(id, &answer)
             }
-            "getLocalSessionDescriptor" if is_sdp => Ok(self
-                .rtc(id)
-                .and_then(|r| r.local_sdp.clone())
-                .unwrap_or_default()
-                .into()),
-            "getRemoteSessionDescriptor" if is_sdp => Ok(self
-                .rtc(id)
-                .and_then(|r| r.remote_sdp.clone())
-                .unwrap_or_default()
-                .into()),
+            "getLocalSessionDescriptor" if is_sdp => {
+                Ok(self.local_descriptor(id).unwrap_or_default().into())
+            }
+            "getRemoteSessionDescriptor" if is_sdp => {
+                Ok(self.remote_descriptor(id).unwrap_or_default().into())
+            }
             "getMediaState" if is_rtp => Ok(self
                 .rtc(id)
                 .map(|r| r.media_state.as_str())
@@ -394,18 +390,14 @@ impl Engine {
                     .into())
             }
             "getICECandidatePairs" if is_webrtc => {
-                let ice = self.rtc(id).map(|r| r.ice.clone()).unwrap_or_default();
-                Ok(ice
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| s.as_str() == "READY" || s.as_str() == "CONNECTED")
-                    .map(|(i, _)| {
-                        let c = i + 1;
+                let pairs = self.rtc(id).map(|r| r.pairs.clone()).unwrap_or_default();
+                Ok(pairs
+                    .into_iter()
+                    .map(|(c, local, remote)| {
                         kurento_value(
                             "IceCandidatePair",
                             json!({"streamId": "1", "componentId": c,
-                                   "localCandidate": format!("candidate:1 {c} UDP 2015363327 192.0.2.2 {} typ host", 30000 + c),
-                                   "remoteCandidate": format!("candidate:1 {c} UDP 2015363327 198.51.100.7 {} typ host", 40000 + c)}),
+                                   "localCandidate": local, "remoteCandidate": remote}),
                         )
                     })
                     .collect::<Vec<_>>()

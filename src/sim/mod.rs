@@ -52,6 +52,7 @@ mod control;
 mod engine;
 mod events;
 mod handle;
+mod ice;
 mod info;
 mod invoke;
 mod kinds;
@@ -169,3 +170,5 @@ pub enum SimError {
 }
 #[cfg(test)]
 mod engine_tests;
+#[cfg(test)]
+mod ice_tests;

@@ -92,11 +92,17 @@ impl Counter {
         self.ever_lost |= active && self.loss > 0.0;
     }
 
-    /// (bytes, packets, lost) at `now`.
+    /// (bytes, packets, lost) at `now`. Bytes travel in packets: once a
+    /// counter shows bytes, it shows at least one packet.
     pub fn at(&self, now: u64) -> (u64, u64, u64) {
         let mut c = *self;
         c.fold(now);
-        (c.bytes as u64, c.packets as u64, c.lost as u64)
+        let packets = if c.bytes >= 1.0 && c.lost < 1.0 {
+            c.packets.max(1.0)
+        } else {
+            c.packets
+        };
+        (c.bytes as u64, packets as u64, c.lost as u64)
     }
 
     /// The current bit rate.

@@ -42,6 +42,9 @@ impl Vanish {
     pub(crate) fn media_down_ms(self) -> u64 {
         match self {
             Vanish::Crash => 24_000,
+            // samples/peer-vanished-timeline.json: A's ObjectDestroyed at
+            // ...636885, B's MediaStateChanged DISCONNECTED at ...666110.
+            Vanish::Released => 29_200,
             _ => 28_000,
         }
     }
@@ -65,16 +68,9 @@ impl Engine {
         }
         r.gone = Some((now, how));
         r.last_peer_sends = flows;
-        let close = how == Vanish::Close && r.dtls.is_some();
+        let close = how == Vanish::Close && r.dtls.is_some_and(|d| d != DtlsConnectionState::NEW);
         if close {
-            r.dtls = Some(DtlsConnectionState::CLOSED);
-            for _ in 0..2 {
-                self.raise(
-                    id,
-                    "DtlsConnectionStateChange",
-                    dtls_fields(DtlsConnectionState::CLOSED),
-                );
-            }
+            self.set_dtls(id, DtlsConnectionState::CLOSED, &[DEC, ENC]);
         }
         self.timed.insert(id.to_owned());
     }
@@ -172,20 +168,21 @@ impl Engine {
                 (IceMode::Normal, _) => {}
             }
             for c in 1..=components {
-                for st in [
-                    IceComponentState::CONNECTING,
-                    IceComponentState::CONNECTED,
-                    IceComponentState::READY,
-                ] {
-                    self.set_ice(id, c, st);
+                let comp = c as u32;
+                let (local, remote) = self.select_pair(id, comp);
+                self.set_ice(id, c, IceComponentState::CONNECTING);
+                self.set_ice(id, c, IceComponentState::CONNECTED);
+                if let Some(r) = self.rtc_mut(id) {
+                    r.pairs.retain(|p| p.0 != comp);
+                    r.pairs.push((comp, local.clone(), remote.clone()));
                 }
                 let pair = kurento_value(
                     "IceCandidatePair",
                     json!({
                         "streamId": "1",
-                        "componentId": c,
-                        "localCandidate": format!("candidate:1 {c} UDP 2015363327 192.0.2.2 {} typ host", 30000 + c),
-                        "remoteCandidate": format!("candidate:1 {c} UDP 2015363327 198.51.100.7 {} typ host", 40000 + c),
+                        "componentId": comp,
+                        "localCandidate": local,
+                        "remoteCandidate": remote,
                     }),
                 );
                 self.raise(
@@ -193,16 +190,14 @@ impl Engine {
                     "NewCandidatePairSelected",
                     json!({ "candidatePair": pair }),
                 );
-            }
-            for st in [
-                DtlsConnectionState::NEW,
-                DtlsConnectionState::CONNECTING,
-                DtlsConnectionState::CONNECTED,
-            ] {
-                if let Some(r) = self.rtc_mut(id) {
-                    r.dtls = Some(st);
+                if c == 1 {
+                    // The offerer already announced NEW at processAnswer.
+                    if self.rtc(id).and_then(|r| r.dtls).is_none() {
+                        self.set_dtls(id, DtlsConnectionState::NEW, &[ENC]);
+                    }
+                    self.set_dtls(id, DtlsConnectionState::CONNECTING, &[DEC, ENC]);
                 }
-                self.raise(id, "DtlsConnectionStateChange", dtls_fields(st));
+                self.set_ice(id, c, IceComponentState::READY);
             }
         }
         if let Some(r) = self.rtc_mut(id) {
@@ -214,12 +209,14 @@ impl Engine {
             "ConnectionStateChanged",
             state_fields("DISCONNECTED", "CONNECTED"),
         );
+        if components > 0 {
+            self.set_dtls(id, DtlsConnectionState::CONNECTED, &[DEC, ENC]);
+        }
         self.raise(
             id,
             "MediaStateChanged",
             state_fields("DISCONNECTED", "CONNECTED"),
         );
-        self.raise(id, "MediaSessionStarted", json!({}));
         self.mark_dirty(id);
         if let Some(p) = self
             .rtc(id)
@@ -229,6 +226,16 @@ impl Engine {
             self.kick(&p);
         }
         false
+    }
+
+    /// DTLS of `id` moves to `st`, announced for each of `components`.
+    pub(crate) fn set_dtls(&mut self, id: &str, st: DtlsConnectionState, components: &[&str]) {
+        if let Some(r) = self.rtc_mut(id) {
+            r.dtls = Some(st);
+        }
+        for c in components {
+            self.raise(id, "DtlsConnectionStateChange", dtls_fields(st, c));
+        }
     }
 
     fn set_ice(&mut self, id: &str, component: usize, st: IceComponentState) {
@@ -250,10 +257,14 @@ pub(crate) fn ice_fields(component: u32, st: IceComponentState) -> Value {
     json!({ "streamId": 1, "componentId": component, "state": st.as_str() })
 }
 
-pub(crate) fn dtls_fields(st: DtlsConnectionState) -> Value {
+/// The DTLS encoder and decoder components of the bundle, as KMS names them.
+pub(crate) const ENC: &str = "[bundle/dtlssrtpenc]";
+pub(crate) const DEC: &str = "[bundle/dtlssrtpdec]";
+
+pub(crate) fn dtls_fields(st: DtlsConnectionState, component: &str) -> Value {
     json!({
         "streamId": "1",
-        "componentId": "[bundle/dtlssrtpenc]",
+        "componentId": component,
         "connectionId": "dtlssrtpenc1-dtlssrtpdec1-1-1",
         "state": st.as_str(),
     })

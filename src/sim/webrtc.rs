@@ -5,10 +5,11 @@
 use serde_json::{json, Value};
 
 use super::engine::{marshall, Engine, RpcResult};
+use super::ice;
 use super::media::midx;
 use super::sdp::{self, Section};
 use super::stats::{Counter, Quality};
-use super::timeline::{ice_fields, Vanish};
+use super::timeline::{ice_fields, Vanish, ENC};
 use crate::kms::types::{
     kurento_value, ConnectionState, DtlsConnectionState, IceComponentState, MediaState, MediaType,
 };
@@ -63,7 +64,12 @@ pub struct Rtc {
     pub peer: Peer,
     pub streams: Vec<Stream>,
     pub gathered: bool,
-    pub remote_candidates: u32,
+    /// Candidates this endpoint announced (`IceCandidateFound`), in order.
+    pub local_candidates: Vec<String>,
+    /// Candidates received with `addIceCandidate`, in order, without repeats.
+    pub remote_candidates: Vec<String>,
+    /// Selected pairs: (component, local candidate, remote candidate).
+    pub pairs: Vec<(u32, String, String)>,
     pub ice_mode: IceMode,
     /// Per component (1, 2); empty until gathering starts.
     pub ice: Vec<IceComponentState>,
@@ -86,7 +92,9 @@ impl Rtc {
             peer: Peer::None,
             streams: Vec::new(),
             gathered: false,
-            remote_candidates: 0,
+            local_candidates: Vec::new(),
+            remote_candidates: Vec::new(),
+            pairs: Vec::new(),
             ice_mode: IceMode::Normal,
             ice: Vec::new(),
             dtls: None,
@@ -128,6 +136,24 @@ impl Rtc {
 }
 
 impl Engine {
+    /// The local description of `id` as KMS reports it: with the gathered candidates.
+    pub(crate) fn local_descriptor(&self, id: &str) -> Option<String> {
+        let r = self.rtc(id)?;
+        Some(ice::with_candidates(
+            r.local_sdp.as_deref()?,
+            &r.local_candidates,
+        ))
+    }
+
+    /// The remote description of `id`: with the candidates the peer added.
+    pub(crate) fn remote_descriptor(&self, id: &str) -> Option<String> {
+        let r = self.rtc(id)?;
+        Some(ice::with_candidates(
+            r.remote_sdp.as_deref()?,
+            &r.remote_candidates,
+        ))
+    }
+
     pub(crate) fn rtc(&self, id: &str) -> Option<&Rtc> {
         self.objects.get(id)?.el.as_ref()?.rtc.as_deref()
     }
@@ -277,6 +303,10 @@ impl Engine {
             r.remote_sdp = Some(answer.to_owned());
             r.peer = peer.clone();
         }
+        // KMS announces the offerer's DTLS encoder at once (samples/wire.jsonl #52).
+        if self.rtc(id).is_some_and(|r| r.webrtc && r.dtls.is_none()) {
+            self.set_dtls(id, DtlsConnectionState::NEW, &[ENC]);
+        }
         self.after_negotiation(id, &peer);
         Ok(Value::from(local))
     }
@@ -312,6 +342,9 @@ impl Engine {
                 r.gathered = true;
             }
         }
+        // KMS starts the media session as soon as SDP negotiation completes,
+        // before any ICE gathering (samples/wire.jsonl after #51/#52).
+        self.raise(id, "MediaSessionStarted", json!({}));
         self.kick(id);
     }
 
@@ -331,16 +364,25 @@ impl Engine {
                 ice_fields(c, IceComponentState::GATHERING),
             );
         }
-        for (i, mid) in ["0", "1"].iter().enumerate() {
-            for c in 1..=2u32 {
-                let port = 20000 + (rand::Rng::gen::<u16>(&mut self.rng) % 40000);
+        let mids: Vec<String> = self
+            .rtc(id)
+            .and_then(|r| r.local_sdp.as_deref())
+            .map(|l| sdp::parse(l).sections.into_iter().map(|s| s.mid).collect())
+            .filter(|m: &Vec<String>| !m.is_empty())
+            .unwrap_or_else(|| vec!["0".into(), "1".into()]);
+        let mut found = Vec::new();
+        for c in 1..=2u32 {
+            let ports = [0u16; 2].map(|_| 20000 + rand::Rng::gen::<u16>(&mut self.rng) % 40000);
+            found.extend(ice::host_candidates(c, ports));
+        }
+        if let Some(r) = self.rtc_mut(id) {
+            r.local_candidates = found.clone();
+        }
+        for text in &found {
+            for (i, mid) in mids.iter().enumerate() {
                 let cand = kurento_value(
                     "IceCandidate",
-                    json!({
-                        "candidate": format!("candidate:1 {c} UDP {} 192.0.2.2 {port} typ host", 2015363327 - c),
-                        "sdpMid": mid,
-                        "sdpMLineIndex": i,
-                    }),
+                    json!({ "candidate": text, "sdpMid": mid, "sdpMLineIndex": i }),
                 );
                 self.raise(id, "IceCandidateFound", json!({ "candidate": cand }));
             }
@@ -358,8 +400,17 @@ impl Engine {
         {
             return Err(marshall("'candidate' parameter should be a IceCandidate"));
         }
+        let text = cand
+            .and_then(|c| c.get("candidate"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .trim()
+            .trim_start_matches("a=")
+            .to_owned();
         if let Some(r) = self.rtc_mut(id) {
-            r.remote_candidates += 1;
+            if !text.is_empty() && !r.remote_candidates.contains(&text) {
+                r.remote_candidates.push(text);
+            }
         }
         Ok(Value::Null)
     }
