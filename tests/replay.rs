@@ -38,7 +38,7 @@
 //! - Events: before each request, every event the captured connection had
 //!   received by then must have arrived on the replay connection (matched by
 //!   type, object, and `state`/`newState`/`mediaType`/`componentId`/
-//!   `object`/`objectId`), deadline 30 s (2 s after the first timeout); at
+//!   `object`/`objectId`), deadline 75 s (2 s after the first timeout); at
 //!   the end every captured event key must have arrived. Multiplicity is not
 //!   compared (KMS's counts of ICE candidates or repeated `Error` events are
 //!   not fixed). The first replayed event of each key is compared in shape
