@@ -8,7 +8,7 @@ use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType::{self, Counter, Gauge};
 
 use super::collector::{family, Family, Labels};
-use crate::model::{Element, InboundRtp, OutboundRtp, StatsSample};
+use crate::model::{Element, InboundRtp, OutboundRtp, RtpStream, StatsSample};
 
 type Targets<'a, 'b> = [(&'a str, &'b [&'a Element])];
 
@@ -32,6 +32,34 @@ fn media_of(m: Option<crate::kms::types::MediaType>) -> &'static str {
     m.map_or("UNKNOWN", |m| m.as_str())
 }
 
+/// Emit `value` for every stream `pick` selects from each element's last sample.
+fn streams<T: RtpStream>(
+    f: &mut Family,
+    targets: &Targets,
+    pick: fn(&StatsSample) -> &[T],
+    value: impl Fn(&T, &StatsSample, Option<&StatsSample>) -> Option<f64>,
+) -> fmt::Result {
+    for (kms, elements) in targets {
+        for e in elements.iter() {
+            let Some(s) = &e.stats else { continue };
+            for r in pick(s) {
+                if let Some(v) = value(r, s, e.previous_stats.as_ref()) {
+                    f.emit(&stream_labels(kms, e, media_of(r.media()), r.ssrc()), v)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn inbound_of(s: &StatsSample) -> &[InboundRtp] {
+    &s.inbound
+}
+
+fn outbound_of(s: &StatsSample) -> &[OutboundRtp] {
+    &s.outbound
+}
+
 /// Emit one value per inbound stream.
 fn inbound(
     enc: &mut DescriptorEncoder,
@@ -42,17 +70,7 @@ fn inbound(
     value: fn(&InboundRtp, &StatsSample, Option<&StatsSample>) -> Option<f64>,
 ) -> fmt::Result {
     family(enc, name, help, ty, |f: &mut Family| {
-        for (kms, elements) in targets {
-            for e in elements.iter() {
-                let Some(s) = &e.stats else { continue };
-                for r in &s.inbound {
-                    if let Some(v) = value(r, s, e.previous_stats.as_ref()) {
-                        f.emit(&stream_labels(kms, e, media_of(r.media), &r.ssrc), v)?;
-                    }
-                }
-            }
-        }
-        Ok(())
+        streams(f, targets, inbound_of, value)
     })
 }
 
@@ -66,17 +84,7 @@ fn outbound(
     value: fn(&OutboundRtp, &StatsSample, Option<&StatsSample>) -> Option<f64>,
 ) -> fmt::Result {
     family(enc, name, help, ty, |f: &mut Family| {
-        for (kms, elements) in targets {
-            for e in elements.iter() {
-                let Some(s) = &e.stats else { continue };
-                for r in &s.outbound {
-                    if let Some(v) = value(r, s, e.previous_stats.as_ref()) {
-                        f.emit(&stream_labels(kms, e, media_of(r.media), &r.ssrc), v)?;
-                    }
-                }
-            }
-        }
-        Ok(())
+        streams(f, targets, outbound_of, value)
     })
 }
 
@@ -91,18 +99,8 @@ fn both(
     out: fn(&OutboundRtp) -> f64,
 ) -> fmt::Result {
     family(enc, name, help, ty, |f: &mut Family| {
-        for (kms, elements) in targets {
-            for e in elements.iter() {
-                let Some(s) = &e.stats else { continue };
-                for r in &s.inbound {
-                    f.emit(&stream_labels(kms, e, media_of(r.media), &r.ssrc), inb(r))?;
-                }
-                for r in &s.outbound {
-                    f.emit(&stream_labels(kms, e, media_of(r.media), &r.ssrc), out(r))?;
-                }
-            }
-        }
-        Ok(())
+        streams(f, targets, inbound_of, |r, _, _| Some(inb(r)))?;
+        streams(f, targets, outbound_of, |r, _, _| Some(out(r)))
     })
 }
 

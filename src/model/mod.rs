@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::kms::types::MediaType;
 
 pub use element::{Direction, Element, EndpointChange, EndpointState, Flow, Since};
-pub use stats::{InboundRtp, OutboundRtp, StatsSample};
+pub use stats::{InboundRtp, OutboundRtp, RtpStream, StatsSample};
 pub use store::{SharedTarget, Store};
 
 /// Milliseconds since the Unix epoch.

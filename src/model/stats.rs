@@ -41,6 +41,30 @@ pub struct OutboundRtp {
     pub remb_bps: f64,
 }
 
+/// What inbound and outbound streams share.
+pub trait RtpStream {
+    fn ssrc(&self) -> &str;
+    fn media(&self) -> Option<MediaType>;
+}
+
+impl RtpStream for InboundRtp {
+    fn ssrc(&self) -> &str {
+        &self.ssrc
+    }
+    fn media(&self) -> Option<MediaType> {
+        self.media
+    }
+}
+
+impl RtpStream for OutboundRtp {
+    fn ssrc(&self) -> &str {
+        &self.ssrc
+    }
+    fn media(&self) -> Option<MediaType> {
+        self.media
+    }
+}
+
 /// One `getStats` reading, in base units.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StatsSample {

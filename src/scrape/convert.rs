@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::kms::stats::{Stat, StatsMap};
 use crate::kms::types::{ElementConnectionData, IceConnection, MediaType, Tag};
-use crate::model::{InboundRtp, Millis, ObjectId, OutboundRtp, StatsSample};
+use crate::model::{InboundRtp, Millis, ObjectId, OutboundRtp, RtpStream, StatsSample};
 
 /// KMS reports `fractionLost` either as a 0..1 fraction or as RTCP's 8-bit
 /// fixed-point value (0..255 = 0..1).
@@ -101,26 +101,10 @@ pub fn sample(map: &StatsMap, media: &HashMap<String, MediaType>, read_at: Milli
     s
 }
 
-trait Ssrc {
-    fn ssrc(&self) -> &str;
-}
-
-impl Ssrc for InboundRtp {
-    fn ssrc(&self) -> &str {
-        &self.ssrc
-    }
-}
-
-impl Ssrc for OutboundRtp {
-    fn ssrc(&self) -> &str {
-        &self.ssrc
-    }
-}
-
 /// One entry per SSRC, sorted. KMS lists a second, zero-byte `inboundrtp`
 /// entry for the same SSRC when the peer offered retransmission (RTX): the
 /// entries are folded into one stream (counters summed, gauges maxed).
-fn merge_by_ssrc<T: Ssrc>(mut v: Vec<T>, fold: impl Fn(&mut T, T)) -> Vec<T> {
+fn merge_by_ssrc<T: RtpStream>(mut v: Vec<T>, fold: impl Fn(&mut T, T)) -> Vec<T> {
     v.sort_by(|a, b| a.ssrc().cmp(b.ssrc()));
     let mut out: Vec<T> = Vec::with_capacity(v.len());
     for s in v {
