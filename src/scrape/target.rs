@@ -85,6 +85,11 @@ impl Task {
                 // The client renews these on a new session by itself.
                 subscribed = self.subscribe(client).await;
                 if !subscribed {
+                    // Retry after a pause, not in a tight loop.
+                    tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        _ = tokio::time::sleep(self.spec.scrape.interval) => {}
+                    }
                     continue 'connection;
                 }
             }
