@@ -296,6 +296,28 @@ async fn metrics_match_ground_truth_and_released_series_vanish() {
         async move { check_against_truth(&scrape(addr).await, &sim.truth()) }
     })
     .await;
+    // An object gone between cycles is simply gone: no error storm, and the
+    // requests per endpoint stay counted and bounded.
+    let page = scrape(addr).await;
+    let errors: Vec<_> = find(&page, "kurento_exporter_errors_total", &[("kms", "sim")])
+        .into_iter()
+        .filter(|(s, _)| matches!(s.label("kind"), "kms_error" | "protocol" | "sync_failed"))
+        .collect();
+    let failing: Vec<_> = find(
+        &page,
+        "kurento_exporter_rpc_requests_total",
+        &[("outcome", "kms_error")],
+    );
+    assert!(errors.is_empty(), "{errors:?} {failing:?}");
+    let per_endpoint = find(
+        &page,
+        "kurento_exporter_requests_per_endpoint",
+        &[("kms", "sim")],
+    );
+    assert!(
+        matches!(per_endpoint.as_slice(), [(_, v)] if *v > 0.0 && *v < 10.0),
+        "{per_endpoint:?}"
+    );
     d.shutdown(Duration::from_secs(5)).await;
     sim.shutdown().await;
 }

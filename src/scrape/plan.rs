@@ -69,12 +69,22 @@ impl Read {
     }
 }
 
+/// Hubs are MediaObjects, not MediaElements (kmd: `Hub extends MediaObject`):
+/// they have no connections or media flow of their own (their HubPorts do);
+/// asking for them answers 40008.
+pub fn is_hub(element_type: &str) -> bool {
+    matches!(
+        element_type,
+        "Composite" | "Dispatcher" | "DispatcherOneToMany" | "Mixer" | "AlphaBlending"
+    )
+}
+
 /// Directions in which an element without RTP stats can carry media.
 fn flow_directions(element_type: &str) -> &'static [Direction] {
     match element_type {
         "PlayerEndpoint" | "HttpPostEndpoint" => &[Direction::Out],
         "RecorderEndpoint" => &[Direction::In],
-        "Composite" | "Dispatcher" | "DispatcherOneToMany" | "Mixer" | "AlphaBlending" => &[],
+        t if is_hub(t) => &[],
         _ => &[Direction::In, Direction::Out],
     }
 }
@@ -238,6 +248,7 @@ mod tests {
             ("p", "PlayerEndpoint"),
             ("r", "RecorderEndpoint"),
             ("f", "PassThrough"),
+            ("h", "Composite"),
         ]);
         let book = known(&m, 0);
         let reads = plan(&m, &book, 1_000, Duration::from_secs(60));
@@ -255,6 +266,7 @@ mod tests {
         assert!(flows.contains(&("PlayerEndpoint", Direction::Out)));
         assert!(!flows.contains(&("PlayerEndpoint", Direction::In)));
         assert!(!flows.iter().any(|(t, _)| *t == "WebRtcEndpoint"));
+        assert!(!flows.iter().any(|(t, _)| is_hub(t)), "hubs have no flow of their own");
         assert_eq!(reads.len(), 9, "no identity or state reads: {reads:?}");
         assert_eq!(touched_pipelines(&reads), [P.to_string()].into());
     }

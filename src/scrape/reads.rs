@@ -11,7 +11,7 @@ use crate::metrics::{ErrorKind, ExporterMetrics, Outcome};
 use crate::model::{Direction, Element, EndpointChange, Millis, ObjectId, Pipeline, Update};
 
 use super::convert;
-use super::plan::{pipeline_of, type_of, Read};
+use super::plan::{is_hub, pipeline_of, type_of, Read};
 
 /// A client instrumented for one target.
 pub struct Rpc {
@@ -54,7 +54,10 @@ impl Rpc {
         match &res {
             Err(ClientError::Timeout { .. }) => self.metrics.error(&self.kms, ErrorKind::timeout),
             Err(ClientError::Protocol(_)) => self.metrics.error(&self.kms, ErrorKind::protocol),
-            Err(ClientError::Kms { .. }) => self.metrics.error(&self.kms, ErrorKind::kms_error),
+            Err(e @ ClientError::Kms { .. }) => {
+                tracing::debug!(kms = %self.kms, method, error = %e, "KMS answered an error");
+                self.metrics.error(&self.kms, ErrorKind::kms_error)
+            }
             _ => {}
         }
         res
@@ -194,12 +197,12 @@ async fn element_identity(rpc: &Rpc, id: &str, now: Millis, out: &mut ReadResult
         rpc.call("getName", c.get_name(id)),
         rpc.call("getCreationTime", c.get_creation_time(id)),
         rpc.call("getTags", c.get_tags(id)),
-        rpc.call("getSinkConnections", c.get_sink_connections(id, None)),
+        sinks(rpc, id),
     );
     let name = out.check(id, name);
     let created = out.check(id, created);
     let tags = out.check(id, tags);
-    let sinks = out.check(id, sinks);
+    let sinks = sinks.and_then(|r| out.check(id, r));
     if out.gone.is_some() {
         return;
     }
@@ -222,19 +225,33 @@ async fn element_identity(rpc: &Rpc, id: &str, now: Millis, out: &mut ReadResult
     out.identity_read = !out.transport_error;
 }
 
+/// `getSinkConnections`, for elements that have connections (not hubs).
+async fn sinks(
+    rpc: &Rpc,
+    id: &str,
+) -> Option<Result<Vec<crate::kms::types::ElementConnectionData>, ClientError>> {
+    if is_hub(type_of(id)) {
+        return None;
+    }
+    Some(
+        rpc.call(
+            "getSinkConnections",
+            rpc.client.get_sink_connections(id, None),
+        )
+        .await,
+    )
+}
+
 async fn tags_and_sinks(rpc: &Rpc, id: &str, out: &mut ReadResult) {
     let c = &rpc.client;
-    let (tags, sinks) = tokio::join!(
-        rpc.call("getTags", c.get_tags(id)),
-        rpc.call("getSinkConnections", c.get_sink_connections(id, None)),
-    );
+    let (tags, sinks) = tokio::join!(rpc.call("getTags", c.get_tags(id)), sinks(rpc, id));
     if let Some(tags) = out.check(id, tags) {
         out.updates.push(Update::Tags {
             object: id.to_string(),
             tags: convert::tags(tags),
         });
     }
-    if let Some(sinks) = out.check(id, sinks) {
+    if let Some(sinks) = sinks.and_then(|r| out.check(id, r)) {
         out.updates.push(Update::Sinks {
             source: id.to_string(),
             sinks: convert::sinks(sinks),
