@@ -266,7 +266,10 @@ mod tests {
         assert!(flows.contains(&("PlayerEndpoint", Direction::Out)));
         assert!(!flows.contains(&("PlayerEndpoint", Direction::In)));
         assert!(!flows.iter().any(|(t, _)| *t == "WebRtcEndpoint"));
-        assert!(!flows.iter().any(|(t, _)| is_hub(t)), "hubs have no flow of their own");
+        assert!(
+            !flows.iter().any(|(t, _)| is_hub(t)),
+            "hubs have no flow of their own"
+        );
         assert_eq!(reads.len(), 9, "no identity or state reads: {reads:?}");
         assert_eq!(touched_pipelines(&reads), [P.to_string()].into());
     }
