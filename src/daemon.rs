@@ -17,7 +17,17 @@ use crate::config::{Config, ConfigError};
 use crate::http::{self, AppState, HttpError, Limits};
 use crate::metrics::{Metrics, Settings};
 use crate::model::Store;
-use crate::scrape::{run_target, TargetSpec};
+use crate::reaper::{Board, Mode, Reaper, ReaperError};
+use crate::scrape::{client_for, run_target, TargetSpec};
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error("reaper: {0}")]
+    Reaper(#[from] ReaperError),
+}
 
 struct RunningTarget {
     spec: TargetSpec,
@@ -34,25 +44,35 @@ pub struct Daemon {
     targets: BTreeMap<String, RunningTarget>,
     http_cancel: CancellationToken,
     http: JoinHandle<()>,
+    reaper: Reaper,
     config: Config,
 }
 
 impl Daemon {
     /// Bind the HTTP server and start watching every target.
-    pub async fn start(config: Config) -> Result<Daemon, HttpError> {
+    pub async fn start(config: Config) -> Result<Daemon, DaemonError> {
         let listener = http::bind(config.listen).await?;
         let addr = listener.local_addr().unwrap_or(config.listen);
         let store = Store::default();
-        let metrics = Arc::new(Metrics::new(
+        let board = Board::default();
+        let metrics = Arc::new(Metrics::with_board(
             store.clone(),
+            board.clone(),
             config.scrape.tag_labels.clone(),
             config.scrape.max_endpoints,
         ));
+        let reaper = Reaper::start(
+            &config.reaper,
+            &config.policy,
+            board,
+            metrics.exporter.clone(),
+        )?;
         let readiness = Arc::new(RwLock::new(config.readiness.targets.clone()));
         let state = AppState {
             metrics: metrics.clone(),
             store: store.clone(),
             readiness: readiness.clone(),
+            reaper: Some(reaper.clone()),
         };
         let limits = Limits {
             header_read_timeout: config.http.header_read_timeout,
@@ -68,6 +88,7 @@ impl Daemon {
             targets: BTreeMap::new(),
             http_cancel,
             http,
+            reaper,
             config: config.clone(),
         };
         d.sync_targets(&config);
@@ -93,6 +114,11 @@ impl Daemon {
         &self.config
     }
 
+    /// The reaper (zombies board, manual releases).
+    pub fn reaper(&self) -> &Reaper {
+        &self.reaper
+    }
+
     /// Apply a new configuration: targets added, removed or changed; series
     /// settings and readiness updated. The listen address needs a restart.
     pub fn reload(&mut self, config: Config) {
@@ -100,6 +126,12 @@ impl Daemon {
             tracing::warn!(old = %self.config.listen, new = %config.listen, "listen address changes need a restart; keeping the old one");
         }
         self.sync_targets(&config);
+        if let Err(e) = self
+            .reaper
+            .reload(&config.reaper, &config.policy, &modes(&config))
+        {
+            tracing::error!(error = %e, "reaper settings not reloaded; keeping the old ones");
+        }
         self.metrics.set_settings(Settings {
             tag_labels: config.scrape.tag_labels.clone(),
             max_endpoints: config.scrape.max_endpoints,
@@ -138,6 +170,7 @@ impl Daemon {
                 run.cancel.cancel();
                 run.task.abort();
             }
+            self.reaper.detach(&name);
             self.store.remove(&name);
             tracing::info!(kms = %name, "target stopped");
         }
@@ -147,10 +180,26 @@ impl Daemon {
             }
             let model = self.store.target(&name);
             let cancel = CancellationToken::new();
+            let client = client_for(&spec);
+            let (cycles, cycles_rx) = tokio::sync::watch::channel(0u64);
+            let mode = modes(config)
+                .get(&name)
+                .copied()
+                .unwrap_or(config.reaper.mode);
+            self.reaper.attach(
+                &name,
+                client.clone(),
+                model.clone(),
+                spec.scrape.interval,
+                mode,
+                cycles_rx,
+            );
             let task = tokio::spawn(run_target(
                 spec.clone(),
+                client,
                 model,
                 self.metrics.exporter.clone(),
+                cycles,
                 cancel.clone(),
             ));
             tracing::info!(kms = %name, url = %spec.url, "target started");
@@ -166,7 +215,9 @@ impl Daemon {
             run.cancel.cancel();
         }
         self.http_cancel.cancel();
+        let reaper = self.reaper.clone();
         let all = async {
+            reaper.shutdown(grace).await;
             for (_, run) in self.targets {
                 let _ = run.task.await;
             }
@@ -174,6 +225,15 @@ impl Daemon {
         };
         tokio::time::timeout(grace, all).await.is_ok()
     }
+}
+
+/// The reaper mode of every configured target.
+fn modes(config: &Config) -> BTreeMap<String, Mode> {
+    config
+        .targets
+        .iter()
+        .map(|t| (t.name.clone(), t.mode(&config.reaper)))
+        .collect()
 }
 
 /// Run until SIGTERM or SIGINT (drain within `shutdown_grace`; a second

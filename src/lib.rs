@@ -8,7 +8,8 @@
 //!        ▼                                   │
 //!   kms::Client ──► scrape ──► model ──► metrics (Collector, at scrape time) ──► /metrics
 //!                                │
-//!                                └──► policy::decide(model, config, now) ──► reaper ──► kms::Client.release
+//!                                └──► reaper: judge = policy::decide(model, policy, history, sessions, now)
+//!                                       ──► ledger (mode, limits) ──► audit log ──► actuator ──► kms::Client.release
 //! ```
 //!
 //! `kms` owns the wire protocol and the client; `sim` owns the simulator.
@@ -22,5 +23,6 @@ pub mod kms;
 pub mod metrics;
 pub mod model;
 pub mod policy;
+pub mod reaper;
 pub mod scrape;
 pub mod sim;

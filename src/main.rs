@@ -97,6 +97,7 @@ fn main() -> anyhow::Result<()> {
             cfg.targets = vec![kurento_exporter::config::Target {
                 name: "demo".into(),
                 url: sim.ws_url(),
+                reaper_mode: None,
             }];
             Some(sim)
         } else {

@@ -36,6 +36,8 @@ pub struct Config {
     pub targets: Vec<Target>,
     /// Zombie rules and their safety settings (`[policy]`).
     pub policy: crate::policy::PolicyConfig,
+    /// What the reaper may do, its limits and audit log (`[reaper]`).
+    pub reaper: crate::reaper::ReaperConfig,
 }
 
 impl Default for Config {
@@ -49,6 +51,7 @@ impl Default for Config {
             readiness: ReadinessConfig::default(),
             targets: Vec::new(),
             policy: crate::policy::PolicyConfig::default(),
+            reaper: crate::reaper::ReaperConfig::default(),
         }
     }
 }
@@ -61,6 +64,16 @@ pub struct Target {
     pub name: String,
     /// `ws://host:8888/kurento` or `wss://...`.
     pub url: String,
+    /// The reaper's mode on this target; default `reaper.mode`.
+    #[serde(default)]
+    pub reaper_mode: Option<crate::reaper::Mode>,
+}
+
+impl Target {
+    /// The reaper mode in force for this target.
+    pub fn mode(&self, reaper: &crate::reaper::ReaperConfig) -> crate::reaper::Mode {
+        self.reaper_mode.unwrap_or(reaper.mode)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -240,6 +253,7 @@ fn target_from_flag(flag: &str) -> Target {
         Some((name, url)) if !name.contains('/') && !name.contains(':') => Target {
             name: name.to_string(),
             url: url.to_string(),
+            reaper_mode: None,
         },
         _ => {
             let authority = flag
@@ -251,6 +265,7 @@ fn target_from_flag(flag: &str) -> Target {
             Target {
                 name: authority.to_string(),
                 url: flag.to_string(),
+                reaper_mode: None,
             }
         }
     }

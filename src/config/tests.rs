@@ -142,11 +142,13 @@ fn environment_overrides_file_and_flags_override_both() {
         vec![
             Target {
                 name: "10.0.0.1:8888".into(),
-                url: "ws://10.0.0.1:8888/kurento".into()
+                url: "ws://10.0.0.1:8888/kurento".into(),
+                reaper_mode: None,
             },
             Target {
                 name: "b".into(),
-                url: "wss://kms-b:8433/kurento".into()
+                url: "wss://kms-b:8433/kurento".into(),
+                reaper_mode: None,
             },
         ]
     );

@@ -146,6 +146,12 @@ pub(super) fn problems(cfg: &Config) -> Vec<Problem> {
         }
     }
     c.problems.extend(cfg.policy.problems());
+    let modes: Vec<(String, crate::reaper::Mode)> = cfg
+        .targets
+        .iter()
+        .map(|t| (t.name.clone(), t.mode(&cfg.reaper)))
+        .collect();
+    c.problems.extend(cfg.reaper.problems(&modes));
     c.problems
 }
 

@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 mod graph;
+mod reaper_api;
 
 use crate::metrics::Metrics;
 use crate::model::Store;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub store: Store,
     /// Targets `/readyz` waits for; empty = every target.
     pub readiness: Arc<RwLock<Vec<String>>>,
+    /// The reaper (zombies, manual releases); none in bare tests.
+    pub reaper: Option<crate::reaper::Reaper>,
 }
 
 /// Limits of the HTTP server.
@@ -118,6 +121,7 @@ pub fn route(state: &AppState, method: &Method, uri: &str, accept: Option<&str>)
             | "/api/health"
             | "/api/graph/fields"
             | "/api/graph/data"
+            | "/api/v1/zombies"
     );
     if !allowed {
         return text(StatusCode::NOT_FOUND, "not found\n");
@@ -145,6 +149,7 @@ pub fn route(state: &AppState, method: &Method, uri: &str, accept: Option<&str>)
             param(query, "kms").as_deref(),
             param(query, "pipeline").as_deref(),
         )),
+        "/api/v1/zombies" => reaper_api::zombies(state, param(query, "kms").as_deref()),
         _ => readiness(state),
     }
 }
@@ -215,8 +220,20 @@ pub async fn serve(
                     .path_and_query()
                     .map_or("/", |p| p.as_str())
                     .to_owned();
-                let r = route(&state, req.method(), &uri, accept.as_deref());
-                async move { Ok::<_, Infallible>(r) }
+                let state = state.clone();
+                async move {
+                    if let Some(object) = reaper_api::release_path(req.uri().path()) {
+                        let auth = req
+                            .headers()
+                            .get(hyper::header::AUTHORIZATION)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned);
+                        let r = reaper_api::release(&state, req.method(), &object, auth.as_deref())
+                            .await;
+                        return Ok::<_, Infallible>(r);
+                    }
+                    Ok::<_, Infallible>(route(&state, req.method(), &uri, accept.as_deref()))
+                }
             });
             let mut builder = http1::Builder::new();
             builder
@@ -249,6 +266,7 @@ mod tests {
             metrics: Arc::new(Metrics::new(store.clone(), vec![], 100)),
             store,
             readiness: Arc::default(),
+            reaper: None,
         }
     }
 

@@ -4,6 +4,7 @@
 //! by content negotiation.
 
 mod collector;
+mod reaper;
 mod rtp;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
@@ -19,6 +20,7 @@ pub use collector::{ModelCollector, Settings};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::model::Store;
+use crate::reaper::Board;
 
 /// Why something went wrong, as a bounded label set.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -64,6 +66,14 @@ struct MethodLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReaperLabels {
+    kms: String,
+    rule: String,
+    action: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ErrorLabels {
     kms: String,
     kind: ErrorKind,
@@ -85,6 +95,7 @@ pub struct ExporterMetrics {
     rpc_duration: Family<MethodLabels, Histogram, fn() -> Histogram>,
     errors: Family<ErrorLabels, Counter>,
     requests_per_endpoint: Family<KmsLabels, Gauge<f64, AtomicU64>>,
+    reaper_actions: Family<ReaperLabels, Counter>,
     /// Sum and count of sync durations per target (readable, unlike the histogram).
     sync_totals: Arc<std::sync::Mutex<std::collections::HashMap<String, (f64, u64)>>>,
 }
@@ -97,6 +108,7 @@ impl ExporterMetrics {
             rpc_duration: Family::new_with_constructor(latency_histogram),
             errors: Family::default(),
             requests_per_endpoint: Family::default(),
+            reaper_actions: Family::default(),
             sync_totals: Arc::default(),
         }
     }
@@ -139,6 +151,42 @@ impl ExporterMetrics {
                 kind,
             })
             .inc();
+    }
+
+    /// The reaper did `action` under `rule` with `outcome` (bounded label sets).
+    pub fn reaper_action(
+        &self,
+        kms: &str,
+        rule: &str,
+        action: &'static str,
+        outcome: &'static str,
+    ) {
+        self.reaper_actions
+            .get_or_create(&ReaperLabels {
+                kms: kms.into(),
+                rule: rule.into(),
+                action,
+                outcome,
+            })
+            .inc();
+    }
+
+    /// The count of `kurento_reaper_actions_total{kms,rule,action,outcome}` so far.
+    pub fn reaper_actions(
+        &self,
+        kms: &str,
+        rule: &str,
+        action: &'static str,
+        outcome: &'static str,
+    ) -> u64 {
+        self.reaper_actions
+            .get(&ReaperLabels {
+                kms: kms.into(),
+                rule: rule.into(),
+                action,
+                outcome,
+            })
+            .map_or(0, |c| c.get())
     }
 
     /// The last `requests_per_endpoint` value of `kms` (benchmarks, tests).
@@ -184,6 +232,16 @@ pub const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0;
 
 impl Metrics {
     pub fn new(store: Store, tag_labels: Vec<String>, max_endpoints: usize) -> Self {
+        Self::with_board(store, Board::default(), tag_labels, max_endpoints)
+    }
+
+    /// As `new`, exporting the reaper's zombies and mode from `board`.
+    pub fn with_board(
+        store: Store,
+        board: Board,
+        tag_labels: Vec<String>,
+        max_endpoints: usize,
+    ) -> Self {
         let settings = Arc::new(RwLock::new(Settings {
             tag_labels,
             max_endpoints,
@@ -220,7 +278,13 @@ impl Metrics {
             "KMS requests per endpoint in the last stats cycle, unref included",
             exporter.requests_per_endpoint.clone(),
         );
+        registry.register(
+            "kurento_reaper_actions",
+            "Reaper actions (flag, would_release, release) by rule and outcome",
+            exporter.reaper_actions.clone(),
+        );
         registry.register_collector(Box::new(ModelCollector::new(store, settings.clone())));
+        registry.register_collector(Box::new(reaper::ReaperCollector::new(board)));
         Metrics {
             registry,
             settings,

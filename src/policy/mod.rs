@@ -384,4 +384,4 @@ fn actions(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

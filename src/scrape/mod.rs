@@ -21,7 +21,7 @@ mod target;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use target::{run_target, TargetSpec};
+pub use target::{client_for, run_target, TargetSpec};
 
 /// Wall-clock milliseconds since the Unix epoch.
 pub fn now_millis() -> u64 {

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use futures_util::stream::{self, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ScrapeConfig;
@@ -30,25 +31,33 @@ pub struct TargetSpec {
 /// `getUsedCpu` measures over this window (KMS blocks one worker that long).
 const CPU_WINDOW_MS: u32 = 200;
 
-/// Watch one target until `cancel` fires.
-pub async fn run_target(
-    spec: TargetSpec,
-    model: SharedTarget,
-    metrics: ExporterMetrics,
-    cancel: CancellationToken,
-) {
+/// The client of one target (one WebSocket, shared by the scrape and the reaper).
+pub fn client_for(spec: &TargetSpec) -> Client {
     let mut cc = ConnectionConfig::new(spec.url.clone());
     cc.request_timeout = spec.scrape.request_timeout;
     cc.connect_timeout = spec.scrape.request_timeout;
     cc.max_in_flight = spec.scrape.concurrency;
     cc.ping_interval = spec.scrape.keepalive_interval;
-    let client = Client::start(cc);
+    Client::start(cc)
+}
+
+/// Watch one target until `cancel` fires; `cycles` counts finished sync
+/// cycles (the reaper judges after each). Shuts `client` down at the end.
+pub async fn run_target(
+    spec: TargetSpec,
+    client: Client,
+    model: SharedTarget,
+    metrics: ExporterMetrics,
+    cycles: watch::Sender<u64>,
+    cancel: CancellationToken,
+) {
     let mut task = Task {
         rpc: Rpc::new(client.clone(), spec.name.clone(), metrics),
         spec,
         model,
         book: Book::new(),
         version: None,
+        cycles,
     };
     task.run(&client, cancel).await;
     client.shutdown();
@@ -62,6 +71,7 @@ struct Task {
     book: Book,
     /// KMS version, read once per connection.
     version: Option<String>,
+    cycles: watch::Sender<u64>,
 }
 
 impl Task {
@@ -232,6 +242,7 @@ impl Task {
         self.rpc
             .metrics
             .sync(&self.rpc.kms, started.elapsed().as_secs_f64());
+        self.cycles.send_modify(|n| *n += 1);
         walked
     }
 

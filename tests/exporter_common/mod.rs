@@ -36,6 +36,7 @@ pub fn config(targets: &[(&str, String)], interval: Duration) -> Config {
             .map(|(n, u)| Target {
                 name: n.to_string(),
                 url: u.clone(),
+                reaper_mode: None,
             })
             .collect(),
         ..Config::default()

@@ -6,7 +6,7 @@ mod conditions;
 mod config;
 mod defaults;
 mod logic;
-mod props;
+pub(crate) mod props;
 mod releases;
 
 use super::*;

@@ -38,7 +38,7 @@ struct ElSpec {
 }
 
 #[derive(Debug, Clone)]
-pub(super) struct World {
+pub(crate) struct World {
     pipelines: Vec<(u64, Vec<(usize, usize)>)>,
     elements: Vec<ElSpec>,
     /// `(object index, rule index, cycles, first offset from now)`.
@@ -49,7 +49,7 @@ pub(super) struct World {
     k: u32,
     cap: usize,
     grace: Option<u64>,
-    pub(super) now: u64,
+    pub(crate) now: u64,
     /// Every (object, rule) has a long streak on top of `streaks`.
     veteran: bool,
 }
@@ -105,7 +105,7 @@ fn element() -> impl Strategy<Value = ElSpec> {
         )
 }
 
-pub(super) fn world() -> impl Strategy<Value = World> {
+pub(crate) fn world() -> impl Strategy<Value = World> {
     (
         prop::collection::vec((ago(), tags()), 0..4),
         prop::collection::vec(element(), 0..12),
@@ -204,7 +204,7 @@ fn rule_config(i: usize, min_age: u64) -> RuleConfig {
     }
 }
 
-pub(super) fn build(w: &World) -> (TargetModel, Policy, History, SessionView) {
+pub(crate) fn build(w: &World) -> (TargetModel, Policy, History, SessionView) {
     let now = w.now;
     let at = |ago: u64| now.saturating_sub(ago);
     let mut m = model();
@@ -345,7 +345,7 @@ pub(super) fn build(w: &World) -> (TargetModel, Policy, History, SessionView) {
 }
 
 /// Protect or owner tag on the object, its pipeline, or (for a pipeline) a child.
-fn carries_shield(m: &TargetModel, object: &str) -> bool {
+pub(crate) fn carries_shield(m: &TargetModel, object: &str) -> bool {
     let bad = |t: &BTreeMap<String, String>| {
         t.get(KEYS[0]).map(String::as_str) == Some("true")
             || t.get(KEYS[1]).map(String::as_str) == Some("kurento-exporter")
@@ -358,7 +358,7 @@ fn carries_shield(m: &TargetModel, object: &str) -> bool {
     bad(&e.tags) || pipeline_bad(&e.pipeline)
 }
 
-fn age(m: &TargetModel, object: &str, now: Millis) -> Millis {
+pub(crate) fn age(m: &TargetModel, object: &str, now: Millis) -> Millis {
     let (created, seen) = match m.pipelines.get(object) {
         Some(p) => (p.created, p.first_seen),
         None => (m.elements[object].created, m.elements[object].first_seen),
@@ -367,7 +367,7 @@ fn age(m: &TargetModel, object: &str, now: Millis) -> Millis {
 }
 
 /// Media flows now or flowed within `grace` on the object or, for a pipeline, a child.
-fn flowed(m: &TargetModel, object: &str, grace: Millis, now: Millis) -> bool {
+pub(crate) fn flowed(m: &TargetModel, object: &str, grace: Millis, now: Millis) -> bool {
     let els: Vec<&Element> = if m.pipelines.contains_key(object) {
         m.children(object).collect()
     } else {
