@@ -48,6 +48,7 @@
 //! `samples/peer-vanished-timeline.json` and `samples/browser/*`.
 
 mod app;
+mod blip;
 mod control;
 mod engine;
 mod events;
@@ -168,6 +169,8 @@ pub enum SimError {
     #[error("scenario: {0}")]
     Scenario(#[from] ScenarioError),
 }
+#[cfg(test)]
+mod blip_tests;
 #[cfg(test)]
 mod engine_tests;
 #[cfg(test)]

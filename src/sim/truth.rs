@@ -36,6 +36,10 @@ pub struct ObjectTruth {
     pub ice_states: Vec<String>,
     /// The remote peer is (still) there.
     pub peer_present: Option<bool>,
+    /// The remote peer's network is interrupted right now (`Action::Interrupt`):
+    /// the peer is still present, its media stops after ~4 s.
+    #[serde(default)]
+    pub interrupted: bool,
     /// Outgoing connections: `(sink id, media type)`.
     #[serde(default)]
     pub sinks: Vec<(String, String)>,
@@ -132,6 +136,9 @@ impl Engine {
                         .unwrap_or_default(),
                     peer_present: rtc
                         .map(|r| r.gone.is_none() && r.peer != super::webrtc::Peer::None),
+                    interrupted: rtc
+                        .and_then(|r| r.blip)
+                        .is_some_and(|b| self.now >= b.from && self.now < b.until),
                     sinks: o
                         .el
                         .as_ref()
