@@ -45,7 +45,10 @@
 //! `nonexistent`/`does-not-exist`/`missing` fails with four INVALID_URI
 //! Error events. A connection dropped on a non-JSON frame leaks its session
 //! (never collected), as KMS does. Timings of a vanished peer follow
-//! `samples/peer-vanished-timeline.json` and `samples/browser/*`.
+//! `samples/peer-vanished-timeline.json` and `samples/browser/*`; a peer
+//! whose network blips (`Action::Interrupt`) follows the crash timeline
+//! until it recovers (`blip`). The truth carries a ledger of every release
+//! request (`ledger`), the only way to see a double release.
 
 mod app;
 mod blip;
@@ -57,6 +60,7 @@ mod ice;
 mod info;
 mod invoke;
 mod kinds;
+mod ledger;
 mod media;
 mod methods;
 mod player;
@@ -76,6 +80,7 @@ use std::time::Duration;
 pub use engine::{Delivery, Engine, Outcome};
 pub use handle::{start, SimHandle};
 pub use kinds::Kind;
+pub use ledger::{ReleaseRecord, RELEASE_LEDGER_CAP};
 pub use rpc::FrameReply;
 pub use scenario::{Action, Participant, Scenario, ScenarioError, Step};
 pub use stats::Quality;
