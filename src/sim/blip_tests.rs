@@ -286,7 +286,8 @@ fn blips_extend_and_give_way_to_a_vanished_peer() {
     let alice = f.alice.clone();
     f.interrupt_alice(5_000);
     f.advance(3_000);
-    f.interrupt_alice(5_000);
+    f.e.advance(f.now);
+    assert!(f.e.app_interrupt("r1", "alice", 5_000), "extends to +8 s");
     f.advance(3_000);
     assert!(!f.flowing(&alice, "Out", "VIDEO"), "still cut at +6 s");
     f.advance(2_500);
