@@ -63,6 +63,14 @@ async fn control_api_truth_faults_vanish_and_restart() {
     let path = format!("/peer/{}/vanish?how=close", e.replace('/', "%2F"));
     assert_eq!(http(&base, "POST", &path, "").await.0, 200);
     assert_eq!(http(&base, "POST", "/peer/nope/vanish", "").await.0, 404);
+    let path = format!("/peer/{}/interrupt?ms=5000", e.replace('/', "%2F"));
+    assert_eq!(http(&base, "POST", &path, "").await.0, 200);
+    let path = format!("/peer/{}/interrupt", p.replace('/', "%2F"));
+    assert_eq!(
+        http(&base, "POST", &path, "").await.0,
+        404,
+        "not an endpoint"
+    );
 
     assert_eq!(http(&base, "POST", "/restart", "").await.0, 200);
     assert_eq!(c.recv().await, None);
@@ -183,5 +191,77 @@ async fn scenario_conference_with_zombies_seen_by_a_monitor() {
         .collect();
     assert_eq!(inbound.len(), 1);
     assert!(inbound[0]["bytesReceived"].as_u64().unwrap() > 0);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn release_ledger_shows_double_releases_and_the_app_s_own() {
+    let h = sim_with(60_000, 20, 0.0).await;
+    let base = h.control_url().unwrap();
+    let mut c = Client::connect(&h.ws_url()).await;
+    let p = c.pipeline().await;
+    let e = c.element("PassThrough", &p).await;
+    let s = c.session.clone().unwrap();
+
+    // KMS answers success both times: only the ledger tells them apart.
+    for _ in 0..2 {
+        c.ok("release", json!({"object": e})).await;
+    }
+    h.advance_clock(std::time::Duration::from_millis(1_500));
+    let r = c
+        .ok(
+            "transaction",
+            json!({"operations": [
+                {"jsonrpc": "2.0", "id": 0, "method": "release", "params": {"object": p}},
+                {"jsonrpc": "2.0", "id": 1, "method": "release", "params": {"object": p}},
+            ]}),
+        )
+        .await;
+    assert!(r["value"][1].get("error").is_none(), "{r}");
+
+    let (status, body) = http(&base, "GET", "/truth", "").await;
+    assert_eq!(status, 200);
+    let t: Truth = serde_json::from_str(&body).unwrap();
+    assert!(!t.contains(&p) && !t.contains(&e));
+    let of_e: Vec<_> = t.releases_of(&e).collect();
+    assert_eq!(of_e.len(), 2);
+    assert!(of_e[0].existed && !of_e[1].existed, "{of_e:?}");
+    assert!(of_e.iter().all(|r| r.session == s && !r.by_app));
+    let of_p: Vec<_> = t.releases_of(&p).collect();
+    assert_eq!(of_p.len(), 2, "releases inside a transaction count");
+    assert!(of_p[0].existed && !of_p[1].existed);
+    assert_eq!(of_p[0].at_ms - of_e[0].at_ms, 1_500, "simulated time");
+    assert_eq!(t.releases.len(), 4);
+    assert_eq!(t.releases_dropped, 0);
+
+    // The simulated application's own releases are marked, on its session.
+    let scenario = Scenario::new()
+        .at(
+            0,
+            Action::Conference {
+                room: "r1".into(),
+                participants: 2,
+                named: vec![],
+            },
+        )
+        .at(
+            0,
+            Action::Leave {
+                room: "r1".into(),
+                participant: "p1".into(),
+            },
+        )
+        .at(0, Action::EndRoom { room: "r1".into() });
+    h.run_scenario(scenario).await.unwrap();
+    h.restart().await;
+    let t = h.truth();
+    let app: Vec<_> = t.releases.iter().filter(|r| r.by_app).collect();
+    assert_eq!(
+        app.len(),
+        3,
+        "p1's endpoint and hub port, then the pipeline"
+    );
+    assert!(app.iter().all(|r| r.existed && r.session != s));
+    assert_eq!(t.releases.len(), 7, "a restart keeps the ledger");
     h.shutdown().await;
 }

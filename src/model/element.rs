@@ -1,5 +1,5 @@
 //! One media element of the model: identity, topology, media flow, endpoint
-//! states and the last two stats samples.
+//! states, the last two stats samples and the history of observed transitions.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -7,6 +7,7 @@ use crate::kms::types::{
     ConnectionState, DtlsConnectionState, IceComponentState, MediaState, MediaType,
 };
 
+use super::history::History;
 use super::sdp::SdpSummary;
 use super::stats::StatsSample;
 use super::{Millis, ObjectId};
@@ -30,7 +31,9 @@ impl<T: PartialEq + Copy> Since<T> {
 
 /// KMS's flow direction: `In` enters the element from the pipeline, `Out`
 /// leaves it into the pipeline (for a WebRtcEndpoint: received from its peer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Serialized as `"in"` / `"out"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Direction {
     In,
     Out,
@@ -219,6 +222,8 @@ pub struct Element {
     pub endpoint: Option<EndpointState>,
     pub stats: Option<StatsSample>,
     pub previous_stats: Option<StatsSample>,
+    /// The state transitions observed, oldest first (bounded, see `history`).
+    pub history: History,
 }
 
 impl Element {

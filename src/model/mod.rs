@@ -9,9 +9,11 @@
 //!
 //! No I/O and no clocks: every change carries the time it was observed
 //! (`Millis`, milliseconds since the Unix epoch), so readers can ask how long a
-//! state has held.
+//! state has held. `apply` also keeps, per element, a bounded ring of the
+//! transitions it saw (`history`).
 
 mod element;
+mod history;
 pub mod sdp;
 pub mod stats;
 mod store;
@@ -21,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::kms::types::MediaType;
 
 pub use element::{Direction, Element, EndpointChange, EndpointState, Flow, Since};
+pub use history::{History, Transition, TransitionKind, DEFAULT_HISTORY_LEN};
 pub use stats::{InboundRtp, OutboundRtp, RtpStream, StatsSample};
 pub use store::{SharedTarget, Store};
 
@@ -108,13 +111,28 @@ pub enum Update {
 }
 
 /// Everything known about one KMS target.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TargetModel {
     pub name: String,
     pub health: Health,
     pub server: Option<ServerSummary>,
     pub pipelines: BTreeMap<ObjectId, Pipeline>,
     pub elements: BTreeMap<ObjectId, Element>,
+    /// Transitions kept per element (`Element::history`).
+    history_len: usize,
+}
+
+impl Default for TargetModel {
+    fn default() -> Self {
+        TargetModel {
+            name: String::new(),
+            health: Health::default(),
+            server: None,
+            pipelines: BTreeMap::new(),
+            elements: BTreeMap::new(),
+            history_len: DEFAULT_HISTORY_LEN,
+        }
+    }
 }
 
 impl TargetModel {
@@ -122,6 +140,20 @@ impl TargetModel {
         TargetModel {
             name: name.into(),
             ..Default::default()
+        }
+    }
+
+    /// Transitions kept per element.
+    pub fn history_len(&self) -> usize {
+        self.history_len
+    }
+
+    /// Keep `len` transitions per element from now on (0 records none);
+    /// longer histories are cut to their newest `len` entries at once.
+    pub fn set_history_len(&mut self, len: usize) {
+        self.history_len = len;
+        for e in self.elements.values_mut() {
+            e.history.truncate(len);
         }
     }
 
@@ -152,7 +184,9 @@ impl TargetModel {
             Update::Element(e) => match self.elements.get_mut(&e.id) {
                 Some(old) => old.refresh_identity(*e),
                 None => {
-                    self.elements.insert(e.id.clone(), *e);
+                    let mut e = *e;
+                    e.history.truncate(self.history_len);
+                    self.elements.insert(e.id.clone(), e);
                 }
             },
             Update::Tags { object, tags } => {
@@ -175,6 +209,10 @@ impl TargetModel {
                 at,
             } => {
                 if let Some(e) = self.elements.get_mut(&element) {
+                    let old = e.flow.get(direction, media).map(|s| s.value);
+                    if let Some(kind) = history::flow_transition(old, direction, media, flowing) {
+                        e.history.push(Transition { at, kind }, self.history_len);
+                    }
                     e.flow.set(direction, media, flowing, at);
                 }
             }
@@ -184,9 +222,13 @@ impl TargetModel {
                 at,
             } => {
                 if let Some(e) = self.elements.get_mut(&element) {
+                    let kinds = history::endpoint_transitions(e.endpoint.as_ref(), &change);
                     e.endpoint
                         .get_or_insert_with(Default::default)
                         .apply(change, at);
+                    for kind in kinds {
+                        e.history.push(Transition { at, kind }, self.history_len);
+                    }
                 }
             }
             Update::Stats { element, sample } => {

@@ -208,3 +208,158 @@ fn stats_keep_previous_sample() {
     assert_eq!(e.stats.as_ref().map(|s| s.at), Some(3));
     assert_eq!(e.previous_stats.as_ref().map(|s| s.at), Some(2));
 }
+
+fn flow_update(id: &str, flowing: bool, at: Millis) -> Update {
+    Update::Flow {
+        element: id.into(),
+        direction: Direction::Out,
+        media: MediaType::VIDEO,
+        flowing,
+        at,
+    }
+}
+
+fn ep_update(id: &str, change: EndpointChange, at: Millis) -> Update {
+    Update::Endpoint {
+        element: id.into(),
+        change,
+        at,
+    }
+}
+
+#[test]
+fn history_records_transitions_in_order_without_repeats() {
+    use crate::kms::types::{ConnectionState, DtlsConnectionState};
+    let b = element("b", "WebRtcEndpoint");
+    let mut m = model_with(&[&b]);
+    let id = b.id.as_str();
+    let ice = |c, state| EndpointChange::Ice {
+        stream: "1".into(),
+        component: c,
+        state,
+    };
+    for u in [
+        flow_update(id, false, 1_000),
+        flow_update(id, false, 1_500),
+        ep_update(id, EndpointChange::MediaSessionStarted, 1_600),
+        ep_update(id, EndpointChange::MediaSessionStarted, 1_700),
+        ep_update(
+            id,
+            EndpointChange::IceAll(vec![
+                ("1".into(), 1, IceComponentState::READY),
+                ("1".into(), 2, IceComponentState::GATHERING),
+            ]),
+            1_800,
+        ),
+        ep_update(id, ice(1, IceComponentState::READY), 1_900),
+        ep_update(
+            id,
+            EndpointChange::Dtls(DtlsConnectionState::CONNECTED),
+            1_950,
+        ),
+        ep_update(
+            id,
+            EndpointChange::ConnectionState(ConnectionState::CONNECTED),
+            1_960,
+        ),
+        ep_update(id, EndpointChange::MediaState(MediaState::CONNECTED), 2_000),
+        ep_update(id, EndpointChange::MediaState(MediaState::CONNECTED), 2_500),
+        ep_update(id, EndpointChange::LocalSdp(Some("v=0\r\n".into())), 2_600),
+        flow_update(id, true, 3_000),
+        flow_update(id, true, 3_500),
+        ep_update(id, ice(1, IceComponentState::DISCONNECTED), 4_000),
+        ep_update(
+            id,
+            EndpointChange::MediaState(MediaState::DISCONNECTED),
+            5_000,
+        ),
+        ep_update(id, EndpointChange::MediaSessionTerminated, 6_000),
+        ep_update(id, EndpointChange::MediaSessionTerminated, 6_500),
+        ep_update(id, EndpointChange::MediaSessionStarted, 7_000),
+    ] {
+        m.apply(u);
+    }
+    let h = &m.elements[id].history;
+    let got: Vec<(Millis, String)> = h
+        .iter()
+        .map(|t| {
+            let v = serde_json::to_value(t).unwrap();
+            let detail = ["direction", "media", "flowing", "component", "state"]
+                .iter()
+                .filter_map(|k| v.get(*k).map(|x| format!("{k}={x}")))
+                .collect::<Vec<_>>()
+                .join(" ");
+            (t.at, format!("{} {detail}", v["kind"].as_str().unwrap()))
+        })
+        .collect();
+    let want: Vec<(Millis, &str)> = vec![
+        (1_000, r#"flow direction="out" media="VIDEO" flowing=false"#),
+        (1_600, "session_started "),
+        (1_800, r#"ice component=1 state="READY""#),
+        (1_800, r#"ice component=2 state="GATHERING""#),
+        (1_950, r#"dtls state="CONNECTED""#),
+        (1_960, r#"connection_state state="CONNECTED""#),
+        (2_000, r#"media_state state="CONNECTED""#),
+        (3_000, r#"flow direction="out" media="VIDEO" flowing=true"#),
+        (4_000, r#"ice component=1 state="DISCONNECTED""#),
+        (5_000, r#"media_state state="DISCONNECTED""#),
+        (6_000, "session_terminated "),
+        (7_000, "session_started "),
+    ];
+    let want: Vec<(Millis, String)> = want.into_iter().map(|(a, s)| (a, s.into())).collect();
+    assert_eq!(got, want);
+    assert_eq!(
+        serde_json::to_value(h).unwrap()[2],
+        serde_json::json!({"at": 1_800, "kind": "ice", "stream": "1", "component": 1, "state": "READY"})
+    );
+}
+
+#[test]
+fn history_is_bounded_and_resizable() {
+    let b = element("b", "WebRtcEndpoint");
+    let mut m = model_with(&[&b]);
+    assert_eq!(m.history_len(), DEFAULT_HISTORY_LEN);
+    for i in 0..100u64 {
+        m.apply(flow_update(&b.id, i % 2 == 0, i));
+    }
+    let at = |m: &TargetModel| -> Vec<Millis> {
+        m.elements[&b.id].history.iter().map(|t| t.at).collect()
+    };
+    assert_eq!(at(&m), (36..100).collect::<Vec<_>>(), "the newest 64");
+    m.set_history_len(3);
+    assert_eq!(at(&m), vec![97, 98, 99]);
+    m.apply(flow_update(&b.id, true, 100));
+    assert_eq!(at(&m), vec![98, 99, 100]);
+    m.set_history_len(0);
+    m.apply(flow_update(&b.id, false, 101));
+    assert!(m.elements[&b.id].history.is_empty());
+}
+
+#[test]
+fn history_goes_with_its_element() {
+    let b = element("b", "WebRtcEndpoint");
+    let mut m = model_with(&[&b]);
+    assert!(
+        m.elements[&b.id].history.is_empty(),
+        "nothing until observed"
+    );
+    m.apply(flow_update(&b.id, true, 1_000));
+    m.apply(Update::Element(Box::new(b.clone())));
+    assert_eq!(m.elements[&b.id].history.len(), 1, "a walk keeps it");
+    m.remove(&b.id);
+    m.apply(flow_update(&b.id, false, 2_000));
+    assert!(!m.elements.contains_key(&b.id));
+    m.apply(Update::Element(Box::new(b.clone())));
+    assert!(
+        m.elements[&b.id].history.is_empty(),
+        "a new element starts afresh"
+    );
+    m.apply(flow_update(&b.id, true, 3_000));
+    m.remove(P);
+    m.apply(Update::Pipeline(pipeline(P)));
+    m.apply(Update::Element(Box::new(b.clone())));
+    assert!(
+        m.elements[&b.id].history.is_empty(),
+        "gone with its pipeline"
+    );
+}

@@ -139,8 +139,8 @@ a=rtcp-mux\r\na=rtpmap:96 VP8/90000\r\n"
     /// `participant` leaves properly: its objects are released.
     pub fn app_leave(&mut self, room: &str, participant: &str) {
         if let Some((ep, port)) = self.participant(room, participant) {
-            self.release(&ep);
-            self.release(&port);
+            self.app_release(&ep);
+            self.app_release(&port);
         }
         if let Some(r) = self.rooms.get_mut(room) {
             r.participants.remove(participant);
@@ -187,7 +187,7 @@ a=rtcp-mux\r\na=rtpmap:96 VP8/90000\r\n"
     /// The room ends properly: its pipeline is released.
     pub fn app_end_room(&mut self, room: &str) {
         if let Some(r) = self.rooms.remove(room) {
-            self.release(&r.pipeline);
+            self.app_release(&r.pipeline);
         }
     }
 

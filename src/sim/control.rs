@@ -1,7 +1,8 @@
 //! The HTTP control server (hyper): `GET /truth`, `POST /fault` (a `Fault`
 //! as JSON), `POST /faults/clear`, `POST /restart`, `POST /scenario` (a
 //! `Scenario` as JSON, run in the background), `POST /peer/{element}/vanish`
-//! (optional `?how=crash|close|released`), `POST /gc`, `POST /tick`,
+//! (optional `?how=crash|close|released`), `POST /peer/{element}/interrupt`
+//! (optional `?ms=N`, default 10 s: a network blip), `POST /gc`, `POST /tick`,
 //! `POST /advance?ms=N` (move the simulated clock).
 
 use std::convert::Infallible;
@@ -138,6 +139,23 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
                 ok()
             } else {
                 reply(StatusCode::NOT_FOUND, "{\"error\":\"no such element\"}")
+            }
+        }
+        (&Method::POST, p) if p.starts_with("/peer/") && p.ends_with("/interrupt") => {
+            let element = percent_decode(&p["/peer/".len()..p.len() - "/interrupt".len()]);
+            let ms = query
+                .strip_prefix("ms=")
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(10_000);
+            let found = shared.with_engine(|e, now| {
+                e.advance(now);
+                let found = e.interrupt_peer(&element, ms);
+                (found, e.take_events())
+            });
+            if found {
+                ok()
+            } else {
+                reply(StatusCode::NOT_FOUND, "{\"error\":\"no such endpoint\"}")
             }
         }
         _ => reply(StatusCode::NOT_FOUND, "{\"error\":\"not found\"}"),

@@ -92,6 +92,8 @@ pub struct Engine {
     pub(crate) gc_rounds: u64,
     /// SDP origin id → the simulator endpoint that wrote it (loopback detection).
     pub(crate) origins: HashMap<u64, String>,
+    /// Every release request received (bounded).
+    pub(crate) ledger: super::ledger::Ledger,
 }
 
 pub(crate) type RpcResult = Result<Value, RpcError>;
@@ -124,6 +126,7 @@ impl Engine {
             rooms: BTreeMap::new(),
             gc_rounds: 0,
             origins: HashMap::new(),
+            ledger: Default::default(),
         };
         e.server_id = e.uuid();
         let sm = e.new_obj(SERVER_MANAGER.into(), Kind::ServerManager, None);

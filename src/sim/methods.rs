@@ -207,6 +207,7 @@ impl Engine {
             }
             "release" => {
                 let o = object()?;
+                self.record_release(o, s, false);
                 self.release(o);
                 Ok(json!({}))
             }

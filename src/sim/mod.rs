@@ -45,9 +45,13 @@
 //! `nonexistent`/`does-not-exist`/`missing` fails with four INVALID_URI
 //! Error events. A connection dropped on a non-JSON frame leaks its session
 //! (never collected), as KMS does. Timings of a vanished peer follow
-//! `samples/peer-vanished-timeline.json` and `samples/browser/*`.
+//! `samples/peer-vanished-timeline.json` and `samples/browser/*`; a peer
+//! whose network blips (`Action::Interrupt`) follows the crash timeline
+//! until it recovers (`blip`). The truth carries a ledger of every release
+//! request (`ledger`), the only way to see a double release.
 
 mod app;
+mod blip;
 mod control;
 mod engine;
 mod events;
@@ -56,6 +60,7 @@ mod ice;
 mod info;
 mod invoke;
 mod kinds;
+mod ledger;
 mod media;
 mod methods;
 mod player;
@@ -75,6 +80,7 @@ use std::time::Duration;
 pub use engine::{Delivery, Engine, Outcome};
 pub use handle::{start, SimHandle};
 pub use kinds::Kind;
+pub use ledger::{ReleaseRecord, RELEASE_LEDGER_CAP};
 pub use rpc::FrameReply;
 pub use scenario::{Action, Participant, Scenario, ScenarioError, Step};
 pub use stats::Quality;
@@ -168,6 +174,8 @@ pub enum SimError {
     #[error("scenario: {0}")]
     Scenario(#[from] ScenarioError),
 }
+#[cfg(test)]
+mod blip_tests;
 #[cfg(test)]
 mod engine_tests;
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Scenarios: timed application behaviour and faults (conferences, leaks,
-//! vanishing peers, ICE failures, loss/jitter episodes, slow responses,
-//! dropped connections, KMS restarts), from JSON or built in Rust, run on
+//! vanishing peers, network blips, ICE failures, loss/jitter episodes, slow
+//! responses, dropped connections, KMS restarts), from JSON or built in Rust, run on
 //! the simulated application's session. Deterministic under the seed.
 
 use std::time::Duration;
@@ -67,6 +67,13 @@ pub enum Action {
         participant: String,
         #[serde(default = "crash")]
         how: Vanish,
+    },
+    /// A participant's browser loses its network for `for_ms` simulated ms
+    /// and recovers (the app keeps the objects; see `blip`).
+    Interrupt {
+        room: String,
+        participant: String,
+        for_ms: u64,
     },
     /// Loss/jitter/RTT episode for one participant or the whole room.
     Quality {
@@ -222,6 +229,14 @@ pub(crate) fn apply(shared: &Shared, step: usize, action: &Action) -> Result<(),
                         }
                         Ok(())
                     }
+                    Action::Interrupt {
+                        room,
+                        participant,
+                        for_ms,
+                    } => {
+                        e.app_interrupt(room, participant, *for_ms);
+                        Ok(())
+                    }
                     Action::Quality {
                         room,
                         participant,
@@ -269,11 +284,20 @@ mod tests {
                 {"at_ms":1000,"action":"forget","room":"r1","participant":"p2","how":"close"},
                 {"at_ms":2000,"action":"quality","room":"r1","quality":{"loss":0.1,"jitter":0.03,"rtt":0.2,"bitrate_scale":1.0}},
                 {"at_ms":3000,"action":"fault","fault":{"kind":"delay","method":"getStats","delay":500}},
-                {"at_ms":4000,"action":"restart"}
+                {"at_ms":4000,"action":"restart"},
+                {"at_ms":5000,"action":"interrupt","room":"r1","participant":"p1","for_ms":8000}
             ]}"#,
         )
         .unwrap();
-        assert_eq!(s.steps.len(), 5);
+        assert_eq!(s.steps.len(), 6);
+        assert_eq!(
+            s.steps[5].action,
+            Action::Interrupt {
+                room: "r1".into(),
+                participant: "p1".into(),
+                for_ms: 8_000
+            }
+        );
         assert_eq!(
             s.steps[1].action,
             Action::Forget {

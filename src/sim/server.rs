@@ -134,7 +134,10 @@ impl Shared {
         }
         let g = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let now = self.now();
-        *lock(&self.engine) = Engine::new(self.cfg.seed.wrapping_add(g), now);
+        let mut e = lock(&self.engine);
+        let ledger = e.take_ledger();
+        *e = Engine::new(self.cfg.seed.wrapping_add(g), now);
+        e.restore_ledger(ledger);
     }
 
     pub fn kill_all(&self) {

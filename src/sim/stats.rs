@@ -132,8 +132,9 @@ impl Engine {
             let q = r.quality;
             for s in r.streams.iter().filter(|s| want(s.media)) {
                 let visible = |phantom: bool| {
-                    r.gone
-                        .is_none_or(|(at, how)| now < at + how.inbound_hide_ms(s.media, phantom))
+                    let hide = |how: super::timeline::Vanish| how.inbound_hide_ms(s.media, phantom);
+                    r.gone.is_none_or(|(at, how)| now < at + hide(how))
+                        && r.blip.is_none_or(|b| !b.hides_inbound(now, hide))
                 };
                 if s.remote_sends && visible(true) {
                     if let Some(pid) = &s.phantom_id {

@@ -67,6 +67,7 @@ impl Engine {
             return;
         }
         r.gone = Some((now, how));
+        r.blip = None;
         r.last_peer_sends = flows;
         let close = how == Vanish::Close && r.dtls.is_some_and(|d| d != DtlsConnectionState::NEW);
         if close {
@@ -135,6 +136,9 @@ impl Engine {
                 );
             }
             return pending;
+        }
+        if r.blip.is_some() && r.connected() {
+            return self.blip_step(id);
         }
         if !r.negotiated() || !r.gathered || r.connected() {
             return !r.connected();

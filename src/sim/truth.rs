@@ -1,9 +1,11 @@
 //! Ground truth: a serializable snapshot of everything inside the simulated
-//! KMS (objects, sessions, media, states), for tests and the control API.
+//! KMS (objects, sessions, media, states, the release ledger), for tests and
+//! the control API.
 
 use serde::{Deserialize, Serialize};
 
 use super::engine::Engine;
+use super::ledger::ReleaseRecord;
 use super::media::FLOW_TYPES;
 
 /// Per media type (AUDIO, VIDEO) facts of an element.
@@ -36,6 +38,10 @@ pub struct ObjectTruth {
     pub ice_states: Vec<String>,
     /// The remote peer is (still) there.
     pub peer_present: Option<bool>,
+    /// The remote peer's network is interrupted right now (`Action::Interrupt`):
+    /// the peer is still present, its media stops after ~4 s.
+    #[serde(default)]
+    pub interrupted: bool,
     /// Outgoing connections: `(sink id, media type)`.
     #[serde(default)]
     pub sinks: Vec<(String, String)>,
@@ -69,6 +75,14 @@ pub struct Truth {
     pub objects: Vec<ObjectTruth>,
     pub sessions: Vec<SessionTruth>,
     pub counts: Counts,
+    /// Every release request received, oldest first, and the simulated
+    /// application's own releases (`by_app`): see `ledger`. The last
+    /// `RELEASE_LEDGER_CAP`; kept across simulated restarts.
+    #[serde(default)]
+    pub releases: Vec<ReleaseRecord>,
+    /// Older release records dropped to keep the ledger bounded.
+    #[serde(default)]
+    pub releases_dropped: u64,
 }
 
 impl Truth {
@@ -78,6 +92,11 @@ impl Truth {
 
     pub fn contains(&self, id: &str) -> bool {
         self.object(id).is_some()
+    }
+
+    /// The release requests that named `id`, oldest first.
+    pub fn releases_of<'a>(&'a self, id: &'a str) -> impl Iterator<Item = &'a ReleaseRecord> {
+        self.releases.iter().filter(move |r| r.object == id)
     }
 }
 
@@ -132,6 +151,9 @@ impl Engine {
                         .unwrap_or_default(),
                     peer_present: rtc
                         .map(|r| r.gone.is_none() && r.peer != super::webrtc::Peer::None),
+                    interrupted: rtc
+                        .and_then(|r| r.blip)
+                        .is_some_and(|b| self.now >= b.from && self.now < b.until),
                     sinks: o
                         .el
                         .as_ref()
@@ -172,6 +194,8 @@ impl Engine {
             objects,
             sessions,
             counts,
+            releases: self.ledger.records().cloned().collect(),
+            releases_dropped: self.ledger.dropped(),
         }
     }
 }

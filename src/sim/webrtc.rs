@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use super::blip::Blip;
 use super::engine::{marshall, Engine, RpcResult};
 use super::ice;
 use super::media::midx;
@@ -78,6 +79,8 @@ pub struct Rtc {
     pub conn_state: ConnectionState,
     pub quality: Quality,
     pub gone: Option<(u64, Vanish)>,
+    /// The remote peer's network is (or was) interrupted: see `blip`.
+    pub blip: Option<Blip>,
     /// What the peer sent when it vanished (used during the grace period).
     pub last_peer_sends: [bool; 2],
 }
@@ -102,6 +105,7 @@ impl Rtc {
             conn_state: ConnectionState::DISCONNECTED,
             quality: Quality::default(),
             gone: None,
+            blip: None,
             last_peer_sends: [false; 2],
         }
     }
@@ -169,6 +173,9 @@ impl Engine {
         }
         if let Some((at, how)) = r.gone {
             return self.now < at + how.flow_stop_ms() && r.last_peer_sends[m];
+        }
+        if r.blip.is_some_and(|b| b.cuts_media(self.now)) {
+            return false;
         }
         match &r.peer {
             Peer::None => false,
