@@ -223,6 +223,7 @@ async fn scrape_bench(n: usize, cycles: usize) {
         targets: vec![Target {
             name: "bench".into(),
             url: sim.url.clone(),
+            reaper_mode: None,
         }],
         ..Config::default()
     };

@@ -45,6 +45,7 @@ async fn main() {
         targets: vec![Target {
             name: "p".into(),
             url,
+            reaper_mode: None,
         }],
         ..Config::default()
     };

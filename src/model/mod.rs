@@ -33,6 +33,15 @@ pub type Millis = u64;
 /// A KMS object id (`<uuid>_kurento.MediaPipeline`, `<pipeline>/<uuid>_kurento.<Type>`).
 pub type ObjectId = String;
 
+/// Whether a type is a Hub (Composite, Dispatcher, ...): a MediaObject with
+/// ports, not a MediaElement; it carries no media of its own.
+pub fn is_hub(element_type: &str) -> bool {
+    matches!(
+        element_type,
+        "Composite" | "Dispatcher" | "DispatcherOneToMany" | "Mixer" | "AlphaBlending"
+    )
+}
+
 /// Connection and sync status of one target.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Health {

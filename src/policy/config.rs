@@ -142,7 +142,8 @@ pub enum ConditionConfig {
     NoConnections(#[serde(with = "humantime_serde")] Duration),
     /// `{ pipeline_empty = "5m" }`: a pipeline with no children, this old.
     PipelineEmpty(#[serde(with = "humantime_serde")] Duration),
-    /// `{ pipeline_all_zombie = "5m" }`: every child has been a candidate of an
+    /// `{ pipeline_all_zombie = "5m" }`: every child (hubs aside: their ports
+    /// are judged) has been a candidate of an
     /// element rule this long.
     PipelineAllZombie(#[serde(with = "humantime_serde")] Duration),
     /// `{ session_gone = "room" }`: the tag's value is not a live application session.

@@ -185,7 +185,13 @@ fn eval_pipeline(c: &ConditionConfig, p: &Pipeline, ctx: &Ctx<'_>) -> Tri {
         }
         C::PipelineAllZombie(d) => {
             let mut any = false;
-            for child in ctx.index.children(&p.id) {
+            // Hubs carry no media of their own (their ports are judged).
+            let judged = ctx
+                .index
+                .children(&p.id)
+                .iter()
+                .filter(|c| !crate::model::is_hub(&c.element_type));
+            for child in judged {
                 any = true;
                 if !ctx.zombies.contains(&child.id) {
                     return Tri::False;

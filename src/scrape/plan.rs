@@ -69,15 +69,7 @@ impl Read {
     }
 }
 
-/// Hubs are MediaObjects, not MediaElements (kmd: `Hub extends MediaObject`):
-/// they have no connections or media flow of their own (their HubPorts do);
-/// asking for them answers 40008.
-pub fn is_hub(element_type: &str) -> bool {
-    matches!(
-        element_type,
-        "Composite" | "Dispatcher" | "DispatcherOneToMany" | "Mixer" | "AlphaBlending"
-    )
-}
+pub use crate::model::is_hub;
 
 /// Directions in which an element without RTP stats can carry media.
 fn flow_directions(element_type: &str) -> &'static [Direction] {
