@@ -12,6 +12,7 @@
 //! state has held.
 
 mod element;
+pub mod negotiation;
 pub mod sdp;
 pub mod stats;
 mod store;
