@@ -15,6 +15,7 @@ struct SessionDefaults {
     direction: Option<SdpDirection>,
     ice_ufrag: bool,
     ice_pwd: bool,
+    end_of_candidates: bool,
 }
 
 /// Per-section attributes that refer to payload types, kept until the end
@@ -33,7 +34,7 @@ pub fn parse(sdp: &str) -> SessionView {
     let mut defaults = SessionDefaults::default();
     let mut pending: Vec<Pending> = Vec::new();
     for raw in sdp.split('\n') {
-        let line = raw.trim_matches(|c: char| c == '\r' || c.is_whitespace());
+        let line = raw.trim();
         let Some((key, value)) = line.split_once('=') else {
             continue;
         };
@@ -126,6 +127,7 @@ fn session_attr(out: &mut SessionView, d: &mut SessionDefaults, value: &str) {
     let (name, arg) = split_attr(value);
     match name {
         "ice-lite" => out.ice_lite = true,
+        "end-of-candidates" => d.end_of_candidates = true,
         "ice-ufrag" => d.ice_ufrag = !arg.is_empty(),
         "ice-pwd" => d.ice_pwd = !arg.is_empty(),
         "ice-options" => out.ice_options = tokens(arg),
@@ -340,4 +342,5 @@ fn inherit(
     }
     m.ice_ufrag |= d.ice_ufrag;
     m.ice_pwd |= d.ice_pwd;
+    m.candidates.end_of_candidates |= d.end_of_candidates;
 }

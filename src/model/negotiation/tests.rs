@@ -1,3 +1,6 @@
+//! Negotiation view tests: real SDPs from samples/ (as fixtures), each planted
+//! problem alone, session-level inheritance, CRLF/LF, and garbage input.
+
 use proptest::prelude::*;
 
 use super::*;
@@ -134,6 +137,9 @@ m=video 5002 UDP/TLS/RTP/SAVPF 97\r\na=recvonly\r\na=setup:active\r\na=fingerpri
     let v = parse(sdp);
     assert!(v.ice_lite);
     assert_eq!(v.bandwidth[0].kind, "AS");
+    assert!(!v.media[1].candidates.end_of_candidates);
+    let eoc = parse(&sdp.replace("a=ice-lite\r\n", "a=end-of-candidates\r\n"));
+    assert!(eoc.media.iter().all(|m| m.candidates.end_of_candidates));
     let (a, b) = (&v.media[0], &v.media[1]);
     assert_eq!(a.direction, SdpDirection::SendOnly);
     assert_eq!(a.fingerprint.as_ref().unwrap().algorithm, "sha-1");
