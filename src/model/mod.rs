@@ -14,6 +14,7 @@
 
 mod element;
 mod history;
+pub mod negotiation;
 pub mod sdp;
 pub mod stats;
 mod store;

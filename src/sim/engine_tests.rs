@@ -427,3 +427,32 @@ fn file_players_end_after_the_media_duration() {
     f.advance(2_000);
     assert!(!f.flowing(&player, "Out", "VIDEO"));
 }
+
+#[test]
+fn offer_without_a_supported_video_codec_gets_video_rejected() {
+    let mut f = Fx::new();
+    let p = f.create("t", "MediaPipeline", json!({}));
+    let e = f.create("t", "WebRtcEndpoint", json!({"mediaPipeline": p}));
+    f.inv("t", &e, "connect", json!({"sink": e}));
+    // The app's browser offer, with video offering only a made-up codec.
+    let offer =
+        f.e.browser_offer()
+            .replace("a=rtpmap:96 VP8/90000", "a=rtpmap:96 FOO/90000");
+    let answer = f.inv("t", &e, "processOffer", json!({"offer": offer}));
+    let answer = answer.as_str().unwrap();
+    assert!(answer.contains("m=audio 1 UDP/TLS/RTP/SAVPF 111 0 8\r\n"));
+    assert!(
+        answer.contains("m=video 0 UDP/TLS/RTP/SAVPF 96\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("a=group:BUNDLE 0\r\n"), "{answer}");
+    assert!(!answer.contains("FOO"), "no codec is answered for video");
+    f.inv("t", &e, "gatherCandidates", json!({}));
+    f.advance(3_000);
+    assert!(f.flowing(&e, "Out", "AUDIO"), "audio still negotiated");
+    assert!(!f.flowing(&e, "Out", "VIDEO"), "no video from the peer");
+    assert!(f.inbound(&e, "VIDEO").is_empty());
+    assert_eq!(f.inbound(&e, "AUDIO").len(), 1);
+    let remote = f.inv("t", &e, "getRemoteSessionDescriptor", json!({}));
+    assert!(remote.as_str().unwrap().contains("FOO/90000"));
+}

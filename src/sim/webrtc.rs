@@ -191,7 +191,11 @@ impl Engine {
     fn new_streams(&mut self, sections: &[Section], peer: &Peer) -> Vec<Stream> {
         let browser = matches!(peer, Peer::Remote { .. });
         let mut out = Vec::new();
-        for s in sections.iter().filter(|s| midx(s.media).is_some()) {
+        // A rejected section (port 0) carries no stream: no media, no stats.
+        for s in sections
+            .iter()
+            .filter(|s| midx(s.media).is_some() && !s.rejected)
+        {
             let random: u32 = rand::Rng::gen(&mut self.rng);
             // Inbound stats carry the SSRC the remote side announced.
             let in_ssrc = s.ssrc.unwrap_or(random);
@@ -260,6 +264,8 @@ impl Engine {
                 receives: true,
                 rtx: false,
                 ssrc: None,
+                formats: Vec::new(),
+                rejected: false,
             })
             .collect();
         let sdp = self.local_description(id, sections, false);
@@ -270,9 +276,13 @@ impl Engine {
     }
 
     pub(crate) fn process_offer(&mut self, id: &str, offer: &str) -> RpcResult {
-        let parsed = sdp::parse(offer);
+        let mut parsed = sdp::parse(offer);
         if parsed.sections.is_empty() {
             return Err(sdp_error("Error processing offer"));
+        }
+        // No codec KMS supports: the section is answered with port 0.
+        for s in &mut parsed.sections {
+            s.rejected |= s.no_supported_codec();
         }
         let peer = self.peer_from(&parsed, id);
         let streams = self.new_streams(&parsed.sections, &peer);
@@ -299,7 +309,12 @@ impl Engine {
         let mut streams = self.new_streams(&parsed.sections, &peer);
         // Our SSRCs were announced in the offer: send with those.
         let ours = sdp::parse(&local);
-        let announced = ours.sections.iter().filter(|s| midx(s.media).is_some());
+        let announced = ours
+            .sections
+            .iter()
+            .zip(&parsed.sections)
+            .filter(|(o, a)| midx(o.media).is_some() && !a.rejected)
+            .map(|(o, _)| o);
         for (st, sec) in streams.iter_mut().zip(announced) {
             if let Some(ssrc) = sec.ssrc {
                 st.out_ssrc = ssrc;
@@ -323,7 +338,7 @@ impl Engine {
             Some(e) => Peer::Endpoint(e),
             None => {
                 let mut sends = [false; 2];
-                for s in &parsed.sections {
+                for s in parsed.sections.iter().filter(|s| !s.rejected) {
                     if let Some(m) = midx(s.media) {
                         sends[m] |= s.sends;
                     }
