@@ -62,22 +62,43 @@ match = { element_types = ["HubPort"] }
 when = { no_flow = { direction = "both", for = "2s" } }
 
 [[rules]]
-name = "pipeline-all-zombie"
+name = "room-closed"
 action = "release"
 min_age = "3s"
-match = { element_types = ["MediaPipeline"] }
-when = { pipeline_all_zombie = "0s" }
+match = { element_types = ["MediaPipeline"], tags = ["room"] }
+when = { session_gone = "room" }
 "#;
 
 /// The time KMS and the rules need to call a leaked endpoint a zombie: media
 /// DISCONNECTED 22–30 simulated s after the peer left, seen at the next state
 /// read, held 1 s, then a candidate for the rule's 2 s.
 fn grace() -> Duration {
-    Duration::from_secs_f64(30.0 / SPEED) + Duration::from_secs(1) + Duration::from_secs(1) + Duration::from_secs(2)
+    Duration::from_secs_f64(30.0 / SPEED)
+        + Duration::from_secs(1)
+        + Duration::from_secs(1)
+        + Duration::from_secs(2)
+}
+
+/// The rooms the application still holds (published to the reaper): the
+/// live ones and the ended rooms whose pipeline it kept.
+fn live_rooms() -> Vec<String> {
+    (0..LIVE)
+        .map(live)
+        .chain((0..ENDED).filter(|i| !room_leaked(*i)).map(ended))
+        .collect()
 }
 
 fn config(url: &str, mode: Mode, audit: &std::path::Path) -> Config {
     let mut c = exporter_common::config(&[("kms", url.to_string())], INTERVAL);
+    let sessions = audit.with_file_name("rooms.json");
+    std::fs::write(&sessions, serde_json::to_string(&live_rooms()).unwrap()).unwrap();
+    c.reaper.sessions = Some(SessionSourceConfig {
+        url: None,
+        file: Some(sessions),
+        refresh: Duration::from_millis(500),
+        timeout: Duration::from_secs(1),
+        max_age: None,
+    });
     c.scrape.state_interval = Duration::from_secs(1);
     c.policy = toml::from_str(POLICY).expect("policy parses");
     c.reaper.mode = mode;
@@ -101,21 +122,37 @@ fn live(i: usize) -> String {
 fn start_meetings() -> Scenario {
     let mut s = Scenario::new();
     for i in 0..ENDED {
-        s = s.at(0, Action::Conference { room: ended(i), participants: PER_ROOM, named: vec![] });
+        s = s.at(
+            0,
+            Action::Conference {
+                room: ended(i),
+                participants: PER_ROOM,
+                named: vec![],
+            },
+        );
     }
     for i in 0..LIVE {
-        s = s.at(0, Action::Conference { room: live(i), participants: 3, named: vec![] });
+        s = s.at(
+            0,
+            Action::Conference {
+                room: live(i),
+                participants: 3,
+                named: vec![],
+            },
+        );
     }
     s
 }
 
 /// Whether participant `p` (1-based) of ended room `i` is forgotten: 30% of
-/// the endpoints, never a whole room.
+/// the endpoints. The application keeps these rooms' pipelines (and lists
+/// them as live), so the pipeline stays while its forgotten endpoints go.
 fn forgotten(i: usize, p: u32) -> bool {
     (i * PER_ROOM as usize + p as usize) % 10 < 3
 }
 
-/// 20% of the ended meetings leak their whole pipeline.
+/// 20% of the ended meetings leak their whole pipeline (the application
+/// forgets the room: it is no longer among its live sessions).
 fn room_leaked(i: usize) -> bool {
     i % 5 == 0
 }
@@ -125,7 +162,13 @@ fn end_meetings() -> Scenario {
     let mut s = Scenario::new();
     for i in 0..ENDED {
         if room_leaked(i) {
-            s = s.at(0, Action::ForgetRoom { room: ended(i), how: Vanish::Crash });
+            s = s.at(
+                0,
+                Action::ForgetRoom {
+                    room: ended(i),
+                    how: Vanish::Crash,
+                },
+            );
             continue;
         }
         for p in 1..=PER_ROOM {
@@ -134,7 +177,11 @@ fn end_meetings() -> Scenario {
             s = s.at(
                 0,
                 if forgotten(i, p) {
-                    Action::Forget { room, participant, how: Vanish::Crash }
+                    Action::Forget {
+                        room,
+                        participant,
+                        how: Vanish::Crash,
+                    }
                 } else {
                     Action::Leave { room, participant }
                 },
@@ -143,15 +190,28 @@ fn end_meetings() -> Scenario {
     }
     // A brief network loss, recovered well within the rules' durations.
     for i in 0..LIVE / 4 {
-        s = s.at(0, Action::Interrupt { room: live(i), participant: "p1".into(), for_ms: 8_000 });
+        s = s.at(
+            0,
+            Action::Interrupt {
+                room: live(i),
+                participant: "p1".into(),
+                for_ms: 8_000,
+            },
+        );
     }
     s
 }
 
-/// What must be released directly: leaked pipelines, and forgotten
-/// endpoints and hub ports of rooms whose pipeline the app kept.
+/// What must be released directly: leaked pipelines (their children go with
+/// them), and forgotten endpoints and hub ports of rooms whose pipeline the
+/// app kept.
 fn expected_releases(t: &Truth) -> BTreeSet<String> {
-    let zombies: BTreeSet<&str> = t.objects.iter().filter(|o| o.zombie).map(|o| o.id.as_str()).collect();
+    let zombies: BTreeSet<&str> = t
+        .objects
+        .iter()
+        .filter(|o| o.zombie)
+        .map(|o| o.id.as_str())
+        .collect();
     t.objects
         .iter()
         .filter(|o| o.zombie)
@@ -186,19 +246,37 @@ async fn leak(mode: Mode) -> Run {
         let page = scrape(addr).await;
         let flowing = page
             .iter()
-            .filter(|(s, v)| s.name == "kurento_media_flowing" && s.label("direction") == "out" && *v == 1.0)
+            .filter(|(s, v)| {
+                s.name == "kurento_media_flowing" && s.label("direction") == "out" && *v == 1.0
+            })
             .map(|(s, _)| s.label("element").to_string())
             .filter(|e| e.contains("WebRtcEndpoint"))
             .collect::<BTreeSet<_>>()
             .len() as f64;
-        if flowing >= endpoints { Ok(()) } else { Err(format!("{flowing} of {endpoints}")) }
+        if flowing >= endpoints {
+            Ok(())
+        } else {
+            Err(format!("{flowing} of {endpoints}"))
+        }
     })
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let ended_at = Instant::now();
     sim.run_scenario(end_meetings()).await.unwrap();
     let after_end = sim.truth();
-    Run { sim, daemon, audit, after_end, ended_at, dir }
+    Run {
+        sim,
+        daemon,
+        audit,
+        after_end,
+        ended_at,
+        dir,
+    }
+}
+
+/// The value of the first series matching.
+fn value(page: &[(Series, f64)], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    find(page, name, labels).first().map(|(_, v)| *v)
 }
 
 fn records<'a>(lines: &'a [serde_json::Value], event: &str) -> Vec<&'a serde_json::Value> {
@@ -206,7 +284,10 @@ fn records<'a>(lines: &'a [serde_json::Value], event: &str) -> Vec<&'a serde_jso
 }
 
 fn objects(lines: &[&serde_json::Value]) -> Vec<String> {
-    lines.iter().map(|l| l["object"].as_str().unwrap_or_default().to_string()).collect()
+    lines
+        .iter()
+        .map(|l| l["object"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 /// Releases not sent by the simulated application itself.
@@ -218,59 +299,146 @@ fn foreign_releases(t: &Truth) -> Vec<&sim::ReleaseRecord> {
 async fn enforce_releases_every_leak_and_nothing_live() {
     let run = leak(Mode::Enforce).await;
     let expected = expected_releases(&run.after_end);
-    let leaked: BTreeSet<String> = run.after_end.objects.iter().filter(|o| o.zombie).map(|o| o.id.clone()).collect();
-    let live: BTreeSet<String> = run.after_end.objects.iter().filter(|o| !o.zombie).map(|o| o.id.clone()).collect();
-    let forgotten = (0..ENDED).filter(|i| !room_leaked(*i)).flat_map(|i| (1..=PER_ROOM).filter(move |p| forgotten(i, *p))).count();
-    assert_eq!(expected.len(), ENDED / 5 + 2 * forgotten, "leaked pipelines + endpoints and ports");
+    let leaked: BTreeSet<String> = run
+        .after_end
+        .objects
+        .iter()
+        .filter(|o| o.zombie)
+        .map(|o| o.id.clone())
+        .collect();
+    let live: BTreeSet<String> = run
+        .after_end
+        .objects
+        .iter()
+        .filter(|o| !o.zombie)
+        .map(|o| o.id.clone())
+        .collect();
+    let forgotten = (0..ENDED)
+        .filter(|i| !room_leaked(*i))
+        .flat_map(|i| (1..=PER_ROOM).filter(move |p| forgotten(i, *p)))
+        .count();
+    assert_eq!(
+        expected.len(),
+        ENDED / 5 + 2 * forgotten,
+        "leaked pipelines + endpoints and ports"
+    );
     let cycles = 2 * INTERVAL;
     let bound = grace() + cycles + Duration::from_millis(20) * expected.len() as u32;
     let sim = &run.sim;
-    eventually(bound + Duration::from_secs(20), "every leaked object released", || async {
-        let t = sim.truth();
-        let left: Vec<&str> = t.objects.iter().filter(|o| o.zombie).map(|o| o.id.as_str()).collect();
-        if left.is_empty() { Ok(()) } else { Err(format!("{} left, e.g. {}", left.len(), left[0])) }
-    })
+    eventually(
+        bound + Duration::from_secs(20),
+        "every leaked object released",
+        || async {
+            let t = sim.truth();
+            let left: Vec<&str> = t
+                .objects
+                .iter()
+                .filter(|o| o.zombie)
+                .map(|o| o.id.as_str())
+                .collect();
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{} left, e.g. {}", left.len(), left[0]))
+            }
+        },
+    )
     .await;
     let took = run.ended_at.elapsed();
     println!("all {} leaked objects ({} releases) gone {took:?} after the meetings ended (bound {bound:?})", leaked.len(), expected.len());
-    assert!(took <= bound, "released within grace + 2 cycles: took {took:?}, bound {bound:?}");
+    assert!(
+        took <= bound,
+        "released within grace + 2 cycles: took {took:?}, bound {bound:?}"
+    );
     // A few more cycles: nothing else happens.
     tokio::time::sleep(4 * INTERVAL).await;
     let t = sim.truth();
     for id in &live {
         assert!(t.contains(id), "live object {id} was released");
     }
+    // Each release names a leaked object, once, while it existed; every
+    // leaked object went, itself or with its released pipeline.
     let foreign = foreign_releases(&t);
     let mut seen = BTreeSet::new();
     for r in &foreign {
-        assert!(expected.contains(&r.object), "released {} which is not a directly leaked object", r.object);
+        assert!(
+            leaked.contains(&r.object),
+            "released {} which was not leaked",
+            r.object
+        );
         assert!(r.existed, "release of an object already gone: {}", r.object);
-        assert!(seen.insert(r.object.clone()), "released twice: {}", r.object);
+        assert!(
+            seen.insert(r.object.clone()),
+            "released twice: {}",
+            r.object
+        );
     }
-    assert_eq!(seen, expected, "the ledger shows one release per leaked object");
+    assert_eq!(
+        seen, expected,
+        "released = leaked pipelines + forgotten endpoints and ports (the dry-run set)"
+    );
+    let parent = |id: &str| run.after_end.object(id).and_then(|o| o.parent.clone());
+    for id in &leaked {
+        let mut cur = Some(id.clone());
+        let mut covered = false;
+        while let Some(c) = cur {
+            covered |= seen.contains(&c);
+            cur = parent(&c);
+        }
+        assert!(
+            covered,
+            "{id} was neither released nor inside a released object"
+        );
+    }
     let lines = json_lines(&run.audit);
     let released = records(&lines, "release");
     let mut by_object = objects(&released);
     by_object.sort();
     let unique: BTreeSet<String> = by_object.iter().cloned().collect();
-    assert_eq!(by_object.len(), unique.len(), "one release record per object");
-    assert_eq!(unique, expected, "audit release records = leaked objects");
+    assert_eq!(
+        by_object.len(),
+        unique.len(),
+        "one release record per object"
+    );
+    assert_eq!(
+        unique, seen,
+        "audit release records = releases KMS received"
+    );
     for r in &released {
         assert_eq!(r["mode"], "enforce");
-        assert!(r["evidence"]["age_ms"].is_u64() && r["rule"].is_string() && r["time"].is_string(), "{r}");
+        assert!(
+            r["evidence"]["age_ms"].is_u64() && r["rule"].is_string() && r["time"].is_string(),
+            "{r}"
+        );
     }
     let results = records(&lines, "release_result");
-    assert!(results.iter().all(|r| r["outcome"] == "ok"), "every release answered ok");
-    assert_eq!(results.len(), expected.len());
+    assert!(
+        results.iter().all(|r| r["outcome"] == "ok"),
+        "every release answered ok"
+    );
+    assert_eq!(results.len(), seen.len());
     let page = scrape(run.daemon.addr()).await;
     let ok: f64 = page
         .iter()
-        .filter(|(s, _)| s.name == "kurento_reaper_actions_total" && s.label("action") == "release" && s.label("outcome") == "ok")
+        .filter(|(s, _)| {
+            s.name == "kurento_reaper_actions_total"
+                && s.label("action") == "release"
+                && s.label("outcome") == "ok"
+        })
         .map(|(_, v)| v)
         .sum();
-    assert_eq!(ok as usize, expected.len());
-    assert!(find(&page, "kurento_reaper_mode", &[("kms", "kms"), ("mode", "enforce")]).is_some_and(|v| v == 1.0));
-    assert!(!page.iter().any(|(s, _)| s.name == "kurento_zombie"), "no zombie series left");
+    assert_eq!(ok as usize, seen.len());
+    assert!(
+        value(
+            &page,
+            "kurento_reaper_mode",
+            &[("kms", "kms"), ("mode", "enforce")]
+        ) == Some(1.0)
+    );
+    assert!(
+        !page.iter().any(|(s, _)| s.name == "kurento_zombie"),
+        "no zombie series left"
+    );
     run.daemon.shutdown(Duration::from_secs(5)).await;
     run.sim.shutdown().await;
     let _ = std::fs::remove_dir_all(&run.dir);
@@ -282,19 +450,32 @@ async fn dry_run_releases_nothing_and_records_the_same_set() {
     let expected = expected_releases(&run.after_end);
     let audit = run.audit.clone();
     let bound = grace() + 2 * INTERVAL;
-    eventually(bound + Duration::from_secs(20), "every leak recorded as would-release", || {
-        let audit = audit.clone();
-        let expected = expected.clone();
-        async move {
-            let lines = json_lines(&audit);
-            let would: BTreeSet<String> = objects(&records(&lines, "would_release")).into_iter().collect();
-            if would == expected { Ok(()) } else { Err(format!("{} of {}", would.len(), expected.len())) }
-        }
-    })
+    eventually(
+        bound + Duration::from_secs(20),
+        "every leak recorded as would-release",
+        || {
+            let audit = audit.clone();
+            let expected = expected.clone();
+            async move {
+                let lines = json_lines(&audit);
+                let would: BTreeSet<String> = objects(&records(&lines, "would_release"))
+                    .into_iter()
+                    .collect();
+                if would == expected {
+                    Ok(())
+                } else {
+                    Err(format!("{} of {}", would.len(), expected.len()))
+                }
+            }
+        },
+    )
     .await;
     tokio::time::sleep(4 * INTERVAL).await;
     let t = run.sim.truth();
-    assert!(foreign_releases(&t).is_empty(), "dry-run released something");
+    assert!(
+        foreign_releases(&t).is_empty(),
+        "dry-run released something"
+    );
     for o in &run.after_end.objects {
         assert!(t.contains(&o.id), "{} vanished in dry-run", o.id);
     }
@@ -306,7 +487,9 @@ async fn dry_run_releases_nothing_and_records_the_same_set() {
     let page = scrape(run.daemon.addr()).await;
     let counted: f64 = page
         .iter()
-        .filter(|(s, _)| s.name == "kurento_reaper_actions_total" && s.label("action") == "would_release")
+        .filter(|(s, _)| {
+            s.name == "kurento_reaper_actions_total" && s.label("action") == "would_release"
+        })
         .map(|(_, v)| v)
         .sum();
     assert_eq!(counted as usize, expected.len());
@@ -346,7 +529,11 @@ when = { session_gone = "room" }
 "#,
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     cfg.reaper.sessions = Some(SessionSourceConfig {
         url: Some(format!("http://127.0.0.1:{port}/sessions")),
         file: None,
@@ -356,14 +543,21 @@ when = { session_gone = "room" }
     });
     cfg.validate().unwrap();
     let d = daemon(cfg).await;
-    sim.run_scenario(Scenario::new().at(0, Action::Conference { room: "r1".into(), participants: 2, named: vec![] }))
-        .await
-        .unwrap();
+    sim.run_scenario(Scenario::new().at(
+        0,
+        Action::Conference {
+            room: "r1".into(),
+            participants: 2,
+            named: vec![],
+        },
+    ))
+    .await
+    .unwrap();
     let addr = d.addr();
     eventually(Duration::from_secs(20), "source reported down", || async {
         let page = scrape(addr).await;
-        match find(&page, "kurento_reaper_session_source_up", &[]) {
-            Some(v) if v == 0.0 => Ok(()),
+        match value(&page, "kurento_reaper_session_source_up", &[]) {
+            Some(0.0) => Ok(()),
             other => Err(format!("{other:?}")),
         }
     })
@@ -371,12 +565,21 @@ when = { session_gone = "room" }
     // Several cycles well past min_age: every endpoint's session is unknown.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let t = sim.truth();
-    assert!(foreign_releases(&t).is_empty(), "released on an unreadable session source");
+    assert!(
+        foreign_releases(&t).is_empty(),
+        "released on an unreadable session source"
+    );
     let (_, body) = get(addr, "/api/v1/zombies").await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["count"], 0);
     assert_eq!(v["session_source"]["up"], false);
-    assert!(v["session_source"]["last_error"].as_str().unwrap_or("").contains("connect"), "{body}");
+    assert!(
+        v["session_source"]["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("connect"),
+        "{body}"
+    );
     // The application publishes its sessions: r1 is live, nothing goes.
     let file = dir.join("sessions.json");
     std::fs::write(&file, r#"["r1"]"#).unwrap();
@@ -391,20 +594,32 @@ when = { session_gone = "room" }
     let mut d = d;
     d.reload(cfg);
     eventually(Duration::from_secs(10), "source up", || async {
-        match find(&scrape(addr).await, "kurento_reaper_session_source_up", &[]) {
-            Some(v) if v == 1.0 => Ok(()),
+        match value(&scrape(addr).await, "kurento_reaper_session_source_up", &[]) {
+            Some(1.0) => Ok(()),
             other => Err(format!("{other:?}")),
         }
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(foreign_releases(&sim.truth()).is_empty(), "r1 is live");
-    // The room closes in the application: its endpoints go.
+    // The room closes in the application, its browsers gone: its endpoints go.
     std::fs::write(&file, "[]").unwrap();
-    eventually(Duration::from_secs(20), "room r1 endpoints released", || async {
-        let n = foreign_releases(&sim.truth()).len();
-        if n == 2 { Ok(()) } else { Err(format!("{n} released")) }
-    })
+    sim.with_engine(|e, _| {
+        e.app_forget("r1", "p1", Vanish::Close);
+        e.app_forget("r1", "p2", Vanish::Close);
+    });
+    eventually(
+        Duration::from_secs(20),
+        "room r1 endpoints released",
+        || async {
+            let n = foreign_releases(&sim.truth()).len();
+            if n == 2 {
+                Ok(())
+            } else {
+                Err(format!("{n} released"))
+            }
+        },
+    )
     .await;
     d.shutdown(Duration::from_secs(5)).await;
     sim.shutdown().await;
@@ -420,37 +635,81 @@ async fn manual_release_api_checks_token_shield_and_existence() {
     let sim = simulator().await;
     let dir = temp_dir();
     let audit = dir.join("audit.jsonl");
+    sim.run_scenario(
+        Scenario::new()
+            .at(
+                0,
+                Action::Conference {
+                    room: "r1".into(),
+                    participants: 2,
+                    named: vec![],
+                },
+            )
+            .at(
+                0,
+                Action::Conference {
+                    room: "r2".into(),
+                    participants: 2,
+                    named: vec![],
+                },
+            )
+            .at(
+                0,
+                Action::Conference {
+                    room: "r3".into(),
+                    participants: 1,
+                    named: vec![],
+                },
+            ),
+    )
+    .await
+    .unwrap();
+    // r1 ends, its app forgetting p2's objects (no media anywhere in r1);
+    // r2 stays live; r3's pipeline carries the protect tag.
+    let (ep_live, ep_gone, protected) = sim.with_engine(|e, _| {
+        let live = e.app_endpoint("r2", "p1").unwrap();
+        let gone = e.app_endpoint("r1", "p2").unwrap();
+        let p3 = e.app_room_pipeline("r3").unwrap();
+        e.tag(&p3, "kurento-exporter.protect", "true");
+        e.app_forget("r1", "p2", Vanish::Crash);
+        e.app_leave("r1", "p1");
+        (live, gone, p3)
+    });
     // Observe mode: only the operator releases.
     let mut cfg = config(&sim.ws_url(), Mode::Observe, &audit);
     cfg.policy = toml::from_str(POLICY).unwrap();
     let d = daemon(cfg).await;
     let addr = d.addr();
-    sim.run_scenario(
-        Scenario::new()
-            .at(0, Action::Conference { room: "r1".into(), participants: 2, named: vec![] })
-            .at(0, Action::Conference { room: "r2".into(), participants: 2, named: vec![] }),
+    eventually(
+        Duration::from_secs(30),
+        "the forgotten endpoint is a zombie",
+        || async {
+            let (_, body) = get(addr, "/api/v1/zombies").await;
+            if body.contains(&ep_gone) && body.contains("webrtc-peer-gone") {
+                Ok(())
+            } else {
+                Err(body)
+            }
+        },
     )
-    .await
-    .unwrap();
-    let (ep_live, ep_gone, protected) = sim.with_engine(|e, _| {
-        let live = e.app_endpoint("r1", "p1").unwrap();
-        let gone = e.app_endpoint("r1", "p2").unwrap();
-        let p2 = e.app_room_pipeline("r2").unwrap();
-        (live, gone, p2)
-    });
-    sim.with_engine(|e, _| {
-        e.app_forget("r1", "p2", Vanish::Crash);
-        e.set_tags(&protected, &[("kurento-exporter.protect", "true")]);
-    });
-    eventually(Duration::from_secs(30), "the forgotten endpoint is a zombie", || async {
-        let (_, body) = get(addr, "/api/v1/zombies").await;
-        if body.contains(&ep_gone) && body.contains("webrtc-peer-gone") { Ok(()) } else { Err(body) }
-    })
     .await;
     let path = release_path(&ep_gone);
     assert_eq!(post(addr, &path, None).await.0, 401, "no token");
-    assert_eq!(post(addr, &path, Some("wrong-token-0123456789")).await.0, 401, "wrong token");
-    assert_eq!(post(addr, &release_path("nope_kurento.MediaPipeline"), Some(TOKEN)).await.0, 404);
+    assert_eq!(
+        post(addr, &path, Some("wrong-token-0123456789")).await.0,
+        401,
+        "wrong token"
+    );
+    assert_eq!(
+        post(
+            addr,
+            &release_path("nope_kurento.MediaPipeline"),
+            Some(TOKEN)
+        )
+        .await
+        .0,
+        404
+    );
     let (status, body) = post(addr, &release_path(&protected), Some(TOKEN)).await;
     assert_eq!(status, 403, "{body}");
     assert!(sim.truth().contains(&protected));
@@ -464,15 +723,22 @@ async fn manual_release_api_checks_token_shield_and_existence() {
     assert!(!sim.truth().contains(&ep_gone));
     let lines = json_lines(&audit);
     let manual: Vec<_> = lines.iter().filter(|l| l["origin"] == "manual").collect();
-    assert!(manual.iter().any(|l| l["event"] == "release" && l["object"] == ep_gone.as_str()));
-    assert!(manual.iter().any(|l| l["event"] == "release_aborted" && l["object"] == ep_live.as_str()));
+    assert!(manual
+        .iter()
+        .any(|l| l["event"] == "release" && l["object"] == ep_gone.as_str()));
+    assert!(manual
+        .iter()
+        .any(|l| l["event"] == "release_aborted" && l["object"] == ep_live.as_str()));
     // GET on the release route is refused; a daemon without a token refuses all.
     assert_eq!(get(addr, &path).await.0, 405);
     d.shutdown(Duration::from_secs(5)).await;
     let mut cfg = config(&sim.ws_url(), Mode::Observe, &audit);
     cfg.reaper.api_token = None;
     let d = daemon(cfg).await;
-    assert_eq!(post(d.addr(), &release_path(&ep_live), Some(TOKEN)).await.0, 403);
+    assert_eq!(
+        post(d.addr(), &release_path(&ep_live), Some(TOKEN)).await.0,
+        403
+    );
     d.shutdown(Duration::from_secs(5)).await;
     sim.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -73,6 +73,9 @@ pub struct Report {
     pub detail: Option<String>,
 }
 
+/// Jobs taken from the queue at once (one audit `fsync` covers them).
+const BATCH: usize = 64;
+
 /// Run until `cancel`; jobs still queued then are answered `Cancelled`.
 pub(super) async fn run(
     inner: Arc<Inner>,
@@ -80,8 +83,8 @@ pub(super) async fn run(
     cancel: CancellationToken,
 ) {
     let mut last: HashMap<String, Instant> = HashMap::new();
-    loop {
-        let req = tokio::select! {
+    'outer: loop {
+        let first = tokio::select! {
             biased;
             _ = cancel.cancelled() => break,
             r = rx.recv() => match r {
@@ -89,33 +92,36 @@ pub(super) async fn run(
                 None => break,
             },
         };
-        let target = inner.target(&req.job.target);
-        let report = match target {
-            None => Report {
-                outcome: Outcome::Gone,
-                detail: Some("target no longer configured".into()),
-            },
-            Some(t) => {
-                let spacing = inner.settings().release_spacing;
-                if let Some(prev) = last.get(&t.name) {
-                    let until = *prev + spacing;
-                    tokio::select! {
-                        _ = cancel.cancelled() => {
-                            finish(&inner, Some(&t), &req.job, Report { outcome: Outcome::Cancelled, detail: None }, req.reply);
-                            break;
-                        }
-                        _ = tokio::time::sleep_until(until) => {}
-                    }
-                }
-                let r = execute(&inner, &t, &req.job).await;
-                if r.outcome != Outcome::Protected && r.outcome != Outcome::Stale {
-                    last.insert(t.name.clone(), Instant::now());
-                }
-                r
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
             }
-        };
-        let t = inner.target(&req.job.target);
-        finish(&inner, t.as_deref(), &req.job, report, req.reply);
+        }
+        // Per target, in queue order.
+        let mut by_target: Vec<(String, Vec<Request>)> = Vec::new();
+        for r in batch {
+            match by_target.iter_mut().find(|(t, _)| *t == r.job.target) {
+                Some((_, v)) => v.push(r),
+                None => by_target.push((r.job.target.clone(), vec![r])),
+            }
+        }
+        for (name, reqs) in by_target {
+            let Some(t) = inner.target(&name) else {
+                for r in reqs {
+                    let report = Report {
+                        outcome: Outcome::Gone,
+                        detail: Some("target no longer configured".into()),
+                    };
+                    finish(&inner, None, &r.job, report, r.reply);
+                }
+                continue;
+            };
+            if !execute_batch(&inner, &t, reqs, &mut last, &cancel).await {
+                break 'outer;
+            }
+        }
     }
     rx.close();
     while let Ok(req) = rx.try_recv() {
@@ -175,9 +181,13 @@ fn audit_record(job: &Job, event: Event, outcome: &'static str, detail: Option<S
     }
 }
 
-async fn audit(inner: &Arc<Inner>, records: Vec<Record>) -> Result<(), String> {
+/// Append records; `sync` waits for them to reach the disk.
+async fn audit(inner: &Arc<Inner>, records: Vec<Record>, sync: bool) -> Result<(), String> {
+    if records.is_empty() {
+        return Ok(());
+    }
     let log = inner.audit.clone();
-    tokio::task::spawn_blocking(move || log.append(&records))
+    tokio::task::spawn_blocking(move || log.write(&records, sync))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())
@@ -207,133 +217,207 @@ fn precheck(inner: &Inner, t: &TargetCtx, job: &Job, now: Millis) -> Option<Repo
 }
 
 /// What flows on the object now, read from KMS: `Ok(Some(description))` if
-/// anything flows.
+/// anything flows, either way, on the element or on any child of the pipeline.
 async fn flowing(
     client: &Client,
     job: &Job,
     limit: Duration,
 ) -> Result<Option<String>, ClientError> {
-    let elements = if job.pipeline_release {
-        client.get_children(&job.object).await?
-    } else {
-        vec![job.object.clone()]
-    };
-    let deadline = Instant::now() + limit;
-    for e in elements.iter().filter(|e| !is_hub(type_of(e))) {
-        for media in [MediaType::AUDIO, MediaType::VIDEO] {
-            let (fin, fout) = tokio::time::timeout_at(deadline, async {
-                tokio::join!(
-                    client.is_media_flowing_in(e, media),
-                    client.is_media_flowing_out(e, media)
-                )
+    let work = async {
+        let elements = if job.pipeline_release {
+            client.get_children(&job.object).await?
+        } else {
+            vec![job.object.clone()]
+        };
+        let checks = elements
+            .iter()
+            .filter(|e| !is_hub(type_of(e)))
+            .flat_map(|e| {
+                [MediaType::AUDIO, MediaType::VIDEO]
+                    .into_iter()
+                    .flat_map(move |m| [(e, m, true), (e, m, false)])
             })
-            .await
-            .map_err(|_| ClientError::Timeout {
-                method: "isMediaFlowing".into(),
-                timeout_ms: limit.as_millis() as u64,
-            })?;
-            let (fin, fout) = match (fin, fout) {
+            .map(|(e, m, inward)| async move {
+                let r = if inward {
+                    client.is_media_flowing_in(e, m).await
+                } else {
+                    client.is_media_flowing_out(e, m).await
+                };
+                (e, m, inward, r)
+            });
+        let mut found = None;
+        for (e, m, inward, r) in futures_util::future::join_all(checks).await {
+            let flows = match r {
+                Ok(b) => b,
                 // A child released meanwhile carries nothing.
-                (Err(ClientError::ObjectNotFound { .. }), _)
-                | (_, Err(ClientError::ObjectNotFound { .. }))
-                    if job.pipeline_release =>
-                {
-                    (false, false)
-                }
-                (a, b) => (a?, b?),
+                Err(ClientError::ObjectNotFound { .. }) if job.pipeline_release => false,
+                Err(err) => return Err(err),
             };
-            if fin || fout {
-                let dir = if fin { "in" } else { "out" };
-                return Ok(Some(format!("{} flowing {dir} on {e}", media.as_str())));
+            if flows && found.is_none() {
+                let dir = if inward { "in" } else { "out" };
+                found = Some(format!("{} flowing {dir} on {e}", m.as_str()));
             }
         }
-    }
-    Ok(None)
+        Ok(found)
+    };
+    tokio::time::timeout(limit, work)
+        .await
+        .map_err(|_| ClientError::Timeout {
+            method: "isMediaFlowing".into(),
+            timeout_ms: limit.as_millis() as u64,
+        })?
 }
 
-async fn execute(inner: &Arc<Inner>, t: &Arc<TargetCtx>, job: &Job) -> Report {
+/// Release a batch of one target's jobs: checks and flow re-reads for all,
+/// one synced audit write of every intent, then the releases one by one
+/// (spaced), then their results. Returns false when cancelled.
+async fn execute_batch(
+    inner: &Arc<Inner>,
+    t: &Arc<TargetCtx>,
+    reqs: Vec<Request>,
+    last: &mut HashMap<String, Instant>,
+    cancel: &CancellationToken,
+) -> bool {
     let now = now_millis();
-    if let Some(r) = precheck(inner, t, job, now) {
-        return r;
-    }
-    let limit = inner.settings().release_timeout;
-    let started = Instant::now();
-    let pipeline = if job.pipeline_release {
-        job.object.clone()
-    } else {
-        pipeline_of(&job.object).to_string()
-    };
-    let flow = flowing(&t.client, job, limit).await;
-    let report = match flow {
-        Err(ClientError::ObjectNotFound { .. }) => Report {
-            outcome: Outcome::Gone,
-            detail: Some("KMS no longer has it".into()),
-        },
-        Err(e) => Report {
-            outcome: Outcome::Failed,
-            detail: Some(format!("flow re-read failed: {e}")),
-        },
-        Ok(Some(what)) => {
-            let r = audit_record(
-                job,
-                Event::ReleaseAborted,
-                "aborted_flowing",
-                Some(what.clone()),
-            );
-            if let Err(e) = audit(inner, vec![r]).await {
-                tracing::error!(error = %e, "audit log write failed");
-            }
-            Report {
-                outcome: Outcome::AbortedFlowing,
-                detail: Some(what),
-            }
+    let settings = inner.settings();
+    let limit = settings.release_timeout;
+    let mut go = Vec::new();
+    let mut reread = Vec::new();
+    for r in reqs {
+        match precheck(inner, t, &r.job, now) {
+            Some(report) => finish(inner, Some(t), &r.job, report, r.reply),
+            None => reread.push(r),
         }
-        Ok(None) => {
-            let intent = audit_record(job, Event::Release, "sent", None);
-            match audit(inner, vec![intent]).await {
-                Err(e) => {
-                    tracing::error!(error = %e, "audit log write failed; not releasing");
-                    Report {
-                        outcome: Outcome::AuditFailed,
-                        detail: Some(e),
-                    }
-                }
-                Ok(()) => {
-                    let left = limit
-                        .saturating_sub(started.elapsed())
-                        .max(Duration::from_millis(100));
-                    let r = match tokio::time::timeout(left, t.client.release(&job.object)).await {
-                        Ok(Ok(())) => Report {
-                            outcome: Outcome::Ok,
-                            detail: None,
-                        },
-                        Ok(Err(e)) => Report {
-                            outcome: Outcome::Failed,
-                            detail: Some(e.to_string()),
-                        },
-                        Err(_) => Report {
-                            outcome: Outcome::Failed,
-                            detail: Some(format!("timed out after {limit:?}")),
-                        },
-                    };
-                    let done = audit_record(
-                        job,
-                        Event::ReleaseResult,
-                        r.outcome.as_str(),
-                        r.detail.clone(),
-                    );
-                    if let Err(e) = audit(inner, vec![done]).await {
-                        tracing::error!(error = %e, "audit log write failed");
-                    }
-                    r
+    }
+    let flows =
+        futures_util::future::join_all(reread.iter().map(|r| flowing(&t.client, &r.job, limit)))
+            .await;
+    let mut aborted = Vec::new();
+    let mut touched: Vec<String> = Vec::new();
+    for (r, flow) in reread.into_iter().zip(flows) {
+        let pipeline = if r.job.pipeline_release {
+            r.job.object.clone()
+        } else {
+            pipeline_of(&r.job.object).to_string()
+        };
+        let report = match flow {
+            Ok(None) => {
+                go.push((r, pipeline));
+                continue;
+            }
+            Err(ClientError::ObjectNotFound { .. }) => Report {
+                outcome: Outcome::Gone,
+                detail: Some("KMS no longer has it".into()),
+            },
+            Err(e) => Report {
+                outcome: Outcome::Failed,
+                detail: Some(format!("flow re-read failed: {e}")),
+            },
+            Ok(Some(what)) => {
+                aborted.push(audit_record(
+                    &r.job,
+                    Event::ReleaseAborted,
+                    "aborted_flowing",
+                    Some(what.clone()),
+                ));
+                Report {
+                    outcome: Outcome::AbortedFlowing,
+                    detail: Some(what),
                 }
             }
-        }
-    };
-    // The re-read referenced the pipeline from our session: drop it, unless
-    // the pipeline itself is gone.
-    if !(job.pipeline_release && report.outcome == Outcome::Ok) {
-        let _ = tokio::time::timeout(limit, t.client.unref(&pipeline)).await;
+        };
+        touched.push(pipeline);
+        finish(inner, Some(t), &r.job, report, r.reply);
     }
-    report
+    if let Err(e) = audit(inner, aborted, false).await {
+        tracing::error!(error = %e, "audit log write failed");
+    }
+    // Every intent on disk before the first release is sent.
+    let intents: Vec<Record> = go
+        .iter()
+        .map(|(r, _)| audit_record(&r.job, Event::Release, "sent", None))
+        .collect();
+    if let Err(e) = audit(inner, intents, true).await {
+        tracing::error!(error = %e, "audit log write failed; not releasing");
+        for (r, pipeline) in go {
+            touched.push(pipeline);
+            let report = Report {
+                outcome: Outcome::AuditFailed,
+                detail: Some(e.clone()),
+            };
+            finish(inner, Some(t), &r.job, report, r.reply);
+        }
+        unref_all(t, touched, limit).await;
+        return true;
+    }
+    let mut results = Vec::new();
+    let mut pending = go.into_iter();
+    let mut alive = true;
+    for (r, pipeline) in pending.by_ref() {
+        if let Some(prev) = last.get(&t.name) {
+            tokio::select! {
+                _ = cancel.cancelled() => {
+                    let report = Report { outcome: Outcome::Cancelled, detail: Some("shutting down".into()) };
+                    results.push(audit_record(&r.job, Event::ReleaseResult, report.outcome.as_str(), report.detail.clone()));
+                    finish(inner, Some(t), &r.job, report, r.reply);
+                    touched.push(pipeline);
+                    alive = false;
+                    break;
+                }
+                _ = tokio::time::sleep_until(*prev + settings.release_spacing) => {}
+            }
+        }
+        let report = match tokio::time::timeout(limit, t.client.release(&r.job.object)).await {
+            Ok(Ok(())) => Report {
+                outcome: Outcome::Ok,
+                detail: None,
+            },
+            Ok(Err(e)) => Report {
+                outcome: Outcome::Failed,
+                detail: Some(e.to_string()),
+            },
+            Err(_) => Report {
+                outcome: Outcome::Failed,
+                detail: Some(format!("timed out after {limit:?}")),
+            },
+        };
+        last.insert(t.name.clone(), Instant::now());
+        results.push(audit_record(
+            &r.job,
+            Event::ReleaseResult,
+            report.outcome.as_str(),
+            report.detail.clone(),
+        ));
+        if !(r.job.pipeline_release && report.outcome == Outcome::Ok) {
+            touched.push(pipeline);
+        }
+        finish(inner, Some(t), &r.job, report, r.reply);
+    }
+    for (r, pipeline) in pending {
+        let report = Report {
+            outcome: Outcome::Cancelled,
+            detail: Some("shutting down".into()),
+        };
+        results.push(audit_record(
+            &r.job,
+            Event::ReleaseResult,
+            report.outcome.as_str(),
+            report.detail.clone(),
+        ));
+        finish(inner, Some(t), &r.job, report, r.reply);
+        touched.push(pipeline);
+    }
+    if let Err(e) = audit(inner, results, false).await {
+        tracing::error!(error = %e, "audit log write failed");
+    }
+    unref_all(t, touched, limit).await;
+    alive
+}
+
+/// The re-reads referenced these pipelines from our session: drop that.
+async fn unref_all(t: &TargetCtx, mut pipelines: Vec<String>, limit: Duration) {
+    pipelines.sort();
+    pipelines.dedup();
+    let calls = pipelines.iter().map(|p| t.client.unref(p));
+    let _ = tokio::time::timeout(limit, futures_util::future::join_all(calls)).await;
 }

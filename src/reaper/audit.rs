@@ -165,6 +165,12 @@ impl AuditLog {
 
     /// Append `records` (one write) and sync them to disk before returning.
     pub fn append(&self, records: &[Record]) -> Result<(), AuditError> {
+        self.write(records, true)
+    }
+
+    /// Append `records` in one write; with `sync`, wait until they are on
+    /// disk (a later synced write covers unsynced ones).
+    pub fn write(&self, records: &[Record], sync: bool) -> Result<(), AuditError> {
         if records.is_empty() {
             return Ok(());
         }
@@ -189,7 +195,7 @@ impl AuditLog {
         };
         let path = self.path.clone().unwrap_or_default();
         f.write_all(&buf)
-            .and_then(|()| f.sync_data())
+            .and_then(|()| if sync { f.sync_data() } else { Ok(()) })
             .map_err(|source| AuditError::Io { path, source })
     }
 }

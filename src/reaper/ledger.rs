@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::{Millis, ObjectId};
-use crate::policy::{Action, Decision, Evidence, Hold};
+use crate::policy::{Action, Decision, Evidence};
 
 use super::audit::{rfc3339, Event, Record};
 use super::limits::TokenBucket;
@@ -71,30 +71,42 @@ pub enum Freshness {
     Stale,
 }
 
+/// An audit record about a decided action.
 fn record(
     target: &str,
+    mode: Mode,
     event: Event,
     outcome: &'static str,
-    mode: Mode,
     now: Millis,
-    object: &str,
-    rule: &str,
-    evidence: &Evidence,
-    held: Option<Hold>,
+    action: &Action,
 ) -> Record {
+    let (object, rule, evidence, held) = match action {
+        Action::Flag {
+            object,
+            rule,
+            held,
+            evidence,
+        } => (object, rule, evidence, *held),
+        Action::Release {
+            object,
+            rule,
+            evidence,
+            ..
+        } => (object, rule, evidence, None),
+    };
     Record {
         time: rfc3339(now),
         time_ms: now,
         event,
         target: target.to_string(),
-        object: object.to_string(),
+        object: object.clone(),
         object_type: evidence.object_type.clone(),
         pipeline: evidence.pipeline.clone(),
-        rule: rule.to_string(),
+        rule: rule.clone(),
         mode,
         origin: "policy",
         outcome,
-        held,
+        held: if event == Event::Flag { held } else { None },
         detail: None,
         evidence: Some(evidence.clone()),
     }
@@ -142,27 +154,24 @@ impl Ledger {
         let mut current: BTreeSet<(ObjectId, String)> = BTreeSet::new();
         let mut releasing: BTreeSet<ObjectId> = BTreeSet::new();
         for a in &decision.actions {
-            let (object, rule, evidence, held) = match a {
+            let (object, rule, evidence) = match a {
                 Action::Flag {
-                    object,
-                    rule,
-                    held,
-                    evidence,
-                } => (object, rule, evidence, *held),
-                Action::Release {
                     object,
                     rule,
                     evidence,
                     ..
-                } => (object, rule, evidence, None),
+                }
+                | Action::Release {
+                    object,
+                    rule,
+                    evidence,
+                    ..
+                } => (object, rule, evidence),
             };
             current.insert((object.clone(), rule.clone()));
             if !self.flagged.contains(&(object.clone(), rule.clone())) {
                 self.flagged.insert((object.clone(), rule.clone()));
-                let ev = Event::Flag;
-                let r = record(
-                    &target, ev, "flagged", mode, now, object, rule, evidence, held,
-                );
+                let r = record(&target, mode, Event::Flag, "flagged", now, a);
                 plan.records.push(r);
                 count(&mut plan, rule, "flag", "flagged");
             }
@@ -177,10 +186,7 @@ impl Ledger {
                 Mode::Observe => {}
                 Mode::DryRun => {
                     if self.would.insert(object.clone()) {
-                        let ev = Event::WouldRelease;
-                        let r = record(
-                            &target, ev, "dry_run", mode, now, object, rule, evidence, None,
-                        );
+                        let r = record(&target, mode, Event::WouldRelease, "dry_run", now, a);
                         plan.records.push(r);
                         count(&mut plan, rule, "would_release", "dry_run");
                     }

@@ -48,7 +48,8 @@ impl Engine {
         Ok(id)
     }
 
-    fn tag(&mut self, id: &str, key: &str, value: &str) {
+    /// Add a tag to an object (as the application would with `addTag`).
+    pub fn tag(&mut self, id: &str, key: &str, value: &str) {
         if let Some(o) = self.objects.get_mut(id) {
             o.tags.push((key.to_owned(), value.to_owned()));
         }

@@ -178,7 +178,11 @@ pub async fn post(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, St
 /// Every line of a JSON-lines file, parsed (panics on a partial or invalid line).
 pub fn json_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    assert!(text.is_empty() || text.ends_with('\n'), "torn last line in {}", path.display());
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "torn last line in {}",
+        path.display()
+    );
     text.lines()
         .enumerate()
         .map(|(i, l)| {
