@@ -382,12 +382,16 @@ async fn execute_batch(
             },
         };
         last.insert(t.name.clone(), Instant::now());
-        results.push(audit_record(
+        // Written at once (not synced: the intent above already is).
+        let result = audit_record(
             &r.job,
             Event::ReleaseResult,
             report.outcome.as_str(),
             report.detail.clone(),
-        ));
+        );
+        if let Err(e) = audit(inner, vec![result], false).await {
+            tracing::error!(error = %e, "audit log write failed");
+        }
         if !(r.job.pipeline_release && report.outcome == Outcome::Ok) {
             touched.push(pipeline);
         }

@@ -1,0 +1,205 @@
+//! The daemon killed with SIGKILL in the middle of a release batch and started
+//! again (issue 4, acceptance 4): the audit log stays valid JSON lines with
+//! no partial record, every leaked object is released in the end, and KMS
+//! (the simulator's release ledger) never receives a second release for one.
+
+mod exporter_common;
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use exporter_common::*;
+use kurento_exporter::sim::{self, Action, Scenario, SimConfig, Vanish};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kurento-exporter");
+const ROOMS: usize = 20;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(config: &std::path::Path, log: &std::path::Path) -> Child {
+    Command::new(BIN)
+        .args(["--config", config.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("daemon starts")
+}
+
+fn count(lines: &[serde_json::Value], event: &str) -> usize {
+    lines.iter().filter(|l| l["event"] == event).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_batch_loses_no_record_and_releases_nothing_twice() {
+    let sim = sim::start(SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        control: None,
+        gc_period: Duration::from_secs(3600),
+        tick: Duration::from_millis(200),
+        seed: 5,
+        speed: 10.0,
+    })
+    .await
+    .unwrap();
+    let mut s = Scenario::new();
+    for i in 0..ROOMS {
+        s = s.at(
+            0,
+            Action::Conference {
+                room: format!("r{i}"),
+                participants: 2,
+                named: vec![],
+            },
+        );
+    }
+    sim.run_scenario(s).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("kx-kill-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let audit = dir.join("audit.jsonl");
+    let sessions = dir.join("rooms.json");
+    std::fs::write(&sessions, "[]").unwrap();
+    let port = free_port();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"listen = "127.0.0.1:{port}"
+[scrape]
+interval = "300ms"
+state_interval = "1s"
+[[targets]]
+name = "kms"
+url = "{url}"
+reaper_mode = "enforce"
+[reaper]
+audit_log = "{audit}"
+release_spacing = "250ms"
+releases_per_hour = 10000
+[reaper.sessions]
+file = "{sessions}"
+refresh = "300ms"
+[policy]
+min_consecutive_cycles = 2
+max_releases_per_cycle = 50
+[[policy.rules]]
+name = "room-closed"
+action = "release"
+min_age = "1s"
+match = {{ element_types = ["MediaPipeline"], tags = ["room"] }}
+when = {{ session_gone = "room" }}
+"#,
+            url = sim.ws_url(),
+            audit = audit.display(),
+            sessions = sessions.display(),
+        ),
+    )
+    .unwrap();
+    // Every room is forgotten: its browsers vanish and the app no longer lists it.
+    sim.with_engine(|e, _| {
+        for i in 0..ROOMS {
+            e.app_forget_room(&format!("r{i}"), Vanish::Close);
+        }
+    });
+    let leaked: Vec<String> = sim
+        .truth()
+        .objects
+        .iter()
+        .filter(|o| o.zombie && o.parent.is_none())
+        .map(|o| o.id.clone())
+        .collect();
+    assert_eq!(leaked.len(), ROOMS);
+
+    let mut child = start(&config, &dir.join("first.log"));
+    // Kill once a few releases of the batch went out, well before the last.
+    let a = audit.clone();
+    eventually(Duration::from_secs(40), "a release batch under way", || {
+        let a = a.clone();
+        async move {
+            let lines = json_lines(&a);
+            let (sent, done) = (count(&lines, "release"), count(&lines, "release_result"));
+            if sent == ROOMS && (3..ROOMS - 3).contains(&done) {
+                Ok(())
+            } else {
+                Err(format!("{sent} intents, {done} results"))
+            }
+        }
+    })
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = json_lines(&audit);
+    let released_before = count(&before, "release_result");
+    assert!(released_before < ROOMS, "killed mid-batch");
+    let left = sim
+        .truth()
+        .objects
+        .iter()
+        .filter(|o| o.zombie && o.parent.is_none())
+        .count();
+    assert!(left > 0, "objects left for the second run");
+
+    let mut child = start(&config, &dir.join("second.log"));
+    eventually(
+        Duration::from_secs(40),
+        "every leaked pipeline released",
+        || async {
+            let n = sim.truth().objects.iter().filter(|o| o.zombie).count();
+            if n == 0 {
+                Ok(())
+            } else {
+                Err(format!("{n} zombies left"))
+            }
+        },
+    )
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let lines = json_lines(&audit);
+    for l in &lines {
+        assert!(
+            l["time"].is_string() && l["event"].is_string() && l["object"].is_string(),
+            "{l}"
+        );
+    }
+    let t = sim.truth();
+    let mut per_object: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in t.releases.iter().filter(|r| !r.by_app) {
+        assert!(r.existed, "release of {} after it was gone", r.object);
+        *per_object.entry(r.object.as_str()).or_default() += 1;
+    }
+    assert!(
+        per_object.values().all(|n| *n == 1),
+        "released twice: {per_object:?}"
+    );
+    assert_eq!(per_object.len(), ROOMS);
+    for id in &leaked {
+        assert!(per_object.contains_key(id.as_str()), "{id} never released");
+    }
+    // Every release KMS received is in the audit log, written before it was sent.
+    let audited: std::collections::BTreeSet<&str> = lines
+        .iter()
+        .filter(|l| l["event"] == "release")
+        .map(|l| l["object"].as_str().unwrap())
+        .collect();
+    for id in per_object.keys() {
+        assert!(
+            audited.contains(id),
+            "{id} released without an audit record"
+        );
+    }
+    println!(
+        "killed after {released_before} of {ROOMS} releases; {} audit lines, {} intents in all",
+        lines.len(),
+        count(&lines, "release")
+    );
+    sim.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
