@@ -253,7 +253,11 @@ pub async fn run_until_signal(
             _ = int.recv() => break,
             _ = hup.recv() => match reload() {
                 Ok(cfg) => daemon.reload(cfg),
-                Err(e) => tracing::error!(error = %e, "reload failed; keeping the running configuration"),
+                Err(e) => {
+                    tracing::error!(error = %e, "reload failed; keeping the running configuration");
+                    // Log rotation relies on SIGHUP whatever the configuration says.
+                    daemon.reaper().reopen_audit();
+                }
             },
         }
     }

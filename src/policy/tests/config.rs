@@ -214,6 +214,7 @@ fn shipped_release_example_is_valid_once_uncommented() {
     let start = text.find("# [[policy.rules]]").expect("release example");
     let example: String = text[start..]
         .lines()
+        .take_while(|l| !l.trim().is_empty())
         .map(|l| l.strip_prefix("# ").unwrap_or(l))
         .collect::<Vec<_>>()
         .join("\n");

@@ -214,6 +214,22 @@ fn all_zombie_pipeline_is_flagged_once_its_children_were_zombies_for_five_minute
 }
 
 #[test]
+fn hubs_do_not_keep_an_all_zombie_pipeline_alive_nor_make_one() {
+    // A room pipeline: a Composite and two forgotten endpoints.
+    let mut m = model();
+    add(&mut m, P, "hub", "Composite", T0);
+    let a = unnegotiated_webrtc(&mut m, P, "a", T0);
+    // A pipeline holding only a hub is neither empty nor all-zombie.
+    let q = "q_kurento.MediaPipeline";
+    add_pipeline(&mut m, q, "idle-room", T0);
+    add(&mut m, q, "hub2", "Composite", T0);
+    let d = judge(&m, T0, T0 + 10 * MIN);
+    assert!(has(&d, &a, NEVER));
+    assert!(has(&d, P, PIPE), "the Composite is not judged: {:?}", flagged(&d));
+    assert!(!has(&d, q, PIPE), "{:?}", flagged(&d));
+}
+
+#[test]
 fn protected_and_owned_objects_are_never_flagged() {
     let mut m = model();
     let u = unnegotiated_webrtc(&mut m, P, "u", T0);
