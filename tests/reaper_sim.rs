@@ -233,6 +233,9 @@ struct Run {
     dir: PathBuf,
 }
 
+/// The two 270-endpoint scenarios run one at a time (2-core CI machines).
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn leak(mode: Mode) -> Run {
     let sim = simulator().await;
     let dir = temp_dir();
@@ -297,6 +300,7 @@ fn foreign_releases(t: &Truth) -> Vec<&sim::ReleaseRecord> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enforce_releases_every_leak_and_nothing_live() {
+    let _heavy = HEAVY.lock().await;
     let run = leak(Mode::Enforce).await;
     let expected = expected_releases(&run.after_end);
     let leaked: BTreeSet<String> = run
@@ -323,7 +327,8 @@ async fn enforce_releases_every_leak_and_nothing_live() {
         "leaked pipelines + endpoints and ports"
     );
     let cycles = 2 * INTERVAL;
-    let bound = grace() + cycles + Duration::from_millis(20) * expected.len() as u32;
+    // Plus the actuator: spacing and a flow re-read and release round trip per object.
+    let bound = grace() + cycles + Duration::from_millis(30) * expected.len() as u32;
     let sim = &run.sim;
     eventually(
         bound + Duration::from_secs(20),
@@ -446,6 +451,7 @@ async fn enforce_releases_every_leak_and_nothing_live() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_releases_nothing_and_records_the_same_set() {
+    let _heavy = HEAVY.lock().await;
     let run = leak(Mode::DryRun).await;
     let expected = expected_releases(&run.after_end);
     let audit = run.audit.clone();
@@ -649,7 +655,7 @@ async fn manual_release_api_checks_token_shield_and_existence() {
                 0,
                 Action::Conference {
                     room: "r2".into(),
-                    participants: 2,
+                    participants: 3,
                     named: vec![],
                 },
             )
@@ -666,14 +672,18 @@ async fn manual_release_api_checks_token_shield_and_existence() {
     .unwrap();
     // r1 ends, its app forgetting p2's objects (no media anywhere in r1);
     // r2 stays live; r3's pipeline carries the protect tag.
-    let (ep_live, ep_gone, protected) = sim.with_engine(|e, _| {
+    // In r2, p3 is forgotten while p1 and p2 talk on: its endpoint is still
+    // fed (flow in) but its peer is gone.
+    let (ep_live, ep_gone, ep_fed, protected) = sim.with_engine(|e, _| {
         let live = e.app_endpoint("r2", "p1").unwrap();
         let gone = e.app_endpoint("r1", "p2").unwrap();
+        let fed = e.app_endpoint("r2", "p3").unwrap();
         let p3 = e.app_room_pipeline("r3").unwrap();
         e.tag(&p3, "kurento-exporter.protect", "true");
         e.app_forget("r1", "p2", Vanish::Crash);
         e.app_leave("r1", "p1");
-        (live, gone, p3)
+        e.app_forget("r2", "p3", Vanish::Crash);
+        (live, gone, fed, p3)
     });
     // Observe mode: only the operator releases.
     let mut cfg = config(&sim.ws_url(), Mode::Observe, &audit);
@@ -721,6 +731,25 @@ async fn manual_release_api_checks_token_shield_and_existence() {
     let (status, body) = post(addr, &path, Some(TOKEN)).await;
     assert_eq!(status, 200, "{body}");
     assert!(!sim.truth().contains(&ep_gone));
+    // Fed by a meeting that goes on, its peer gone (media DISCONNECTED): released.
+    eventually(
+        Duration::from_secs(30),
+        "the fed endpoint is a zombie",
+        || async {
+            let (_, body) = get(addr, "/api/v1/zombies").await;
+            if body.contains(&ep_fed) {
+                Ok(())
+            } else {
+                Err(body)
+            }
+        },
+    )
+    .await;
+    let fed = sim.truth().object(&ep_fed).unwrap().clone();
+    assert!(fed.media.iter().any(|m| m.flowing_in), "still fed: {fed:?}");
+    let (status, body) = post(addr, &release_path(&ep_fed), Some(TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!sim.truth().contains(&ep_fed));
     let lines = json_lines(&audit);
     let manual: Vec<_> = lines.iter().filter(|l| l["origin"] == "manual").collect();
     assert!(manual

@@ -37,7 +37,8 @@ pub struct PolicyConfig {
     pub min_consecutive_cycles: u32,
     /// Most releases in one decision.
     pub max_releases_per_cycle: usize,
-    /// No release while media flowed (either direction) this recently; default:
+    /// No release while media flowed this recently (see `flowed_within`: for
+    /// an endpoint, from its peer, or fed to a peer not DISCONNECTED); default:
     /// the rule's longest condition duration.
     #[serde(with = "humantime_serde")]
     pub flow_grace: Option<Duration>,

@@ -156,9 +156,24 @@ fn shielded_in(model: &TargetModel, index: &Index<'_>, policy: &Policy, object: 
 }
 
 /// Whether media flows now, or flowed within `grace` ms, on the object (for a
-/// pipeline: on any child).
+/// pipeline: on any child), in the sense that shows a live call:
+///
+/// - a WebRtcEndpoint or RtpEndpoint is live while media arrives from its
+///   peer (flow `out`), or while the pipeline feeds it (flow `in`) and its
+///   media state is not DISCONNECTED: a receive-only participant is live, but
+///   an endpoint whose peer vanished, still fed by a meeting that goes on, is
+///   not (PROTOCOL.md: flow direction, when a peer vanishes);
+/// - any other element is live while media flows either way.
 pub fn flowed_within(model: &TargetModel, object: &str, grace: Millis, now: Millis) -> bool {
     flowed_in(model, &Index::new(model), object, grace, now)
+}
+
+/// Whether an endpoint's media state is known to be DISCONNECTED.
+pub fn media_disconnected(e: &Element) -> bool {
+    e.endpoint
+        .as_ref()
+        .and_then(|s| s.media_state)
+        .is_some_and(|m| m.value == crate::kms::types::MediaState::DISCONNECTED)
 }
 
 fn flowed_in(
@@ -168,18 +183,23 @@ fn flowed_in(
     grace: Millis,
     now: Millis,
 ) -> bool {
-    let recent = |e: &Element| {
-        [Direction::In, Direction::Out].into_iter().any(|d| {
+    let live = |e: &Element| {
+        let recent = |d: Direction| {
             e.flow.any(d)
                 || e.flow
                     .last_flowing(d, now)
                     .is_some_and(|t| now.saturating_sub(t) < grace)
-        })
+        };
+        if e.is_rtp_endpoint() {
+            recent(Direction::Out) || (recent(Direction::In) && !media_disconnected(e))
+        } else {
+            recent(Direction::In) || recent(Direction::Out)
+        }
     };
     if model.pipelines.contains_key(object) {
-        index.children(object).iter().any(|c| recent(c))
+        index.children(object).iter().any(|c| live(c))
     } else {
-        model.elements.get(object).is_some_and(recent)
+        model.elements.get(object).is_some_and(live)
     }
 }
 

@@ -1,27 +1,29 @@
 //! The actuator: the one task that releases objects. It takes jobs from a
 //! bounded queue, one at a time, and for each: waits out the target's
 //! spacing, re-checks the model (fresh, still there, not shielded), re-reads
-//! media flow from KMS and aborts if anything flows, writes and syncs the
-//! audit record, sends `release` under a timeout, records and counts the
+//! media flow from KMS and aborts if a live call shows (`live_now`, the sense
+//! of `policy::flowed_within`), writes and syncs the audit records of the
+//! batch, sends each `release` under a timeout, records and counts the
 //! outcome. Nothing here decides *what* to release: that is `policy`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::kms::types::MediaType;
-use crate::kms::{Client, ClientError};
+use crate::kms::ClientError;
 use crate::model::Millis;
 use crate::policy::shielded;
 use crate::scrape::now_millis;
-use crate::scrape::plan::{is_hub, pipeline_of, type_of};
+use crate::scrape::plan::pipeline_of;
 
 use super::audit::{rfc3339, Event, Record};
 use super::ledger::Job;
+use super::reread::flowing;
 use super::{freshness, Freshness, Inner, TargetCtx};
 
 /// How one release ended: the `outcome` label (a bounded set).
@@ -216,58 +218,6 @@ fn precheck(inner: &Inner, t: &TargetCtx, job: &Job, now: Millis) -> Option<Repo
     None
 }
 
-/// What flows on the object now, read from KMS: `Ok(Some(description))` if
-/// anything flows, either way, on the element or on any child of the pipeline.
-async fn flowing(
-    client: &Client,
-    job: &Job,
-    limit: Duration,
-) -> Result<Option<String>, ClientError> {
-    let work = async {
-        let elements = if job.pipeline_release {
-            client.get_children(&job.object).await?
-        } else {
-            vec![job.object.clone()]
-        };
-        let checks = elements
-            .iter()
-            .filter(|e| !is_hub(type_of(e)))
-            .flat_map(|e| {
-                [MediaType::AUDIO, MediaType::VIDEO]
-                    .into_iter()
-                    .flat_map(move |m| [(e, m, true), (e, m, false)])
-            })
-            .map(|(e, m, inward)| async move {
-                let r = if inward {
-                    client.is_media_flowing_in(e, m).await
-                } else {
-                    client.is_media_flowing_out(e, m).await
-                };
-                (e, m, inward, r)
-            });
-        let mut found = None;
-        for (e, m, inward, r) in futures_util::future::join_all(checks).await {
-            let flows = match r {
-                Ok(b) => b,
-                // A child released meanwhile carries nothing.
-                Err(ClientError::ObjectNotFound { .. }) if job.pipeline_release => false,
-                Err(err) => return Err(err),
-            };
-            if flows && found.is_none() {
-                let dir = if inward { "in" } else { "out" };
-                found = Some(format!("{} flowing {dir} on {e}", m.as_str()));
-            }
-        }
-        Ok(found)
-    };
-    tokio::time::timeout(limit, work)
-        .await
-        .map_err(|_| ClientError::Timeout {
-            method: "isMediaFlowing".into(),
-            timeout_ms: limit.as_millis() as u64,
-        })?
-}
-
 /// Release a batch of one target's jobs: checks and flow re-reads for all,
 /// one synced audit write of every intent, then the releases one by one
 /// (spaced), then their results. Returns false when cancelled.
@@ -353,49 +303,48 @@ async fn execute_batch(
     let mut results = Vec::new();
     let mut pending = go.into_iter();
     let mut alive = true;
+    // Sends are spaced; answers are booked as they come.
+    let mut sent = futures_util::stream::FuturesUnordered::new();
     for (r, pipeline) in pending.by_ref() {
-        if let Some(prev) = last.get(&t.name) {
-            tokio::select! {
-                _ = cancel.cancelled() => {
-                    let report = Report { outcome: Outcome::Cancelled, detail: Some("shutting down".into()) };
-                    results.push(audit_record(&r.job, Event::ReleaseResult, report.outcome.as_str(), report.detail.clone()));
-                    finish(inner, Some(t), &r.job, report, r.reply);
-                    touched.push(pipeline);
-                    alive = false;
-                    break;
+        if let Some(prev) = last.get(&t.name).copied() {
+            let until = prev + settings.release_spacing;
+            let mut cancelled = false;
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => { cancelled = true; break; }
+                    Some(done) = sent.next(), if !sent.is_empty() => {
+                        book(inner, t, done, limit, &mut touched).await;
+                    }
+                    _ = tokio::time::sleep_until(until) => break,
                 }
-                _ = tokio::time::sleep_until(*prev + settings.release_spacing) => {}
+            }
+            if cancelled {
+                let report = Report {
+                    outcome: Outcome::Cancelled,
+                    detail: Some("shutting down".into()),
+                };
+                results.push(audit_record(
+                    &r.job,
+                    Event::ReleaseResult,
+                    report.outcome.as_str(),
+                    report.detail.clone(),
+                ));
+                finish(inner, Some(t), &r.job, report, r.reply);
+                touched.push(pipeline);
+                alive = false;
+                break;
             }
         }
-        let report = match tokio::time::timeout(limit, t.client.release(&r.job.object)).await {
-            Ok(Ok(())) => Report {
-                outcome: Outcome::Ok,
-                detail: None,
-            },
-            Ok(Err(e)) => Report {
-                outcome: Outcome::Failed,
-                detail: Some(e.to_string()),
-            },
-            Err(_) => Report {
-                outcome: Outcome::Failed,
-                detail: Some(format!("timed out after {limit:?}")),
-            },
-        };
         last.insert(t.name.clone(), Instant::now());
-        // Written at once (not synced: the intent above already is).
-        let result = audit_record(
-            &r.job,
-            Event::ReleaseResult,
-            report.outcome.as_str(),
-            report.detail.clone(),
-        );
-        if let Err(e) = audit(inner, vec![result], false).await {
-            tracing::error!(error = %e, "audit log write failed");
-        }
-        if !(r.job.pipeline_release && report.outcome == Outcome::Ok) {
-            touched.push(pipeline);
-        }
-        finish(inner, Some(t), &r.job, report, r.reply);
+        let client = t.client.clone();
+        sent.push(async move {
+            let res = tokio::time::timeout(limit, client.release(&r.job.object)).await;
+            (r, pipeline, res)
+        });
+    }
+    while let Some(done) = sent.next().await {
+        book(inner, t, done, limit, &mut touched).await;
     }
     for (r, pipeline) in pending {
         let report = Report {
@@ -416,6 +365,50 @@ async fn execute_batch(
     }
     unref_all(t, touched, limit).await;
     alive
+}
+
+type Sent = (
+    Request,
+    String,
+    Result<Result<(), ClientError>, tokio::time::error::Elapsed>,
+);
+
+/// Book the answer to one sent release: result record (unsynced: its intent
+/// is), ledger, metrics, reply.
+async fn book(
+    inner: &Arc<Inner>,
+    t: &Arc<TargetCtx>,
+    (r, pipeline, res): Sent,
+    limit: Duration,
+    touched: &mut Vec<String>,
+) {
+    let report = match res {
+        Ok(Ok(())) => Report {
+            outcome: Outcome::Ok,
+            detail: None,
+        },
+        Ok(Err(e)) => Report {
+            outcome: Outcome::Failed,
+            detail: Some(e.to_string()),
+        },
+        Err(_) => Report {
+            outcome: Outcome::Failed,
+            detail: Some(format!("timed out after {limit:?}")),
+        },
+    };
+    let result = audit_record(
+        &r.job,
+        Event::ReleaseResult,
+        report.outcome.as_str(),
+        report.detail.clone(),
+    );
+    if let Err(e) = audit(inner, vec![result], false).await {
+        tracing::error!(error = %e, "audit log write failed");
+    }
+    if !(r.job.pipeline_release && report.outcome == Outcome::Ok) {
+        touched.push(pipeline);
+    }
+    finish(inner, Some(t), &r.job, report, r.reply);
 }
 
 /// The re-reads referenced these pipelines from our session: drop that.

@@ -22,6 +22,7 @@ mod judge;
 mod ledger;
 mod limits;
 mod manual;
+mod reread;
 mod sessions;
 
 use std::collections::BTreeMap;

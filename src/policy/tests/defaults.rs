@@ -225,7 +225,11 @@ fn hubs_do_not_keep_an_all_zombie_pipeline_alive_nor_make_one() {
     add(&mut m, q, "hub2", "Composite", T0);
     let d = judge(&m, T0, T0 + 10 * MIN);
     assert!(has(&d, &a, NEVER));
-    assert!(has(&d, P, PIPE), "the Composite is not judged: {:?}", flagged(&d));
+    assert!(
+        has(&d, P, PIPE),
+        "the Composite is not judged: {:?}",
+        flagged(&d)
+    );
     assert!(!has(&d, q, PIPE), "{:?}", flagged(&d));
 }
 

@@ -374,12 +374,24 @@ pub(crate) fn flowed(m: &TargetModel, object: &str, grace: Millis, now: Millis) 
         vec![&m.elements[object]]
     };
     els.iter().any(|e| {
-        e.flow.iter().any(|(_, _, s)| s.value)
-            || [Direction::In, Direction::Out].iter().any(|d| {
-                e.flow
-                    .last_flowing(*d, now)
+        let recent = |d: Direction| {
+            e.flow.iter().any(|(dir, _, s)| dir == d && s.value)
+                || e.flow
+                    .last_flowing(d, now)
                     .is_some_and(|t| now - t.min(now) < grace)
-            })
+        };
+        let endpoint = e.element_type == "WebRtcEndpoint" || e.element_type == "RtpEndpoint";
+        let disconnected = e
+            .endpoint
+            .as_ref()
+            .and_then(|s| s.media_state)
+            .is_some_and(|m| m.value == MediaState::DISCONNECTED);
+        if endpoint {
+            // Media from the peer, or fed by the pipeline to a peer still there.
+            recent(Direction::Out) || (recent(Direction::In) && !disconnected)
+        } else {
+            recent(Direction::In) || recent(Direction::Out)
+        }
     })
 }
 

@@ -142,6 +142,49 @@ fn no_release_while_media_flows_or_flowed_within_the_grace() {
 }
 
 #[test]
+fn an_endpoint_fed_by_a_meeting_is_live_only_while_its_peer_is() {
+    // Two endpoints still fed by the pipeline (flow in), nothing from their
+    // peers for ten minutes: one receive-only participant (media CONNECTED),
+    // one whose peer vanished (media DISCONNECTED).
+    let mut m = model();
+    let recv_only = live_webrtc(&mut m, "recv-only", T0);
+    let vanished = live_webrtc(&mut m, "vanished", T0);
+    tag(&mut m, P, "room", "closed");
+    let now = T0 + 30 * MIN;
+    for id in [&recv_only, &vanished] {
+        flow(&mut m, id, Direction::Out, false, now - 10 * MIN);
+    }
+    ep(
+        &mut m,
+        &vanished,
+        EndpointChange::MediaState(MediaState::DISCONNECTED),
+        now - 9 * MIN,
+    );
+    let p = with(
+        vec![release("left", &[], C::SessionGone("room".into()))],
+        |c| c.flow_grace = Some(Duration::from_secs(300)),
+    );
+    let h = seasoned(&[&recv_only, &vanished], &["left"]);
+    let d = decide(&m, &p, &h, &known(&["open"]), now);
+    let released: Vec<&str> = d.releases().map(|a| a.object()).collect();
+    assert_eq!(released, vec![vanished.as_str()]);
+    assert!(d.actions.iter().any(|a| a.object() == recv_only
+        && matches!(
+            a,
+            Action::Flag {
+                held: Some(Hold::FlowedRecently { .. }),
+                ..
+            }
+        )));
+    // A player (not an endpoint) fed by the pipeline is live either way.
+    let player = add(&mut m, P, "player", "RecorderEndpoint", T0);
+    flow(&mut m, &player, Direction::In, true, T0 + MIN);
+    assert!(flowed_within(&m, &player, 0, now));
+    assert!(!flowed_within(&m, &vanished, 300_000, now));
+    assert!(flowed_within(&m, &recv_only, 300_000, now));
+}
+
+#[test]
 fn releases_are_capped_oldest_first() {
     let mut m = model();
     let ids: Vec<String> = (0..5)
