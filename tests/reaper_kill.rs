@@ -203,3 +203,121 @@ when = {{ session_gone = "room" }}
     sim.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// SIGHUP reopens the audit log (rotation), and an unreadable application
+/// session source is logged (issue 4, acceptance 5: visible in logs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reopens_the_audit_log_and_a_dead_session_source_is_logged() {
+    let sim = sim::start(SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        control: None,
+        gc_period: Duration::from_secs(3600),
+        tick: Duration::from_millis(200),
+        seed: 6,
+        speed: 10.0,
+    })
+    .await
+    .unwrap();
+    let mut s = Scenario::new();
+    for i in 0..2 {
+        s = s.at(
+            0,
+            Action::Conference {
+                room: format!("r{i}"),
+                participants: 1,
+                named: vec![],
+            },
+        );
+    }
+    sim.run_scenario(s).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("kx-hup-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let audit = dir.join("audit.jsonl");
+    let dead = free_port();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"listen = "127.0.0.1:{port}"
+[scrape]
+interval = "300ms"
+state_interval = "1s"
+[[targets]]
+name = "kms"
+url = "{url}"
+[reaper]
+audit_log = "{audit}"
+[reaper.sessions]
+url = "http://127.0.0.1:{dead}/sessions"
+refresh = "300ms"
+timeout = "300ms"
+[[policy.rules]]
+name = "peer-gone"
+action = "flag"
+min_age = "1s"
+match = {{ element_types = ["WebRtcEndpoint"] }}
+when = {{ no_flow = {{ direction = "out", for = "1s" }} }}
+"#,
+            port = free_port(),
+            url = sim.ws_url(),
+            audit = audit.display(),
+        ),
+    )
+    .unwrap();
+    let log = dir.join("daemon.log");
+    let mut child = start(&config, &log);
+    sim.with_engine(|e, _| e.app_forget("r0", "p1", Vanish::Crash));
+    let a = audit.clone();
+    eventually(Duration::from_secs(30), "first flag", || {
+        let a = a.clone();
+        async move {
+            let n = count(&json_lines(&a), "flag");
+            if n == 1 {
+                Ok(())
+            } else {
+                Err(format!("{n} flags"))
+            }
+        }
+    })
+    .await;
+    std::fs::rename(&audit, dir.join("audit.jsonl.1")).unwrap();
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sim.with_engine(|e, _| e.app_forget("r1", "p1", Vanish::Crash));
+    let a = audit.clone();
+    eventually(
+        Duration::from_secs(30),
+        "a flag in the reopened log",
+        || {
+            let a = a.clone();
+            async move {
+                let n = count(&json_lines(&a), "flag");
+                if n == 1 {
+                    Ok(())
+                } else {
+                    Err(format!("{n} flags in the new file"))
+                }
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        count(&json_lines(&dir.join("audit.jsonl.1")), "flag"),
+        1,
+        "the old file kept its record"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("application session source unreadable"),
+        "{text}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    sim.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -70,6 +70,16 @@ impl Flow {
         }
     }
 
+    /// When `direction` was first measured, if it never flowed since: the
+    /// earliest start of its current (not flowing) states.
+    pub fn first_measured(&self, direction: Direction) -> Option<Millis> {
+        self.states
+            .iter()
+            .filter(|((d, _), _)| *d == direction)
+            .map(|(_, s)| s.since)
+            .min()
+    }
+
     pub fn get(&self, direction: Direction, media: MediaType) -> Option<Since<bool>> {
         self.states.get(&(direction, media)).copied()
     }

@@ -117,7 +117,8 @@ pub enum ConditionConfig {
     All(Vec<ConditionConfig>),
     /// `{ any = [ ... ] }`: at least one holds.
     Any(Vec<ConditionConfig>),
-    /// `{ no_flow = { direction = "out", for = "5m" } }`; never-flowed counts from creation.
+    /// `{ no_flow = { direction = "out", for = "5m" } }`; never-flowed counts
+    /// from the first measurement; unknown before one.
     NoFlow {
         direction: FlowSide,
         #[serde(rename = "for", with = "humantime_serde")]

@@ -124,10 +124,16 @@ pub(super) fn pipeline_age(p: &Pipeline, now: Millis) -> Millis {
 }
 
 /// Whether nothing flowed in `dir` for `d` (never flowed: since creation).
-fn silent(e: &Element, dir: Direction, d: Millis, now: Millis) -> bool {
+/// No media in `dir` for `d`: since it last flowed, or, if it never did,
+/// since the daemon first measured that direction. Unknown until measured
+/// (an element found at start-up has no flow readings yet).
+fn silent(e: &Element, dir: Direction, d: Millis, now: Millis) -> Tri {
     match e.flow.last_flowing(dir, now) {
-        Some(t) => now.saturating_sub(t) >= d,
-        None => e.age_ms(now) >= d,
+        Some(t) => Tri::from_bool(now.saturating_sub(t) >= d),
+        None => match e.flow.first_measured(dir) {
+            Some(t) => Tri::from_bool(now.saturating_sub(t) >= d),
+            None => Tri::Unknown,
+        },
     }
 }
 
@@ -232,12 +238,12 @@ fn eval_element(c: &ConditionConfig, e: &Element, ctx: &Ctx<'_>) -> Tri {
                 silent(e, Direction::In, d, now),
                 silent(e, Direction::Out, d, now),
             );
-            Tri::from_bool(match direction {
+            match direction {
                 FlowSide::In => i,
                 FlowSide::Out => o,
-                FlowSide::Either => i || o,
-                FlowSide::Both => i && o,
-            })
+                FlowSide::Either => i.or(o),
+                FlowSide::Both => i.and(o),
+            }
         }
         C::MediaDisconnected(d) => match ep {
             None => no_ep,

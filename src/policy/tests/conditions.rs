@@ -53,6 +53,13 @@ pub(super) fn unnegotiated(m: &mut TargetModel) -> String {
 pub(super) fn unread(m: &mut TargetModel) -> String {
     add(m, P, "x", "WebRtcEndpoint", T0)
 }
+/// Measured silent both ways from T0 on, never flowing.
+pub(super) fn never_flowed(m: &mut TargetModel) -> String {
+    let id = add(m, P, "n", "WebRtcEndpoint", T0);
+    flow(m, &id, Direction::Out, false, T0);
+    flow(m, &id, Direction::In, false, T0);
+    id
+}
 pub(super) fn player(m: &mut TargetModel) -> String {
     add(m, P, "pl", "PlayerEndpoint", T0)
 }
@@ -102,18 +109,25 @@ fn no_flow() {
             Tri::False,
         ),
         (
-            "never flowed, 6m old",
-            unread,
+            "never flowed, measured 6m ago",
+            never_flowed,
             out(300),
             T0 + 6 * MIN,
             Tri::True,
         ),
         (
-            "never flowed, 4m old",
-            unread,
+            "never flowed, measured 4m ago",
+            never_flowed,
             out(300),
             T0 + 4 * MIN,
             Tri::False,
+        ),
+        (
+            "not measured yet (found at start-up)",
+            unread,
+            out(300),
+            T0 + 60 * MIN,
+            Tri::Unknown,
         ),
         (
             "receive-only: in flows",
@@ -145,7 +159,7 @@ fn no_flow() {
         ),
         (
             "never flowed: both",
-            unread,
+            never_flowed,
             side(FlowSide::Both),
             T0 + 9 * MIN,
             Tri::True,
