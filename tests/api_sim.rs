@@ -15,6 +15,7 @@ use api_common::*;
 use exporter_common::*;
 use kurento_exporter::kms::types::IceCandidate;
 use kurento_exporter::kms::{Client, ConnectionConfig};
+use kurento_exporter::sim::Fault;
 use sdp_offers::{browser_offer, TRICKLED};
 
 /// processOffer, gathering and trickled candidates, as an application does.
@@ -113,6 +114,25 @@ async fn negotiation_returns_both_sdps_parsed_and_the_planted_problem() {
     )
     .await;
     assert_eq!(status, 400, "a PassThrough has no SDP");
+
+    // KMS does not answer: 504, and the API still answers afterwards.
+    sim.inject(Fault::Silent {
+        method: "getLocalSessionDescriptor".into(),
+    });
+    let (status, e) = get_json(
+        addr,
+        &format!("/api/v1/elements/{}/negotiation", enc(&clean)),
+    )
+    .await;
+    assert_eq!(status, 504, "{e}");
+    assert!(e["error"].is_string());
+    sim.clear_faults();
+    let (status, _) = get(
+        addr,
+        &format!("/api/v1/elements/{}/negotiation", enc(&clean)),
+    )
+    .await;
+    assert_eq!(status, 200);
     d.shutdown(Duration::from_secs(5)).await;
     sim.shutdown().await;
 }
