@@ -22,4 +22,12 @@ npm ci --ignore-scripts --no-audit --no-fund --prefix tests/js
 # files) with the real Prometheus, Alertmanager, promtool, amtool, systemd.
 scripts/check-ops.sh
 
+# The OpenAPI document of the HTTP API, with a real validator (PyPI
+# openapi-spec-validator); tests/api_openapi.rs calls every route it documents.
+if ! python3 -c 'import openapi_spec_validator' >/dev/null 2>&1; then
+  python3 -m pip install --quiet 'openapi-spec-validator==0.9.0' ||
+    python3 -m pip install --quiet --break-system-packages 'openapi-spec-validator==0.9.0'
+fi
+python3 -m openapi_spec_validator docs/openapi.yaml
+
 cargo test --locked "$@"

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError};
-use crate::http::{self, AppState, HttpError, Limits};
+use crate::http::{self, AppState, Clients, HttpError, Limits, Watches};
 use crate::metrics::{Metrics, Settings};
 use crate::model::Store;
 use crate::reaper::{Board, Mode, Reaper, ReaperError};
@@ -45,6 +45,9 @@ pub struct Daemon {
     http_cancel: CancellationToken,
     http: JoinHandle<()>,
     reaper: Reaper,
+    /// The targets' clients, for the operator API's live reads.
+    clients: Clients,
+    api: Arc<RwLock<crate::config::ApiConfig>>,
     config: Config,
 }
 
@@ -68,11 +71,16 @@ impl Daemon {
             metrics.exporter.clone(),
         )?;
         let readiness = Arc::new(RwLock::new(config.readiness.targets.clone()));
+        let clients = Clients::default();
+        let api = Arc::new(RwLock::new(config.api.clone()));
         let state = AppState {
             metrics: metrics.clone(),
             store: store.clone(),
             readiness: readiness.clone(),
             reaper: Some(reaper.clone()),
+            clients: clients.clone(),
+            api: api.clone(),
+            watches: Watches::default(),
         };
         let limits = Limits {
             header_read_timeout: config.http.header_read_timeout,
@@ -89,6 +97,8 @@ impl Daemon {
             http_cancel,
             http,
             reaper,
+            clients,
+            api,
             config: config.clone(),
         };
         d.sync_targets(&config);
@@ -140,6 +150,7 @@ impl Daemon {
             .readiness
             .write()
             .unwrap_or_else(PoisonError::into_inner) = config.readiness.targets.clone();
+        *self.api.write().unwrap_or_else(PoisonError::into_inner) = config.api.clone();
         self.config = config;
         tracing::info!(targets = self.targets.len(), "configuration reloaded");
     }
@@ -171,6 +182,7 @@ impl Daemon {
                 run.task.abort();
             }
             self.reaper.detach(&name);
+            self.clients.remove(&name);
             self.store.remove(&name);
             tracing::info!(kms = %name, "target stopped");
         }
@@ -181,6 +193,7 @@ impl Daemon {
             let model = self.store.target(&name);
             let cancel = CancellationToken::new();
             let client = client_for(&spec);
+            self.clients.insert(&name, client.clone());
             let (cycles, cycles_rx) = tokio::sync::watch::channel(0u64);
             let mode = modes(config)
                 .get(&name)

@@ -38,6 +38,8 @@ pub struct Config {
     pub policy: crate::policy::PolicyConfig,
     /// What the reaper may do, its limits and audit log (`[reaper]`).
     pub reaper: crate::reaper::ReaperConfig,
+    /// The operator API's limits (`[api]`).
+    pub api: ApiConfig,
 }
 
 impl Default for Config {
@@ -52,6 +54,7 @@ impl Default for Config {
             targets: Vec::new(),
             policy: crate::policy::PolicyConfig::default(),
             reaper: crate::reaper::ReaperConfig::default(),
+            api: ApiConfig::default(),
         }
     }
 }
@@ -153,6 +156,34 @@ impl Default for ScrapeConfig {
             keepalive_interval: Duration::from_secs(5),
             max_endpoints: 20_000,
             tag_labels: Vec::new(),
+        }
+    }
+}
+
+/// Limits of the operator API (`/api/v1/...`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Longest watch (`POST /api/v1/elements/{id}/watch`); longer requests are cut to this.
+    #[serde(with = "humantime_serde")]
+    pub watch_max: Duration,
+    /// Duration of a watch that names none.
+    #[serde(with = "humantime_serde")]
+    pub watch_default: Duration,
+    /// Watches running at once, over every target.
+    pub max_watches: usize,
+    /// Time allowed to a live KMS read of the API (SDPs, GStreamer DOT).
+    #[serde(with = "humantime_serde")]
+    pub live_timeout: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            watch_max: Duration::from_secs(300),
+            watch_default: Duration::from_secs(30),
+            max_watches: 8,
+            live_timeout: Duration::from_secs(5),
         }
     }
 }

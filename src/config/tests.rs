@@ -179,3 +179,30 @@ fn missing_file_is_an_error() {
     .unwrap_err();
     assert!(err.to_string().contains("/nonexistent/k.toml"), "{err}");
 }
+
+#[test]
+fn api_limits_are_checked_and_named() {
+    let text =
+        format!("{ONE_TARGET}[api]\nwatch_max = \"2h\"\nwatch_default = \"3h\"\nmax_watches = 0\n");
+    let p = problems_of(load_toml(&text, &[], &Overrides::default()).unwrap_err());
+    let got: Vec<(&str, &str)> = p
+        .iter()
+        .map(|p| (p.key.as_str(), p.value.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("api.watch_max", "2h"),
+            ("api.watch_default", "3h"),
+            ("api.max_watches", "0"),
+        ]
+    );
+    let cfg = load_toml(
+        &format!("{ONE_TARGET}[api]\nwatch_max = \"1m\"\nwatch_default = \"10s\"\n"),
+        &[],
+        &Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(cfg.api.watch_max, Duration::from_secs(60));
+    assert_eq!(cfg.api.max_watches, 8);
+}

@@ -145,6 +145,25 @@ pub(super) fn problems(cfg: &Config) -> Vec<Problem> {
             );
         }
     }
+    let api = &cfg.api;
+    c.positive("api.watch_max", api.watch_max);
+    c.positive("api.watch_default", api.watch_default);
+    c.positive("api.live_timeout", api.live_timeout);
+    if api.watch_max > Duration::from_secs(3600) {
+        c.fail(
+            "api.watch_max",
+            humantime::format_duration(api.watch_max),
+            "must be at most 1h (a watch keeps the element referenced)",
+        );
+    }
+    if api.watch_default > api.watch_max {
+        c.fail(
+            "api.watch_default",
+            humantime::format_duration(api.watch_default),
+            "must be at most api.watch_max",
+        );
+    }
+    c.range("api.max_watches", api.max_watches, 1, 256);
     c.problems.extend(cfg.policy.problems());
     let modes: Vec<(String, crate::reaper::Mode)> = cfg
         .targets

@@ -1,6 +1,11 @@
 //! The HTTP server: `/metrics`, `/healthz`, `/readyz`, the Node Graph API
-//! (`/api/health`, `/api/graph/*`) and the operator API as it grows. Bounded header size and header read timeout; 405 on a wrong
-//! method. Handlers only read the model and render: no KMS I/O here.
+//! (`/api/health`, `/api/graph/*`), the reaper's API (`reaper_api`) and the
+//! operator API (`api`: targets, pipelines, elements, their events,
+//! negotiation, DOT and watches; documented in `docs/openapi.yaml`).
+//! Bounded header size and header read timeout; 405 with `Allow` on a wrong
+//! method. `route` answers the model-only pages synchronously; `dispatch`
+//! sends `/api/v1/...` to the async handlers (some read KMS live, with a
+//! timeout, through the registered `Clients`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -18,8 +23,17 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+mod api;
+mod clients;
+mod dot;
 mod graph;
+mod live;
 mod reaper_api;
+mod views;
+mod watch;
+
+pub use clients::Clients;
+pub use watch::Watches;
 
 use crate::metrics::Metrics;
 use crate::model::Store;
@@ -43,6 +57,22 @@ pub struct AppState {
     pub readiness: Arc<RwLock<Vec<String>>>,
     /// The reaper (zombies, manual releases); none in bare tests.
     pub reaper: Option<crate::reaper::Reaper>,
+    /// The targets' KMS clients, for the API's live reads.
+    pub clients: Clients,
+    /// The API's limits (`[api]`, reloadable).
+    pub api: Arc<RwLock<crate::config::ApiConfig>>,
+    /// Running watches.
+    pub watches: Watches,
+}
+
+impl AppState {
+    /// The API's limits in force.
+    fn api_config(&self) -> crate::config::ApiConfig {
+        self.api
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// Limits of the HTTP server.
@@ -68,6 +98,25 @@ fn json_resp(v: &serde_json::Value) -> Resp {
     let mut r = text(StatusCode::OK, v.to_string());
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn json_status(status: StatusCode, v: &serde_json::Value) -> Resp {
+    let mut r = json_resp(v);
+    *r.status_mut() = status;
+    r
+}
+
+/// `{"error": why}` with `status`.
+fn json_error(status: StatusCode, why: impl std::fmt::Display) -> Resp {
+    json_status(status, &serde_json::json!({ "error": why.to_string() }))
+}
+
+/// 405 with the `Allow` header.
+fn not_allowed(allow: &'static str) -> Resp {
+    let mut r = json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+    r.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
     r
 }
 
@@ -220,19 +269,17 @@ pub async fn serve(
                     .path_and_query()
                     .map_or("/", |p| p.as_str())
                     .to_owned();
+                let auth = req
+                    .headers()
+                    .get(hyper::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let method = req.method().clone();
                 let state = state.clone();
                 async move {
-                    if let Some(object) = reaper_api::release_path(req.uri().path()) {
-                        let auth = req
-                            .headers()
-                            .get(hyper::header::AUTHORIZATION)
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_owned);
-                        let r = reaper_api::release(&state, req.method(), &object, auth.as_deref())
-                            .await;
-                        return Ok::<_, Infallible>(r);
-                    }
-                    Ok::<_, Infallible>(route(&state, req.method(), &uri, accept.as_deref()))
+                    let r =
+                        dispatch(&state, &method, &uri, accept.as_deref(), auth.as_deref()).await;
+                    Ok::<_, Infallible>(r)
                 }
             });
             let mut builder = http1::Builder::new();
@@ -253,6 +300,25 @@ pub async fn serve(
         while conns.try_join_next().is_some() {}
     }
     while conns.join_next().await.is_some() {}
+    state.watches.shutdown().await;
+}
+
+/// Answer one request: the reaper's release, the operator API, or `route`.
+async fn dispatch(
+    state: &AppState,
+    method: &Method,
+    uri: &str,
+    accept: Option<&str>,
+    auth: Option<&str>,
+) -> Resp {
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    if let Some(object) = reaper_api::release_path(path) {
+        return reaper_api::release(state, method, &object, auth).await;
+    }
+    if let Some(r) = api::parse(path) {
+        return api::handle(state, method, r, query, auth).await;
+    }
+    route(state, method, uri, accept)
 }
 
 #[cfg(test)]
@@ -267,6 +333,9 @@ mod tests {
             store,
             readiness: Arc::default(),
             reaper: None,
+            clients: Clients::default(),
+            api: Arc::default(),
+            watches: Watches::default(),
         }
     }
 

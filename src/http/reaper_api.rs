@@ -10,16 +10,10 @@ use serde_json::json;
 use crate::reaper::{ManualError, Outcome};
 use crate::scrape::now_millis;
 
-use super::{decode, json_resp, text, AppState, Resp};
+use super::{decode, json_resp, json_status, text, AppState, Resp};
 
 const PREFIX: &str = "/api/v1/objects/";
 const SUFFIX: &str = "/release";
-
-fn json_status(status: StatusCode, v: &serde_json::Value) -> Resp {
-    let mut r = json_resp(v);
-    *r.status_mut() = status;
-    r
-}
 
 /// The object id of a release path, percent-decoded.
 pub(super) fn release_path(path: &str) -> Option<String> {
@@ -71,6 +65,24 @@ fn unauthorized(why: &str) -> Resp {
     r
 }
 
+/// Check the bearer token of a mutating call (`reaper.api_token`); the
+/// rejection, if any: 403 when no token is configured (`what` is then
+/// disabled), 401 when missing or wrong.
+pub(super) fn rejection(state: &AppState, auth: Option<&str>, what: &str) -> Option<Resp> {
+    let Some(token) = state.reaper.as_ref().and_then(|r| r.token()) else {
+        return Some(json_status(
+            StatusCode::FORBIDDEN,
+            &json!({ "error": format!("{what} is disabled: no reaper.api_token configured") }),
+        ));
+    };
+    let given = auth.and_then(|a| a.strip_prefix("Bearer ")).map(str::trim);
+    match given {
+        None => Some(unauthorized("a bearer token is required")),
+        Some(t) if !same(t, &token) => Some(unauthorized("wrong token")),
+        Some(_) => None,
+    }
+}
+
 pub(super) async fn release(
     state: &AppState,
     method: &Method,
@@ -86,17 +98,8 @@ pub(super) async fn release(
     let Some(reaper) = &state.reaper else {
         return text(StatusCode::NOT_FOUND, "reaper not running\n");
     };
-    let Some(token) = reaper.token() else {
-        return json_status(
-            StatusCode::FORBIDDEN,
-            &json!({ "error": "manual release is disabled: no reaper.api_token configured" }),
-        );
-    };
-    let given = auth.and_then(|a| a.strip_prefix("Bearer ")).map(str::trim);
-    match given {
-        None => return unauthorized("a bearer token is required"),
-        Some(t) if !same(t, &token) => return unauthorized("wrong token"),
-        Some(_) => {}
+    if let Some(r) = rejection(state, auth, "manual release") {
+        return r;
     }
     let (status, body) = match reaper.release_manually(object).await {
         Ok(report) => {

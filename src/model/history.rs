@@ -6,6 +6,7 @@
 //! ```text
 //!   Update::Flow / Update::Endpoint ──► TargetModel::apply
 //!       value differs from the model's ──► History::push (drops the oldest past the cap)
+//!   Update::Event (a watch's KMS event) ──► History::push, always
 //! ```
 //!
 //! A transition is recorded when the observed value differs from what the
@@ -17,7 +18,7 @@
 //! `[{"at": 1700000000000, "kind": "flow", "direction": "out", "media":
 //! "VIDEO", "flowing": false}, ...]`.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
 
@@ -59,6 +60,12 @@ pub enum TransitionKind {
     SessionStarted,
     /// `MediaSessionTerminated`.
     SessionTerminated,
+    /// A KMS event received by a watch (`POST /api/v1/elements/{id}/watch`),
+    /// recorded as received: its type name and its own fields as text.
+    Event {
+        event: String,
+        fields: BTreeMap<String, String>,
+    },
 }
 
 /// One observed transition.

@@ -118,6 +118,14 @@ pub enum Update {
         element: ObjectId,
         sample: StatsSample,
     },
+    /// A KMS event a watch received for an element: recorded in its history
+    /// as is (the scrape keeps the states themselves current).
+    Event {
+        element: ObjectId,
+        event: String,
+        fields: BTreeMap<String, String>,
+        at: Millis,
+    },
 }
 
 /// Everything known about one KMS target.
@@ -244,6 +252,17 @@ impl TargetModel {
             Update::Stats { element, sample } => {
                 if let Some(e) = self.elements.get_mut(&element) {
                     e.record_stats(sample);
+                }
+            }
+            Update::Event {
+                element,
+                event,
+                fields,
+                at,
+            } => {
+                if let Some(e) = self.elements.get_mut(&element) {
+                    let kind = TransitionKind::Event { event, fields };
+                    e.history.push(Transition { at, kind }, self.history_len);
                 }
             }
         }

@@ -363,3 +363,30 @@ fn history_goes_with_its_element() {
         "gone with its pipeline"
     );
 }
+
+#[test]
+fn watched_events_are_recorded_as_received() {
+    let b = element("b", "WebRtcEndpoint");
+    let mut m = model_with(&[&b]);
+    let event = |state: &str, at| Update::Event {
+        element: b.id.clone(),
+        event: "MediaFlowOutStateChanged".into(),
+        fields: [("state".to_string(), state.to_string())].into(),
+        at,
+    };
+    m.apply(event("FLOWING", 1_000));
+    m.apply(event("FLOWING", 2_000));
+    m.apply(Update::Event {
+        element: "unknown".into(),
+        event: "Error".into(),
+        fields: Default::default(),
+        at: 3_000,
+    });
+    let h = &m.elements[&b.id].history;
+    assert_eq!(h.len(), 2, "repeats kept: each is an event received");
+    assert_eq!(
+        serde_json::to_value(h).unwrap()[1],
+        serde_json::json!({"at": 2_000, "kind": "event", "event": "MediaFlowOutStateChanged",
+            "fields": {"state": "FLOWING"}})
+    );
+}

@@ -1,0 +1,264 @@
+//! The operator API's routes under `/api/v1` (the reaper's own two live in
+//! `reaper_api`): parses the path (object ids percent-encoded, `%2F`, or
+//! raw), checks the method (405 with `Allow`), finds the object in the model
+//! (404 JSON when unknown) and hands over to `views` (model reads), `dot`,
+//! `live` (KMS reads) or `watch`.
+//!
+//! ```text
+//!   GET  /api/v1/targets
+//!   GET  /api/v1/pipelines?kms=          GET /api/v1/pipelines/{id}
+//!   GET  /api/v1/pipelines/{id}/dot[?gstreamer=1]
+//!   GET  /api/v1/elements/{id}           GET /api/v1/elements/{id}/events[?limit=N]
+//!   GET  /api/v1/elements/{id}/negotiation
+//!   POST /api/v1/elements/{id}/watch[?duration=30s]   (bearer token)
+//! ```
+
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, StatusCode};
+
+use crate::model::{SharedTarget, TargetModel};
+
+use super::{decode, json_error, json_resp, not_allowed, param, text, AppState, Resp};
+
+const PIPELINES: &str = "/api/v1/pipelines";
+const ELEMENTS: &str = "/api/v1/elements/";
+
+/// One operator API route, ids decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum ApiRoute {
+    Targets,
+    Pipelines,
+    Pipeline(String),
+    PipelineDot(String),
+    Element(String),
+    Events(String),
+    Negotiation(String),
+    Watch(String),
+}
+
+impl ApiRoute {
+    fn allow(&self) -> &'static str {
+        match self {
+            ApiRoute::Watch(_) => "POST",
+            _ => "GET, HEAD",
+        }
+    }
+}
+
+/// Builds a route from its decoded id.
+type Make = fn(String) -> ApiRoute;
+
+/// The id before `suffix` (or the whole rest without one), decoded.
+fn id_of(rest: &str) -> Option<String> {
+    (!rest.is_empty() && !rest.starts_with('/')).then(|| decode(rest))
+}
+
+/// The route of `path`, if it is one of the operator API's.
+pub(super) fn parse(path: &str) -> Option<ApiRoute> {
+    if path == "/api/v1/targets" {
+        return Some(ApiRoute::Targets);
+    }
+    if path == PIPELINES {
+        return Some(ApiRoute::Pipelines);
+    }
+    if let Some(rest) = path
+        .strip_prefix(PIPELINES)
+        .and_then(|r| r.strip_prefix('/'))
+    {
+        return match rest.strip_suffix("/dot") {
+            Some(id) => id_of(id).map(ApiRoute::PipelineDot),
+            None => id_of(rest).map(ApiRoute::Pipeline),
+        };
+    }
+    let rest = path.strip_prefix(ELEMENTS)?;
+    let suffixed: [(&str, Make); 3] = [
+        ("/events", ApiRoute::Events),
+        ("/negotiation", ApiRoute::Negotiation),
+        ("/watch", ApiRoute::Watch),
+    ];
+    for (suffix, make) in suffixed {
+        if let Some(id) = rest.strip_suffix(suffix) {
+            return id_of(id).map(make);
+        }
+    }
+    id_of(rest).map(ApiRoute::Element)
+}
+
+/// The target holding pipeline `id` (only `kms` when given).
+pub(super) fn find(
+    state: &AppState,
+    kms: Option<&str>,
+    found: impl Fn(&TargetModel) -> bool,
+) -> Option<SharedTarget> {
+    state
+        .store
+        .targets()
+        .into_iter()
+        .filter(|t| kms.is_none_or(|k| t.read().name == k))
+        .find(|t| found(&t.read()))
+}
+
+/// Answer one operator API request.
+pub(super) async fn handle(
+    state: &AppState,
+    method: &Method,
+    route: ApiRoute,
+    query: &str,
+    auth: Option<&str>,
+) -> Resp {
+    let allow = route.allow();
+    let ok = match allow {
+        "POST" => method == Method::POST,
+        _ => method == Method::GET || method == Method::HEAD,
+    };
+    if !ok {
+        return not_allowed(allow);
+    }
+    let kms = param(query, "kms");
+    let kms = kms.as_deref();
+    match route {
+        ApiRoute::Targets => json_resp(&super::views::targets(state)),
+        ApiRoute::Pipelines => json_resp(&super::views::pipelines(state, kms)),
+        ApiRoute::Pipeline(id) => with_pipeline(state, kms, &id, |m| {
+            json_resp(&super::views::pipeline(state, m, &id))
+        }),
+        ApiRoute::PipelineDot(id) => {
+            if param(query, "gstreamer").is_some_and(|v| v != "0" && v != "false") {
+                let Some(t) = find(state, kms, |m| m.pipelines.contains_key(&id)) else {
+                    return unknown("pipeline", &id);
+                };
+                let name = t.read().name.clone();
+                return super::live::gstreamer_dot(state, &name, &id).await;
+            }
+            with_pipeline(state, kms, &id, |m| match super::dot::render(m, &id) {
+                Some(dot) => graphviz(dot),
+                None => unknown("pipeline", &id),
+            })
+        }
+        ApiRoute::Element(id) => with_element(state, kms, &id, |m| {
+            json_resp(&super::views::element(state, m, &id))
+        }),
+        ApiRoute::Events(id) => {
+            let limit = match param(query, "limit").map(|l| l.parse::<usize>()) {
+                None => None,
+                Some(Ok(n)) => Some(n),
+                Some(Err(_)) => {
+                    return json_error(StatusCode::BAD_REQUEST, "limit must be a whole number")
+                }
+            };
+            with_element(state, kms, &id, |m| {
+                json_resp(&super::views::events(m, &id, limit))
+            })
+        }
+        ApiRoute::Negotiation(id) => {
+            let found = element_facts(state, kms, &id);
+            let Some((target, pipeline, element_type)) = found else {
+                return unknown("element", &id);
+            };
+            if !matches!(element_type.as_str(), "WebRtcEndpoint" | "RtpEndpoint") {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    format!("a {element_type} has no session descriptions"),
+                );
+            }
+            super::live::negotiation(state, &target, &id, &pipeline).await
+        }
+        ApiRoute::Watch(id) => super::watch::start(state, kms, &id, query, auth).await,
+    }
+}
+
+/// (target, pipeline, type) of element `id`.
+pub(super) fn element_facts(
+    state: &AppState,
+    kms: Option<&str>,
+    id: &str,
+) -> Option<(String, String, String)> {
+    let t = find(state, kms, |m| m.elements.contains_key(id))?;
+    let m = t.read();
+    let e = m.elements.get(id)?;
+    Some((m.name.clone(), e.pipeline.clone(), e.element_type.clone()))
+}
+
+fn with_pipeline(
+    state: &AppState,
+    kms: Option<&str>,
+    id: &str,
+    f: impl FnOnce(&TargetModel) -> Resp,
+) -> Resp {
+    match find(state, kms, |m| m.pipelines.contains_key(id)) {
+        Some(t) => f(&t.read()),
+        None => unknown("pipeline", id),
+    }
+}
+
+fn with_element(
+    state: &AppState,
+    kms: Option<&str>,
+    id: &str,
+    f: impl FnOnce(&TargetModel) -> Resp,
+) -> Resp {
+    match find(state, kms, |m| m.elements.contains_key(id)) {
+        Some(t) => f(&t.read()),
+        None => unknown("element", id),
+    }
+}
+
+/// 404 naming the unknown object.
+pub(super) fn unknown(what: &str, id: &str) -> Resp {
+    json_error(StatusCode::NOT_FOUND, format!("unknown {what}: {id}"))
+}
+
+/// A Graphviz DOT document.
+pub(super) fn graphviz(dot: String) -> Resp {
+    let mut r = text(StatusCode::OK, dot);
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/vnd.graphviz; charset=utf-8"),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const E: &str = "p_kurento.MediaPipeline/e_kurento.WebRtcEndpoint";
+
+    #[test]
+    fn paths_parse_with_encoded_or_raw_ids() {
+        let enc = "p_kurento.MediaPipeline%2Fe_kurento.WebRtcEndpoint";
+        for id in [enc, E] {
+            assert_eq!(
+                parse(&format!("/api/v1/elements/{id}")),
+                Some(ApiRoute::Element(E.into()))
+            );
+            assert_eq!(
+                parse(&format!("/api/v1/elements/{id}/events")),
+                Some(ApiRoute::Events(E.into()))
+            );
+            assert_eq!(
+                parse(&format!("/api/v1/elements/{id}/negotiation")),
+                Some(ApiRoute::Negotiation(E.into()))
+            );
+            assert_eq!(
+                parse(&format!("/api/v1/elements/{id}/watch")),
+                Some(ApiRoute::Watch(E.into()))
+            );
+        }
+        assert_eq!(parse("/api/v1/targets"), Some(ApiRoute::Targets));
+        assert_eq!(parse("/api/v1/pipelines"), Some(ApiRoute::Pipelines));
+        assert_eq!(
+            parse("/api/v1/pipelines/p_kurento.MediaPipeline/dot"),
+            Some(ApiRoute::PipelineDot("p_kurento.MediaPipeline".into()))
+        );
+        assert_eq!(
+            parse("/api/v1/pipelines/p"),
+            Some(ApiRoute::Pipeline("p".into()))
+        );
+        assert_eq!(parse("/api/v1/pipelines/"), None);
+        assert_eq!(parse("/api/v1/elements/"), None);
+        assert_eq!(parse("/api/v1/elements//events"), None);
+        assert_eq!(parse("/api/v1/zombies"), None);
+        assert_eq!(parse("/api/v1/objects/x/release"), None);
+    }
+}
