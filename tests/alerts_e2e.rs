@@ -151,17 +151,28 @@ async fn run_all(
     out
 }
 
-/// Wait until the query of `source` returns data in Prometheus.
-async fn until_data(prom: std::net::SocketAddr, queries: &[Query], source: &str) {
-    let q = queries.iter().find(|q| q.source == source).expect(source);
-    eventually(LIMIT, &format!("{source} has data"), || async {
-        match query(prom, &q.expr).await? {
-            r if r.is_empty() => Err(format!("no data: {}", q.expr)),
+/// Wait until `expr` returns data in Prometheus.
+async fn until_data(prom: std::net::SocketAddr, what: &str, expr: &str) {
+    eventually(LIMIT, what, || async {
+        match query(prom, expr).await? {
+            r if r.is_empty() => Err(format!("no data: {expr}")),
             _ => Ok(()),
         }
     })
     .await;
 }
+
+/// Failed reaper actions, counted from Prometheus' first sample: as many as
+/// KurentoReaperReleasesFailing needs without increase()'s extrapolation
+/// (which fades as the series grows).
+const FAILED_ENOUGH: &str = r#"sum by (kms) (
+  kurento_reaper_actions_total{outcome="failed"}
+  - min_over_time(kurento_reaper_actions_total{outcome="failed"}[15m])) >= 3"#;
+
+/// Exporter errors from Prometheus' first sample: more than
+/// KurentoExporterErrors' 0.05/s over 10 minutes, without extrapolation.
+const ERRORS_ENOUGH: &str = r#"sum by (kms, kind) (
+  kurento_exporter_errors_total - min_over_time(kurento_exporter_errors_total[10m])) > 31"#;
 
 /// The daemon's count of `kurento_reaper_actions_total` for `kms`.
 async fn reaper_actions(d: std::net::SocketAddr, action: &str, outcome: &str) -> f64 {
@@ -346,7 +357,7 @@ async fn zombie_alert_fires_and_resolves_and_every_query_runs() {
     let mut cfg = daemon.config().clone();
     cfg.targets[0].reaper_mode = Some(Mode::Enforce);
     daemon.reload(cfg);
-    until_data(p, &queries, "alert KurentoReaperReleasesFailing (warning)").await;
+    until_data(p, "failed releases", FAILED_ENOUGH).await;
     sim.clear_faults();
     println!(
         "[{:?}] enforcing; releases failed while KMS was silent",
@@ -407,13 +418,14 @@ async fn zombie_alert_fires_and_resolves_and_every_query_runs() {
         method: "getMediaState".into(),
         delay: Duration::from_secs(3),
     });
-    until_data(p, &queries, "alert KurentoExporterErrors (warning)").await;
+    until_data(p, "exporter errors", ERRORS_ENOUGH).await;
     sim.clear_faults();
     println!("[{:?}] exporter errors counted", t0.elapsed());
 
     // Acceptance 2, second pass: after the releases and errors.
     let second = run_all(p, &queries).await;
     check_queries(&queries, &first, &second);
+    released_stat_counts_releases(p, &queries).await;
     for v in &variables {
         let values = label_values(p, &v.selector, &v.label)
             .await
@@ -439,6 +451,42 @@ async fn zombie_alert_fires_and_resolves_and_every_query_runs() {
     daemon.shutdown(Duration::from_secs(5)).await;
     sim.shutdown().await;
     drop((prom, am));
+}
+
+/// The "Released" stat counts the releases KMS answered (outcome ok), not
+/// the attempts that ended otherwise (here: aborted while media flowed),
+/// which Prometheus holds too (else the check would tell nothing).
+async fn released_stat_counts_releases(prom: std::net::SocketAddr, queries: &[Query]) {
+    let source = r#"kurento-zombies.json #3 "Released (range)" [A]"#;
+    let stat = &queries
+        .iter()
+        .find(|q| q.source == source)
+        .expect(source)
+        .expr;
+    let sel = r#"kurento_reaper_actions_total{kms="kms", action="release""#;
+    let ok = format!(r#"sum(increase({sel}, outcome="ok"}}[1h]))"#);
+    let other = format!(r#"sum(increase({sel}, outcome!~"ok|failed"}}[1h]))"#);
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let mut values = Vec::new();
+    for q in [stat, &ok, &other] {
+        let r = query_at(prom, q, at).await.unwrap();
+        let v: f64 = r[0]["value"][1].as_str().unwrap().parse().unwrap();
+        values.push(v);
+    }
+    assert!(
+        values[2] > 0.0,
+        "no other release outcome in Prometheus: {other}"
+    );
+    assert!(
+        values[0] > 0.0 && values[0] == values[1],
+        "{source}: {} vs {} released ok ({} other outcomes)",
+        values[0],
+        values[1],
+        values[2]
+    );
 }
 
 /// Each query parsed both times, returned data at least once unless

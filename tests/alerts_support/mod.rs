@@ -388,7 +388,24 @@ pub async fn api(prom: SocketAddr, path: &str) -> Result<serde_json::Value, Stri
 
 /// An instant query: the result's samples (empty when it returns no data).
 pub async fn query(prom: SocketAddr, q: &str) -> Result<Vec<serde_json::Value>, String> {
-    let data = api(prom, &format!("/api/v1/query?query={}", encode(q))).await?;
+    instant(prom, &format!("/api/v1/query?query={}", encode(q))).await
+}
+
+/// An instant query at `time` (Unix seconds).
+pub async fn query_at(
+    prom: SocketAddr,
+    q: &str,
+    time: f64,
+) -> Result<Vec<serde_json::Value>, String> {
+    instant(
+        prom,
+        &format!("/api/v1/query?query={}&time={time:.3}", encode(q)),
+    )
+    .await
+}
+
+async fn instant(prom: SocketAddr, path: &str) -> Result<Vec<serde_json::Value>, String> {
+    let data = api(prom, path).await?;
     match data["resultType"].as_str() {
         Some("vector") | Some("matrix") => {
             Ok(data["result"].as_array().cloned().unwrap_or_default())
