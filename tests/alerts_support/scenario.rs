@@ -13,7 +13,9 @@ use kurento_exporter::sim::{
     self, Action, IceMode, Participant, Quality, Scenario, SimConfig, SimHandle, Vanish,
 };
 
+/// Simulated time runs this much faster than real time.
 pub const SPEED: f64 = 10.0;
+/// The daemon's scrape cycle.
 pub const INTERVAL: Duration = Duration::from_millis(500);
 
 /// Rooms the application forgets whole: zombie pipelines (> 5).
@@ -26,6 +28,8 @@ pub const LEAKED_SIZE: u32 = 4;
 pub const KEPT_ROOMS: usize = 12;
 pub const KEPT_SIZE: u32 = 3;
 
+/// Release rules for the leaks, with durations scaled to the test (those of
+/// tests/reaper_sim.rs).
 pub const POLICY: &str = r#"
 min_consecutive_cycles = 2
 max_releases_per_cycle = 500
