@@ -497,6 +497,24 @@ async fn a_dead_target_does_not_affect_the_others() {
     })
     .await;
 
+    // Failed dials to b are counted.
+    eventually(LIMIT, "connect failures of b counted", || async {
+        let p = scrape(addr).await;
+        let n = find(
+            &p,
+            "kurento_exporter_errors_total",
+            &[("kms", "b"), ("kind", "connect")],
+        )
+        .first()
+        .map_or(0.0, |(_, v)| *v);
+        if n >= 1.0 {
+            Ok(())
+        } else {
+            Err(format!("{n}"))
+        }
+    })
+    .await;
+
     // Restart b: an empty KMS; then the app builds a new room there.
     sims[1].resume_listener().await.unwrap();
     sims[1].run_scenario(conference("again", 3)).await.unwrap();

@@ -147,8 +147,14 @@ fn finish(
     if let Some(t) = target {
         let mut l = t.ledger();
         l.inflight.remove(&job.object);
-        if report.outcome == Outcome::Ok {
-            l.released.insert(job.object.clone());
+        match report.outcome {
+            Outcome::Ok => {
+                l.released.insert(job.object.clone());
+            }
+            // KMS saw a live call the model did not: look again later, not
+            // at every cycle.
+            Outcome::AbortedFlowing => l.cool_down(&job.object, now_millis()),
+            _ => {}
         }
     }
     inner

@@ -12,6 +12,10 @@ use super::audit::{rfc3339, Event, Record};
 use super::limits::TokenBucket;
 use super::Mode;
 
+/// How long an object whose release was aborted (media flowed at the
+/// re-read) waits before it may be queued again.
+pub const ABORT_COOL_DOWN_MS: Millis = 60_000;
+
 /// One release for the actuator.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
@@ -60,6 +64,9 @@ pub struct Ledger {
     pub inflight: BTreeSet<ObjectId>,
     /// Objects a release was sent for, until the model forgets them.
     pub released: BTreeSet<ObjectId>,
+    /// Objects whose release was aborted (media flowed at the re-read), and
+    /// until when they are not queued again.
+    cooling: BTreeMap<ObjectId, Millis>,
     pub bucket: TokenBucket,
 }
 
@@ -122,6 +129,7 @@ impl Ledger {
             deferred: BTreeMap::new(),
             inflight: BTreeSet::new(),
             released: BTreeSet::new(),
+            cooling: BTreeMap::new(),
             bucket: TokenBucket::new(releases_per_hour, now),
         }
     }
@@ -129,6 +137,12 @@ impl Ledger {
     /// Whether an object is queued, running or already released.
     pub fn busy(&self, object: &str) -> bool {
         self.inflight.contains(object) || self.released.contains(object)
+    }
+
+    /// After an aborted release: not queued again for `ABORT_COOL_DOWN_MS`.
+    pub fn cool_down(&mut self, object: &str, now: Millis) {
+        self.cooling
+            .insert(object.to_string(), now + ABORT_COOL_DOWN_MS);
     }
 
     /// Turn one decision into records, counts and jobs. `exists` tells
@@ -192,7 +206,7 @@ impl Ledger {
                     }
                 }
                 Mode::Enforce => {
-                    if self.busy(object) {
+                    if self.busy(object) || self.cooling.get(object).is_some_and(|t| now < *t) {
                         continue;
                     }
                     let gate = if freshness == Freshness::Stale {
@@ -230,6 +244,8 @@ impl Ledger {
         self.would.retain(|o| candidates.contains(o.as_str()));
         self.deferred.retain(|o, _| releasing.contains(o));
         self.released.retain(|o| exists(o));
+        self.cooling
+            .retain(|o, until| now < *until && releasing.contains(o));
         plan
     }
 

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 
+use super::ledger::ABORT_COOL_DOWN_MS;
 use super::*;
 use crate::policy::tests::props::{age, build, carries_shield, flowed, world};
 use crate::policy::{decide, Action, Decision, Evidence, RuleAction, Streak, Verdict};
@@ -177,6 +178,25 @@ fn stale_data_and_the_bucket_hold_releases() {
     l.released.extend(["a".to_string(), "b".to_string()]);
     let p = l.plan(&d, Freshness::Fresh, 1_800_003, ALL);
     assert_eq!(jobs(&p), vec!["c"]);
+}
+
+#[test]
+fn an_aborted_release_cools_down_before_the_next_try() {
+    let mut l = Ledger::new("kms", Mode::Enforce, 100, 0);
+    let d = decision(&["a"], &[]);
+    assert_eq!(jobs(&l.plan(&d, Freshness::Fresh, 1, ALL)), vec!["a"]);
+    // The actuator aborted it: media flowed at the re-read.
+    l.inflight.clear();
+    l.cool_down("a", 2);
+    assert!(l.plan(&d, Freshness::Fresh, 3, ALL).jobs.is_empty());
+    assert!(l
+        .plan(&d, Freshness::Fresh, 2 + ABORT_COOL_DOWN_MS - 1, ALL)
+        .jobs
+        .is_empty());
+    assert_eq!(
+        jobs(&l.plan(&d, Freshness::Fresh, 2 + ABORT_COOL_DOWN_MS, ALL)),
+        vec!["a"]
+    );
 }
 
 #[test]

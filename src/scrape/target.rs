@@ -58,6 +58,7 @@ pub async fn run_target(
         book: Book::new(),
         version: None,
         cycles,
+        connect_failures: 0,
     };
     task.run(&client, cancel).await;
     client.shutdown();
@@ -72,6 +73,8 @@ struct Task {
     /// KMS version, read once per connection.
     version: Option<String>,
     cycles: watch::Sender<u64>,
+    /// `connect_failures` of the client already counted.
+    connect_failures: u64,
 }
 
 impl Task {
@@ -81,12 +84,15 @@ impl Task {
         let mut subscribed = false;
         'connection: loop {
             loop {
+                self.count_connect_failures(client);
                 if matches!(*state.borrow_and_update(), ConnState::Connected { .. }) {
                     break;
                 }
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     r = state.changed() => if r.is_err() { return },
+                    // Failed dials do not change the state: count them meanwhile.
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
                 }
             }
             self.model.write().apply(Update::Connected(true));
@@ -136,6 +142,16 @@ impl Task {
                 }
             }
         }
+    }
+
+    /// Count the client's failed dials and handshakes since the last look as
+    /// `kurento_exporter_errors_total{kind="connect"}`.
+    fn count_connect_failures(&mut self, client: &Client) {
+        let now = client.counters().connect_failures;
+        for _ in self.connect_failures..now {
+            self.rpc.metrics.error(&self.rpc.kms, ErrorKind::connect);
+        }
+        self.connect_failures = self.connect_failures.max(now);
     }
 
     async fn subscribe(&self, client: &Client) -> bool {
