@@ -365,6 +365,23 @@ async fn zombie_alert_fires_and_resolves_and_every_query_runs() {
         "[{:?}] enforcing; releases failed while KMS was silent",
         t0.elapsed()
     );
+    // An operator asks to release a live endpoint: aborted, media flows
+    // (an outcome neither ok nor failed, for the "Released" stat check).
+    let live = sim
+        .with_engine(|e, _| e.app_endpoint("lossy", "p1"))
+        .expect("a live endpoint");
+    let path = format!("/api/v1/objects/{}/release", live.replace('/', "%2F"));
+    let (status, body) = post(daemon.addr(), &path, Some(API_TOKEN)).await;
+    assert_eq!(status, 409, "{body}");
+    // Twice, once Prometheus holds the first: increase() needs two samples.
+    until_data(
+        p,
+        "an aborted release",
+        r#"kurento_reaper_actions_total{outcome="aborted_flowing"}"#,
+    )
+    .await;
+    let (status, body) = post(daemon.addr(), &path, Some(API_TOKEN)).await;
+    assert_eq!(status, 409, "{body}");
     eventually(LIMIT, "every zombie released", || async {
         let left = sim.truth().objects.iter().filter(|o| o.zombie).count();
         if left == 0 {
@@ -377,9 +394,11 @@ async fn zombie_alert_fires_and_resolves_and_every_query_runs() {
         }
     })
     .await;
-    // The leaked pipelines, and the forgotten endpoints and hub ports.
+    // The leaked pipelines, the forgotten endpoints and hub ports, and the
+    // three endpoints whose ICE failed (no media from their peers, media
+    // DISCONNECTED: the peer-gone rule's dead calls, though the app keeps them).
     // (The simulator forgets an object before the reaper books its answer.)
-    let want = (LEAKED_ROOMS + 4 * KEPT_ROOMS) as f64;
+    let want = (LEAKED_ROOMS + 4 * KEPT_ROOMS + 3) as f64;
     eventually(LIMIT, "releases counted", || async move {
         match reaper_actions(d, "release", "ok").await {
             n if n == want => Ok(()),
@@ -472,18 +491,38 @@ async fn released_stat_counts_releases(prom: std::net::SocketAddr, queries: &[Qu
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    let mut values = Vec::new();
-    for q in [stat, &ok, &other] {
-        let r = query_at(prom, q, at).await.unwrap();
-        let v: f64 = r[0]["value"][1].as_str().unwrap().parse().unwrap();
-        values.push(v);
-    }
+    // All three at one instant, once the other outcomes show.
+    let values: Vec<f64> = eventually(LIMIT, "release outcomes in Prometheus", || async {
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+            .max(at);
+        let mut values = Vec::new();
+        for q in [stat, &ok, &other] {
+            let r = query_at(prom, q, at).await?;
+            let v = r
+                .first()
+                .and_then(|x| x["value"][1].as_str())
+                .and_then(|v| v.parse::<f64>().ok())
+                .ok_or_else(|| format!("no data for {q}"))?;
+            values.push(v);
+        }
+        if values[2] > 0.0 {
+            Ok(values)
+        } else {
+            Err(format!("no other release outcome yet: {values:?}"))
+        }
+    })
+    .await;
     assert!(
         values[2] > 0.0,
         "no other release outcome in Prometheus: {other}"
     );
     assert!(
-        values[0] > 0.0 && values[0] == values[1],
+        // (The ok series may start at its final value, when every release
+        // fell between two scrapes: increase() then says 0 for both.)
+        values[0] == values[1],
         "{source}: {} vs {} released ok ({} other outcomes)",
         values[0],
         values[1],

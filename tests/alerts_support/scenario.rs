@@ -152,6 +152,9 @@ pub fn live_rooms() -> Vec<String> {
         .collect()
 }
 
+/// Bearer token of the daemon's mutating API calls.
+pub const API_TOKEN: &str = "alerts-e2e-token-0123456789";
+
 pub fn daemon_config(kms: &str, dead_kms: std::net::SocketAddr, dir: &Path, mode: Mode) -> Config {
     let dead = format!("ws://{dead_kms}/kurento");
     let mut c =
@@ -173,6 +176,7 @@ pub fn daemon_config(kms: &str, dead_kms: std::net::SocketAddr, dir: &Path, mode
     c.reaper.releases_per_hour = 100_000;
     c.reaper.release_spacing = Duration::from_millis(5);
     c.reaper.release_timeout = Duration::from_secs(1);
+    c.reaper.api_token = Some(API_TOKEN.into());
     c.validate().expect("valid test config");
     c
 }
