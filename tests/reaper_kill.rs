@@ -32,34 +32,41 @@ fn start(config: &std::path::Path, log: &std::path::Path) -> Child {
         .expect("daemon starts")
 }
 
+/// A simulator at 10× speed (seed `seed`) with `n` rooms of `size` participants.
+async fn rooms(seed: u64, n: usize, size: u32) -> sim::SimHandle {
+    let sim = sim::start(SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        control: None,
+        gc_period: Duration::from_secs(3600),
+        tick: Duration::from_millis(200),
+        seed,
+        speed: 10.0,
+    })
+    .await
+    .unwrap();
+    let mut s = Scenario::new();
+    for i in 0..n {
+        let room = format!("r{i}");
+        s = s.at(
+            0,
+            Action::Conference {
+                room,
+                participants: size,
+                named: vec![],
+            },
+        );
+    }
+    sim.run_scenario(s).await.unwrap();
+    sim
+}
+
 fn count(lines: &[serde_json::Value], event: &str) -> usize {
     lines.iter().filter(|l| l["event"] == event).count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_batch_loses_no_record_and_releases_nothing_twice() {
-    let sim = sim::start(SimConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        control: None,
-        gc_period: Duration::from_secs(3600),
-        tick: Duration::from_millis(200),
-        seed: 5,
-        speed: 10.0,
-    })
-    .await
-    .unwrap();
-    let mut s = Scenario::new();
-    for i in 0..ROOMS {
-        s = s.at(
-            0,
-            Action::Conference {
-                room: format!("r{i}"),
-                participants: 2,
-                named: vec![],
-            },
-        );
-    }
-    sim.run_scenario(s).await.unwrap();
+    let sim = rooms(5, ROOMS, 2).await;
     let dir = std::env::temp_dir().join(format!("kx-kill-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let audit = dir.join("audit.jsonl");
@@ -208,28 +215,7 @@ when = {{ session_gone = "room" }}
 /// session source is logged (issue 4, acceptance 5: visible in logs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reopens_the_audit_log_and_a_dead_session_source_is_logged() {
-    let sim = sim::start(SimConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        control: None,
-        gc_period: Duration::from_secs(3600),
-        tick: Duration::from_millis(200),
-        seed: 6,
-        speed: 10.0,
-    })
-    .await
-    .unwrap();
-    let mut s = Scenario::new();
-    for i in 0..2 {
-        s = s.at(
-            0,
-            Action::Conference {
-                room: format!("r{i}"),
-                participants: 1,
-                named: vec![],
-            },
-        );
-    }
-    sim.run_scenario(s).await.unwrap();
+    let sim = rooms(6, 2, 1).await;
     let dir = std::env::temp_dir().join(format!("kx-hup-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let audit = dir.join("audit.jsonl");

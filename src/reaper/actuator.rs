@@ -326,17 +326,7 @@ async fn execute_batch(
                 }
             }
             if cancelled {
-                let report = Report {
-                    outcome: Outcome::Cancelled,
-                    detail: Some("shutting down".into()),
-                };
-                results.push(audit_record(
-                    &r.job,
-                    Event::ReleaseResult,
-                    report.outcome.as_str(),
-                    report.detail.clone(),
-                ));
-                finish(inner, Some(t), &r.job, report, r.reply);
+                results.push(cancel_one(inner, t, r));
                 touched.push(pipeline);
                 alive = false;
                 break;
@@ -353,17 +343,7 @@ async fn execute_batch(
         book(inner, t, done, limit, &mut touched).await;
     }
     for (r, pipeline) in pending {
-        let report = Report {
-            outcome: Outcome::Cancelled,
-            detail: Some("shutting down".into()),
-        };
-        results.push(audit_record(
-            &r.job,
-            Event::ReleaseResult,
-            report.outcome.as_str(),
-            report.detail.clone(),
-        ));
-        finish(inner, Some(t), &r.job, report, r.reply);
+        results.push(cancel_one(inner, t, r));
         touched.push(pipeline);
     }
     if let Err(e) = audit(inner, results, false).await {
@@ -371,6 +351,23 @@ async fn execute_batch(
     }
     unref_all(t, touched, limit).await;
     alive
+}
+
+/// A job whose intent is on disk but which will not be sent (shutdown):
+/// booked as cancelled; returns its result record.
+fn cancel_one(inner: &Arc<Inner>, t: &Arc<TargetCtx>, r: Request) -> Record {
+    let report = Report {
+        outcome: Outcome::Cancelled,
+        detail: Some("shutting down".into()),
+    };
+    let record = audit_record(
+        &r.job,
+        Event::ReleaseResult,
+        report.outcome.as_str(),
+        report.detail.clone(),
+    );
+    finish(inner, Some(t), &r.job, report, r.reply);
+    record
 }
 
 type Sent = (
