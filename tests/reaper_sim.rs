@@ -43,31 +43,7 @@ fn temp_dir() -> PathBuf {
 }
 
 /// Release rules for the leak scenario, with durations scaled to the test.
-const POLICY: &str = r#"
-min_consecutive_cycles = 2
-max_releases_per_cycle = 500
-
-[[rules]]
-name = "webrtc-peer-gone"
-action = "release"
-min_age = "3s"
-match = { element_types = ["WebRtcEndpoint"] }
-when = { all = [ { no_flow = { direction = "out", for = "2s" } }, { media_disconnected = "1s" } ] }
-
-[[rules]]
-name = "hubport-silent"
-action = "release"
-min_age = "3s"
-match = { element_types = ["HubPort"] }
-when = { no_flow = { direction = "both", for = "2s" } }
-
-[[rules]]
-name = "room-closed"
-action = "release"
-min_age = "3s"
-match = { element_types = ["MediaPipeline"], tags = ["room"] }
-when = { session_gone = "room" }
-"#;
+const POLICY: &str = LEAK_POLICY;
 
 /// The time KMS and the rules need to call a leaked endpoint a zombie: media
 /// DISCONNECTED 22–30 simulated s after the peer left, seen at the next state

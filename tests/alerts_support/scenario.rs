@@ -28,33 +28,8 @@ pub const LEAKED_SIZE: u32 = 4;
 pub const KEPT_ROOMS: usize = 12;
 pub const KEPT_SIZE: u32 = 3;
 
-/// Release rules for the leaks, with durations scaled to the test (those of
-/// tests/reaper_sim.rs).
-pub const POLICY: &str = r#"
-min_consecutive_cycles = 2
-max_releases_per_cycle = 500
-
-[[rules]]
-name = "webrtc-peer-gone"
-action = "release"
-min_age = "3s"
-match = { element_types = ["WebRtcEndpoint"] }
-when = { all = [ { no_flow = { direction = "out", for = "2s" } }, { media_disconnected = "1s" } ] }
-
-[[rules]]
-name = "hubport-silent"
-action = "release"
-min_age = "3s"
-match = { element_types = ["HubPort"] }
-when = { no_flow = { direction = "both", for = "2s" } }
-
-[[rules]]
-name = "room-closed"
-action = "release"
-min_age = "3s"
-match = { element_types = ["MediaPipeline"], tags = ["room"] }
-when = { session_gone = "room" }
-"#;
+/// Release rules for the leaks (those of tests/reaper_sim.rs).
+pub use crate::exporter_common::LEAK_POLICY as POLICY;
 
 pub fn leaked(i: usize) -> String {
     format!("leaked-{i}")
