@@ -86,7 +86,7 @@ impl ProbeMetrics {
         self.last_run.get_or_create(&k).set(at_seconds);
     }
 
-    /// Drop the series of a removed target.
+    /// Drop the series of a target no longer probed.
     pub fn forget(&self, kms: &str) {
         let k = Kms {
             kms: kms.to_owned(),

@@ -365,6 +365,9 @@ pub async fn run_target(task: ProbeTask) {
             let r = probe_once(task.conn(), &cfg, &task.me, &task.cancel).await;
             record(&task, &r);
             pending.extend(r.leftover.clone());
+        } else {
+            // Disabled by a reload: no stale result (KurentoProbeNotRunning).
+            task.metrics.forget(&task.kms);
         }
         if !task.pause(cfg.interval).await {
             break;
