@@ -19,6 +19,9 @@ use crate::policy::TagPair;
 
 use super::{within, ProbeError};
 
+/// How the id of a PlayerEndpoint ends.
+const PLAYER_SUFFIX: &str = "_kurento.PlayerEndpoint";
+
 /// Key of the tag naming the daemon process that created an object.
 pub const INSTANCE_KEY: &str = "kurento-exporter.instance";
 
@@ -82,9 +85,10 @@ async fn tags_of(
     }
 }
 
-/// Release every pipeline and element carrying the owner tag of another
-/// process (`Ownership::is_leftover`); returns their ids. Other objects are
-/// only read (then `unref`ed), never released.
+/// Release every pipeline and PlayerEndpoint carrying the owner tag of
+/// another process (`Ownership::is_leftover`); returns their ids. Other
+/// objects are only read (then `unref`ed), never released. One `getTags`
+/// per pipeline and per player: run once per target at start-up.
 pub async fn release_leftovers(
     client: &Client,
     me: &Ownership,
@@ -105,11 +109,13 @@ pub async fn release_leftovers(
             Err(ProbeError::Kms(ClientError::ObjectNotFound { .. })) => continue,
             Err(e) => return Err(e),
         };
-        for child in children {
-            if let Some(tags) = tags_of(client, &child, limit).await? {
+        // In pipelines not its own, the daemon only ever creates players:
+        // only they are read (ids name their type: `<uuid>_kurento.<Type>`).
+        for child in children.iter().filter(|c| c.ends_with(PLAYER_SUFFIX)) {
+            if let Some(tags) = tags_of(client, child, limit).await? {
                 if me.is_leftover(&tags) {
-                    within(limit, client.release(&child)).await?;
-                    released.push(child);
+                    within(limit, client.release(child)).await?;
+                    released.push(child.clone());
                 }
             }
         }
