@@ -388,6 +388,7 @@ CONTRACT = {
     "kurento_reaper_mode": ("kms", "mode"),
     "kurento_probe_success": ("kms",), "kurento_probe_duration_seconds": ("kms", "phase"),
     "kurento_probe_last_run_timestamp_seconds": ("kms",),
+    "kurento_probe_failures_total": ("kms", "phase"),
 }
 TARGET_LABELS = {"job", "instance"}
 

@@ -1,5 +1,6 @@
 //! The daemon's lifecycle: wires config, store, metrics, the HTTP server and
-//! one scrape task per target; applies reloaded configurations (targets
+//! one scrape task and one probe task (leftover release, synthetic probe,
+//! `probe`) per target; applies reloaded configurations (targets
 //! added, removed or changed live); drains on shutdown within a grace time.
 //!
 //! Signals are mapped onto these calls by `run_until_signal`; tests, the demo
@@ -14,9 +15,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError};
-use crate::http::{self, AppState, Clients, HttpError, Limits, Watches};
+use crate::http::{self, AppState, Clients, HttpError, Limits, Players, Watches};
 use crate::metrics::{Metrics, Settings};
 use crate::model::Store;
+use crate::probe::{Ownership, ProbeConfig, ProbeTask};
 use crate::reaper::{Board, Mode, Reaper, ReaperError};
 use crate::scrape::{client_for, run_target, TargetSpec};
 
@@ -33,6 +35,8 @@ struct RunningTarget {
     spec: TargetSpec,
     cancel: CancellationToken,
     task: JoinHandle<()>,
+    /// Leftover release and synthetic probe (`probe::run_target`).
+    probe: JoinHandle<()>,
 }
 
 /// A running exporter.
@@ -48,6 +52,10 @@ pub struct Daemon {
     /// The targets' clients, for the operator API's live reads.
     clients: Clients,
     api: Arc<RwLock<crate::config::ApiConfig>>,
+    probe: Arc<RwLock<ProbeConfig>>,
+    /// Who this process is, as tags on what it creates.
+    me: Ownership,
+    players: Players,
     config: Config,
 }
 
@@ -73,6 +81,9 @@ impl Daemon {
         let readiness = Arc::new(RwLock::new(config.readiness.targets.clone()));
         let clients = Clients::default();
         let api = Arc::new(RwLock::new(config.api.clone()));
+        let probe = Arc::new(RwLock::new(config.probe.clone()));
+        let me = Ownership::new(config.policy.owner_tag.clone());
+        let players = Players::new(me.clone());
         let state = AppState {
             metrics: metrics.clone(),
             store: store.clone(),
@@ -81,6 +92,7 @@ impl Daemon {
             clients: clients.clone(),
             api: api.clone(),
             watches: Watches::default(),
+            players: players.clone(),
         };
         let limits = Limits {
             header_read_timeout: config.http.header_read_timeout,
@@ -99,6 +111,9 @@ impl Daemon {
             reaper,
             clients,
             api,
+            probe,
+            me,
+            players,
             config: config.clone(),
         };
         d.sync_targets(&config);
@@ -151,6 +166,7 @@ impl Daemon {
             .write()
             .unwrap_or_else(PoisonError::into_inner) = config.readiness.targets.clone();
         *self.api.write().unwrap_or_else(PoisonError::into_inner) = config.api.clone();
+        *self.probe.write().unwrap_or_else(PoisonError::into_inner) = config.probe.clone();
         self.config = config;
         tracing::info!(targets = self.targets.len(), "configuration reloaded");
     }
@@ -180,7 +196,10 @@ impl Daemon {
             if let Some(run) = self.targets.remove(&name) {
                 run.cancel.cancel();
                 run.task.abort();
+                // The probe task releases its run's objects, then ends.
+                drop(run.probe);
             }
+            self.metrics.exporter.probe.forget(&name);
             self.reaper.detach(&name);
             self.clients.remove(&name);
             self.store.remove(&name);
@@ -207,6 +226,14 @@ impl Daemon {
                 mode,
                 cycles_rx,
             );
+            let probe = tokio::spawn(crate::probe::run_target(ProbeTask {
+                kms: name.clone(),
+                client: client.clone(),
+                config: self.probe.clone(),
+                me: self.me.clone(),
+                metrics: self.metrics.exporter.probe.clone(),
+                cancel: cancel.clone(),
+            }));
             let task = tokio::spawn(run_target(
                 spec.clone(),
                 client,
@@ -216,8 +243,15 @@ impl Daemon {
                 cancel.clone(),
             ));
             tracing::info!(kms = %name, url = %spec.url, "target started");
-            self.targets
-                .insert(name, RunningTarget { spec, cancel, task });
+            self.targets.insert(
+                name,
+                RunningTarget {
+                    spec,
+                    cancel,
+                    task,
+                    probe,
+                },
+            );
         }
     }
 
@@ -229,10 +263,13 @@ impl Daemon {
         }
         self.http_cancel.cancel();
         let reaper = self.reaper.clone();
+        let players = self.players.clone();
         let all = async {
             reaper.shutdown(grace).await;
+            players.shutdown().await;
             for (_, run) in self.targets {
                 let _ = run.task.await;
+                let _ = run.probe.await;
             }
             let _ = self.http.await;
         };

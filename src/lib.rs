@@ -23,6 +23,7 @@ pub mod kms;
 pub mod metrics;
 pub mod model;
 pub mod policy;
+pub mod probe;
 pub mod reaper;
 pub mod scrape;
 pub mod sim;

@@ -63,11 +63,11 @@ const EXPECTED_EMPTY: &[(&str, &str)] = &[
     ),
     (
         "alert KurentoProbeFailing (critical)",
-        "the daemon has no synthetic probe yet: no kurento_probe_* series",
+        "the synthetic probe is off by default: no kurento_probe_* series",
     ),
     (
         "alert KurentoProbeNotRunning (warning)",
-        "the daemon has no synthetic probe yet: no kurento_probe_* series",
+        "the synthetic probe is off by default: no kurento_probe_* series",
     ),
 ];
 

@@ -32,6 +32,12 @@ const EXERCISED: &[(&str, &str, u16)] = &[
     ("get", "/api/v1/elements/{id}/events", 200),
     ("get", "/api/v1/elements/{id}/negotiation", 200),
     ("post", "/api/v1/elements/{id}/watch", 202),
+    ("post", "/api/v1/pipelines/{id}/attach-player", 201),
+    (
+        "delete",
+        "/api/v1/pipelines/{id}/attach-player/{player}",
+        200,
+    ),
     ("get", "/api/v1/zombies", 200),
     // An unknown object: nothing is released.
     ("post", "/api/v1/objects/{id}/release", 404),
@@ -118,6 +124,27 @@ fn the_document_is_openapi_3_and_every_ref_resolves() {
     assert_eq!(documented(&doc), exercised, "documented = exercised");
 }
 
+/// `method` `path` with the token and a JSON `body`; (status, body).
+async fn send(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.expect("read");
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_string())
+}
+
 /// The properties `schema` requires that `body` lacks.
 fn missing(doc: &Value, schema: &Value, body: &Value) -> Vec<String> {
     let schema = resolve(doc, schema);
@@ -149,6 +176,7 @@ async fn every_documented_route_answers_as_documented() {
     .unwrap();
     let mut cfg = config(&[("sim", sim.ws_url())], Duration::from_millis(300));
     cfg.reaper.api_token = Some(TOKEN.into());
+    cfg.api.player_wait = Duration::from_millis(500);
     let d = daemon(cfg).await;
     let addr = d.addr();
     let truth = sim.truth();
@@ -177,6 +205,7 @@ async fn every_documented_route_answers_as_documented() {
     })
     .await;
 
+    let mut player = String::new();
     for (method, path, expected) in EXERCISED {
         let id = if path.starts_with("/api/v1/pipelines/") {
             pipeline.as_str()
@@ -185,12 +214,21 @@ async fn every_documented_route_answers_as_documented() {
         } else {
             "nope_kurento.MediaPipeline%2Fnope_kurento.WebRtcEndpoint"
         };
-        let mut url = path.replace("{id}", id);
+        let mut url = path.replace("{id}", id).replace("{player}", &player);
         if path.ends_with("/watch") {
             url.push_str("?duration=1s");
         }
         let (status, body) = match *method {
             "get" => get(addr, &url).await,
+            "post" if path.ends_with("/attach-player") => {
+                let raw = element.replace("%2F", "/");
+                let attach = serde_json::json!({ "uri": "file:///clip.webm", "element": raw });
+                let (status, body) = send(addr, "POST", &url, &attach.to_string()).await;
+                let v: Value = serde_json::from_str(&body).unwrap_or_default();
+                player = v["player"].as_str().unwrap_or_default().replace('/', "%2F");
+                (status, body)
+            }
+            "delete" => send(addr, "DELETE", &url, "").await,
             _ => post(addr, &url, Some(TOKEN)).await,
         };
         assert_eq!(status, *expected, "{method} {url}: {body}");

@@ -72,6 +72,11 @@ async fn control_api_truth_faults_vanish_and_restart() {
         "not an endpoint"
     );
 
+    // ICE of endpoints created over the wire (the probe's tests use it).
+    assert_eq!(http(&base, "POST", "/ice?mode=fail", "").await.0, 200);
+    assert_eq!(http(&base, "POST", "/ice?mode=normal", "").await.0, 200);
+    assert_eq!(http(&base, "POST", "/ice?mode=sometimes", "").await.0, 400);
+
     assert_eq!(http(&base, "POST", "/restart", "").await.0, 200);
     assert_eq!(c.recv().await, None);
     assert_eq!(h.truth().counts.pipelines, 0);

@@ -40,6 +40,8 @@ pub struct Config {
     pub reaper: crate::reaper::ReaperConfig,
     /// The operator API's limits (`[api]`).
     pub api: ApiConfig,
+    /// The synthetic media probe (`[probe]`, off by default).
+    pub probe: crate::probe::ProbeConfig,
 }
 
 impl Default for Config {
@@ -55,6 +57,7 @@ impl Default for Config {
             policy: crate::policy::PolicyConfig::default(),
             reaper: crate::reaper::ReaperConfig::default(),
             api: ApiConfig::default(),
+            probe: crate::probe::ProbeConfig::default(),
         }
     }
 }
@@ -175,6 +178,15 @@ pub struct ApiConfig {
     /// Time allowed to a live KMS read of the API (SDPs, GStreamer DOT).
     #[serde(with = "humantime_serde")]
     pub live_timeout: Duration,
+    /// How long an attached player (`POST /api/v1/pipelines/{id}/attach-player`)
+    /// lives unless deleted earlier.
+    #[serde(with = "humantime_serde")]
+    pub player_ttl: Duration,
+    /// How long an attachment waits for media to flow into and out of its target.
+    #[serde(with = "humantime_serde")]
+    pub player_wait: Duration,
+    /// Attached players at once, over every target.
+    pub max_players: usize,
 }
 
 impl Default for ApiConfig {
@@ -184,6 +196,9 @@ impl Default for ApiConfig {
             watch_default: Duration::from_secs(30),
             max_watches: 8,
             live_timeout: Duration::from_secs(5),
+            player_ttl: Duration::from_secs(60),
+            player_wait: Duration::from_secs(10),
+            max_players: 4,
         }
     }
 }

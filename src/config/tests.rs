@@ -206,3 +206,29 @@ fn api_limits_are_checked_and_named() {
     assert_eq!(cfg.api.watch_max, Duration::from_secs(60));
     assert_eq!(cfg.api.max_watches, 8);
 }
+
+#[test]
+fn player_and_probe_settings_are_checked_and_named() {
+    let text = format!(
+        "{ONE_TARGET}[api]\nplayer_ttl = \"2h\"\nmax_players = 0\n\
+         [probe]\nenabled = true\ninterval = \"10s\"\ntimeout = \"1m\"\nuri = \"clip.webm\"\ntargets = [\"nope\"]\n"
+    );
+    let p = problems_of(load_toml(&text, &[], &Overrides::default()).unwrap_err());
+    let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "api.player_ttl",
+            "api.max_players",
+            "probe.timeout",
+            "probe.uri",
+            "probe.targets[0]"
+        ]
+    );
+    let cfg = load_toml(ONE_TARGET, &[], &Overrides::default()).unwrap();
+    assert_eq!(cfg.api.player_ttl, Duration::from_secs(60));
+    assert!(!cfg.probe.enabled, "the probe is off by default");
+    let env = [("KURENTO_EXPORTER__PROBE__ENABLED", "true")];
+    let cfg = load_toml(ONE_TARGET, &env, &Overrides::default()).unwrap();
+    assert!(cfg.probe.enabled && cfg.probe.probes("a"));
+}

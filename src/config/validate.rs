@@ -164,6 +164,20 @@ pub(super) fn problems(cfg: &Config) -> Vec<Problem> {
         );
     }
     c.range("api.max_watches", api.max_watches, 1, 256);
+    c.positive("api.player_ttl", api.player_ttl);
+    c.positive("api.player_wait", api.player_wait);
+    if api.player_ttl > Duration::from_secs(3600) {
+        c.fail(
+            "api.player_ttl",
+            humantime::format_duration(api.player_ttl),
+            "must be at most 1h (an attached player keeps its pipeline referenced)",
+        );
+    }
+    c.range("api.max_players", api.max_players, 1, 64);
+    let target_names: Vec<&str> = cfg.targets.iter().map(|t| t.name.as_str()).collect();
+    for (key, value, reason) in cfg.probe.problems(&target_names) {
+        c.fail(key, value, &reason);
+    }
     c.problems.extend(cfg.policy.problems());
     let modes: Vec<(String, crate::reaper::Mode)> = cfg
         .targets

@@ -2,7 +2,7 @@
 //! `reaper_api`): parses the path (object ids percent-encoded, `%2F`, or
 //! raw), checks the method (405 with `Allow`), finds the object in the model
 //! (404 JSON when unknown) and hands over to `views` (model reads), `dot`,
-//! `live` (KMS reads) or `watch`.
+//! `live` (KMS reads), `watch` or `player`.
 //!
 //! ```text
 //!   GET  /api/v1/targets
@@ -11,6 +11,8 @@
 //!   GET  /api/v1/elements/{id}           GET /api/v1/elements/{id}/events[?limit=N]
 //!   GET  /api/v1/elements/{id}/negotiation
 //!   POST /api/v1/elements/{id}/watch[?duration=30s]   (bearer token)
+//!   POST   /api/v1/pipelines/{id}/attach-player           (bearer token, JSON body)
+//!   DELETE /api/v1/pipelines/{id}/attach-player/{player}  (bearer token)
 //! ```
 
 use hyper::header::{HeaderValue, CONTENT_TYPE};
@@ -22,6 +24,7 @@ use super::{decode, json_error, json_resp, not_allowed, param, text, AppState, R
 
 const PIPELINES: &str = "/api/v1/pipelines";
 const ELEMENTS: &str = "/api/v1/elements/";
+const ATTACH: &str = "/attach-player";
 
 /// One operator API route, ids decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,12 +37,16 @@ pub(super) enum ApiRoute {
     Events(String),
     Negotiation(String),
     Watch(String),
+    AttachPlayer(String),
+    /// (pipeline, player)
+    DetachPlayer(String, String),
 }
 
 impl ApiRoute {
     fn allow(&self) -> &'static str {
         match self {
-            ApiRoute::Watch(_) => "POST",
+            ApiRoute::Watch(_) | ApiRoute::AttachPlayer(_) => "POST",
+            ApiRoute::DetachPlayer(..) => "DELETE",
             _ => "GET, HEAD",
         }
     }
@@ -65,6 +72,15 @@ pub(super) fn parse(path: &str) -> Option<ApiRoute> {
         .strip_prefix(PIPELINES)
         .and_then(|r| r.strip_prefix('/'))
     {
+        if let Some(id) = rest.strip_suffix(ATTACH) {
+            return id_of(id).map(ApiRoute::AttachPlayer);
+        }
+        if let Some((id, player)) = rest.split_once(&format!("{ATTACH}/")) {
+            return match (id_of(id), id_of(player)) {
+                (Some(id), Some(player)) => Some(ApiRoute::DetachPlayer(id, player)),
+                _ => None,
+            };
+        }
         return match rest.strip_suffix("/dot") {
             Some(id) => id_of(id).map(ApiRoute::PipelineDot),
             None => id_of(rest).map(ApiRoute::Pipeline),
@@ -105,10 +121,12 @@ pub(super) async fn handle(
     route: ApiRoute,
     query: &str,
     auth: Option<&str>,
+    body: &[u8],
 ) -> Resp {
     let allow = route.allow();
     let ok = match allow {
         "POST" => method == Method::POST,
+        "DELETE" => method == Method::DELETE,
         _ => method == Method::GET || method == Method::HEAD,
     };
     if !ok {
@@ -164,6 +182,10 @@ pub(super) async fn handle(
             super::live::negotiation(state, &target, &id, &pipeline).await
         }
         ApiRoute::Watch(id) => super::watch::start(state, kms, &id, query, auth).await,
+        ApiRoute::AttachPlayer(id) => super::player::attach(state, kms, &id, body, auth).await,
+        ApiRoute::DetachPlayer(id, player) => {
+            super::player::detach(state, &id, &player, auth).await
+        }
     }
 }
 
@@ -255,6 +277,22 @@ mod tests {
             parse("/api/v1/pipelines/p"),
             Some(ApiRoute::Pipeline("p".into()))
         );
+        assert_eq!(
+            parse("/api/v1/pipelines/p/attach-player"),
+            Some(ApiRoute::AttachPlayer("p".into()))
+        );
+        assert_eq!(
+            parse("/api/v1/pipelines/p/attach-player/p%2Fx_kurento.PlayerEndpoint"),
+            Some(ApiRoute::DetachPlayer(
+                "p".into(),
+                "p/x_kurento.PlayerEndpoint".into()
+            ))
+        );
+        assert_eq!(
+            parse("/api/v1/pipelines/p/attach-player/p/x"),
+            Some(ApiRoute::DetachPlayer("p".into(), "p/x".into()))
+        );
+        assert_eq!(parse("/api/v1/pipelines/p/attach-player/"), None);
         assert_eq!(parse("/api/v1/pipelines/"), None);
         assert_eq!(parse("/api/v1/elements/"), None);
         assert_eq!(parse("/api/v1/elements//events"), None);

@@ -1,7 +1,7 @@
 //! The HTTP server: `/metrics`, `/healthz`, `/readyz`, the Node Graph API
 //! (`/api/health`, `/api/graph/*`), the reaper's API (`reaper_api`) and the
 //! operator API (`api`: targets, pipelines, elements, their events,
-//! negotiation, DOT and watches; documented in `docs/openapi.yaml`).
+//! negotiation, DOT, watches and player attachments; documented in `docs/openapi.yaml`).
 //! Bounded header size and header read timeout; 405 with `Allow` on a wrong
 //! method. `route` answers the model-only pages synchronously; `dispatch`
 //! sends `/api/v1/...` to the async handlers (some read KMS live, with a
@@ -13,7 +13,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE};
 use hyper::server::conn::http1;
@@ -28,11 +28,13 @@ mod clients;
 mod dot;
 mod graph;
 mod live;
+mod player;
 mod reaper_api;
 mod views;
 mod watch;
 
 pub use clients::Clients;
+pub use player::{PlayerError, Players};
 pub use watch::Watches;
 
 use crate::metrics::Metrics;
@@ -63,6 +65,8 @@ pub struct AppState {
     pub api: Arc<RwLock<crate::config::ApiConfig>>,
     /// Running watches.
     pub watches: Watches,
+    /// Attached players.
+    pub players: Players,
 }
 
 impl AppState {
@@ -277,9 +281,20 @@ pub async fn serve(
                 let method = req.method().clone();
                 let state = state.clone();
                 async move {
-                    let r =
-                        dispatch(&state, &method, &uri, accept.as_deref(), auth.as_deref()).await;
-                    Ok::<_, Infallible>(r)
+                    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+                        Ok(b) => b.to_bytes(),
+                        Err(_) => {
+                            let r = json_error(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
+                            return Ok::<_, Infallible>(r);
+                        }
+                    };
+                    let head = Head {
+                        method: &method,
+                        uri: &uri,
+                        accept: accept.as_deref(),
+                        auth: auth.as_deref(),
+                    };
+                    Ok::<_, Infallible>(dispatch(&state, head, &body).await)
                 }
             });
             let mut builder = http1::Builder::new();
@@ -303,22 +318,27 @@ pub async fn serve(
     state.watches.shutdown().await;
 }
 
+/// Largest request body read (the API's bodies are small JSON documents).
+const MAX_BODY: usize = 64 * 1024;
+
+/// What `dispatch` needs of a request besides its body.
+struct Head<'a> {
+    method: &'a Method,
+    uri: &'a str,
+    accept: Option<&'a str>,
+    auth: Option<&'a str>,
+}
+
 /// Answer one request: the reaper's release, the operator API, or `route`.
-async fn dispatch(
-    state: &AppState,
-    method: &Method,
-    uri: &str,
-    accept: Option<&str>,
-    auth: Option<&str>,
-) -> Resp {
-    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+async fn dispatch(state: &AppState, h: Head<'_>, body: &[u8]) -> Resp {
+    let (path, query) = h.uri.split_once('?').unwrap_or((h.uri, ""));
     if let Some(object) = reaper_api::release_path(path) {
-        return reaper_api::release(state, method, &object, auth).await;
+        return reaper_api::release(state, h.method, &object, h.auth).await;
     }
     if let Some(r) = api::parse(path) {
-        return api::handle(state, method, r, query, auth).await;
+        return api::handle(state, h.method, r, query, h.auth, body).await;
     }
-    route(state, method, uri, accept)
+    route(state, h.method, h.uri, h.accept)
 }
 
 #[cfg(test)]
@@ -336,6 +356,9 @@ mod tests {
             clients: Clients::default(),
             api: Arc::default(),
             watches: Watches::default(),
+            players: Players::new(crate::probe::Ownership::new(
+                crate::policy::PolicyConfig::default().owner_tag,
+            )),
         }
     }
 

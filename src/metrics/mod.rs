@@ -4,6 +4,7 @@
 //! by content negotiation.
 
 mod collector;
+mod probe;
 mod reaper;
 mod rtp;
 
@@ -17,6 +18,7 @@ use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
 pub use collector::{ModelCollector, Settings};
+pub use probe::ProbeMetrics;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::model::Store;
@@ -98,6 +100,8 @@ pub struct ExporterMetrics {
     reaper_actions: Family<ReaperLabels, Counter>,
     /// Sum and count of sync durations per target (readable, unlike the histogram).
     sync_totals: Arc<std::sync::Mutex<std::collections::HashMap<String, (f64, u64)>>>,
+    /// The synthetic probe's results.
+    pub probe: ProbeMetrics,
 }
 
 impl ExporterMetrics {
@@ -110,6 +114,7 @@ impl ExporterMetrics {
             requests_per_endpoint: Family::default(),
             reaper_actions: Family::default(),
             sync_totals: Arc::default(),
+            probe: ProbeMetrics::default(),
         }
     }
 
@@ -283,6 +288,7 @@ impl Metrics {
             "Reaper actions (flag, would_release, release) by rule and outcome",
             exporter.reaper_actions.clone(),
         );
+        exporter.probe.register(&mut registry);
         registry.register_collector(Box::new(ModelCollector::new(store, settings.clone())));
         registry.register_collector(Box::new(reaper::ReaperCollector::new(board)));
         Metrics {

@@ -3,7 +3,8 @@
 //! `Scenario` as JSON, run in the background), `POST /peer/{element}/vanish`
 //! (optional `?how=crash|close|released`), `POST /peer/{element}/interrupt`
 //! (optional `?ms=N`, default 10 s: a network blip), `POST /gc`, `POST /tick`,
-//! `POST /advance?ms=N` (move the simulated clock).
+//! `POST /advance?ms=N` (move the simulated clock), `POST /ice?mode=fail`
+//! (`normal|never|fail`: ICE of WebRtcEndpoints created over the wire from now on).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -104,6 +105,19 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
                 .unwrap_or(1_000);
             shared.advance_clock(ms);
             shared.with_engine(|e, now| ((), e.tick(now)));
+            ok()
+        }
+        (&Method::POST, "/ice") => {
+            let mode = match query.strip_prefix("mode=") {
+                Some("normal") => super::IceMode::Normal,
+                Some("never") => super::IceMode::Never,
+                Some("fail") => super::IceMode::Fail,
+                other => return bad(format!("mode: {other:?}: normal, never or fail")),
+            };
+            shared.with_engine(|e, _| {
+                e.wire_ice = mode;
+                ((), Vec::new())
+            });
             ok()
         }
         (&Method::POST, "/tick") => {

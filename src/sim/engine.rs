@@ -94,6 +94,9 @@ pub struct Engine {
     pub(crate) origins: HashMap<u64, String>,
     /// Every release request received (bounded).
     pub(crate) ledger: super::ledger::Ledger,
+    /// ICE behaviour of WebRtcEndpoints created over the wire from now on
+    /// (`SimHandle::set_wire_ice`; scenario participants have their own).
+    pub(crate) wire_ice: super::webrtc::IceMode,
 }
 
 pub(crate) type RpcResult = Result<Value, RpcError>;
@@ -127,6 +130,7 @@ impl Engine {
             gc_rounds: 0,
             origins: HashMap::new(),
             ledger: Default::default(),
+            wire_ice: Default::default(),
         };
         e.server_id = e.uuid();
         let sm = e.new_obj(SERVER_MANAGER.into(), Kind::ServerManager, None);
@@ -210,6 +214,10 @@ impl Engine {
             .and_then(Value::as_object)
             .unwrap_or(&empty);
         let id = self.create_object(kind, ctor)?;
+        let ice = self.wire_ice;
+        if let Some(r) = self.rtc_mut(&id) {
+            r.ice_mode = ice;
+        }
         self.add_ref(s, &id);
         Ok(id)
     }

@@ -103,6 +103,16 @@ impl SimHandle {
         self.shared.clear_faults();
     }
 
+    /// How ICE behaves for every WebRtcEndpoint created over the wire from
+    /// now on (`IceMode::Fail`: CONNECTING then FAILED). Kept until changed
+    /// or the simulator restarts.
+    pub fn set_wire_ice(&self, mode: super::IceMode) {
+        self.shared.with_engine(|e, _| {
+            e.wire_ice = mode;
+            ((), Vec::new())
+        });
+    }
+
     /// KMS restart: sockets closed, objects and sessions gone, new serverId.
     pub async fn restart(&self) {
         self.shared.reset();
