@@ -8,8 +8,12 @@
 //!        ▼                                   │
 //!   kms::Client ──► scrape ──► model ──► metrics (Collector, at scrape time) ──► /metrics
 //!                                │
-//!                                └──► reaper: judge = policy::decide(model, policy, history, sessions, now)
-//!                                       ──► ledger (mode, limits) ──► audit log ──► actuator ──► kms::Client.release
+//!                                ├──► reaper: judge = policy::decide(model, policy, history, sessions, now)
+//!                                │      ──► ledger (mode, limits) ──► audit log ──► actuator ──► kms::Client.release
+//!                                └──► http: /api/v1 (model views, zombies; live SDP/DOT reads, watch,
+//!                                       attach-player, manual release)
+//!   probe: per target, own KMS session: synthetic pipeline, phases timed ──► kurento_probe_* ; start-up
+//!          release of objects a previous daemon created (owner + instance tags)
 //! ```
 //!
 //! `kms` owns the wire protocol and the client; `sim` owns the simulator.
