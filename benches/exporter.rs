@@ -1,5 +1,7 @@
 //! Benchmarks of the protocol client, the simulator and the exporter, against
-//! `kms-sim` running as a separate process. One command runs them all and
+//! `kms-sim` running as a separate process (this bench binary re-run with
+//! `__kms-sim PORT`: the `kms-sim` library in a process of its own, so its
+//! CPU and memory are measured apart from the exporter's). One command runs them all and
 //! prints the tables of BENCHMARKS.md:
 //!
 //! ```sh
@@ -44,18 +46,13 @@ fn free_port() -> u16 {
 
 async fn spawn_sim() -> Sim {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_kms-sim"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--tick-ms",
-            "1000",
-        ])
+    let child = Command::new(std::env::current_exe().expect("own path"))
+        .args([SIM_CHILD, &port.to_string()])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("kms-sim binary");
+        .expect("the simulator process");
     let url = format!("ws://127.0.0.1:{port}/kurento");
     let deadline = Instant::now() + Duration::from_secs(10);
     while tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -128,7 +125,7 @@ async fn throughput(client: &Client, object: &str, in_flight: usize, run: Durati
 async fn populate(client: &Client, n: usize) {
     let offer_file = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/kurento/samples/browser/close-browser-offer.json"
+        "/tests/fixtures/kurento/samples/browser/close-browser-offer.json"
     );
     let offer: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(offer_file).expect("browser offer sample"))
@@ -409,8 +406,31 @@ when = { all = [ { no_flow = { direction = "out", for = "5m" } }, { media_discon
     }
 }
 
+/// First argument that makes this binary the simulator process.
+const SIM_CHILD: &str = "__kms-sim";
+
+/// The simulator process: `kms-sim` on 127.0.0.1:`port`, media tick 1 s,
+/// until killed.
+fn sim_child(port: &str) {
+    let port: u16 = port.parse().expect("port");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let _sim = kms_sim::start(kms_sim::SimConfig {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            tick: Duration::from_millis(1000),
+            ..kms_sim::SimConfig::default()
+        })
+        .await
+        .expect("kms-sim starts");
+        std::future::pending::<()>().await;
+    });
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(SIM_CHILD) {
+        return sim_child(args.get(2).map_or("0", String::as_str));
+    }
     if args.iter().any(|a| a == "--list") {
         // `cargo bench -- --list` / `cargo test --benches` probes.
         return;

@@ -30,7 +30,7 @@ async fn main() {
             let e = app.create_element("WebRtcEndpoint", &p).await.unwrap();
             let offer = std::fs::read_to_string(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../shared/kurento/samples/browser/close-browser-offer.json"
+                "/tests/fixtures/kurento/samples/browser/close-browser-offer.json"
             ))
             .unwrap();
             let offer: serde_json::Value = serde_json::from_str(&offer).unwrap();

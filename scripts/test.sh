@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of kurento-exporter. Installs what the tests need first:
 # Node.js + npm (Debian packages, only when missing) and the pinned npm packages
-# of the kurento-client conformance test (tests/js, lock file committed).
+# of the simulator's kurento-client conformance test (crates/kms-sim/tests/js,
+# lock file committed). Tests every crate of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +17,7 @@ apt_install prometheus prometheus-alertmanager
 # kurento-client 7.3 names a git dependency that cannot be fetched: the lock
 # file maps it to the registry (package.json "overrides"), and no install
 # scripts are needed.
-npm ci --ignore-scripts --no-audit --no-fund --prefix tests/js
+npm ci --ignore-scripts --no-audit --no-fund --prefix crates/kms-sim/tests/js
 
 # Operations artifacts (alert rules and their tests, dashboards, deployment
 # files) with the real Prometheus, Alertmanager, promtool, amtool, systemd.
@@ -30,4 +31,4 @@ if ! python3 -c 'import openapi_spec_validator' >/dev/null 2>&1; then
 fi
 python3 -m openapi_spec_validator docs/openapi.yaml
 
-cargo test --locked "$@"
+cargo test --workspace --locked "$@"

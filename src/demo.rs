@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::sim::{Action, Scenario, Vanish};
-use crate::sim::{SimConfig, SimError, SimHandle};
+use kms_sim::{Action, Scenario, Vanish};
+use kms_sim::{SimConfig, SimError, SimHandle};
 
 /// Three rooms: one healthy, one where a participant's app forgets to
 /// release a vanished peer, one forgotten entirely after its browsers crash.
@@ -42,7 +42,7 @@ pub async fn start_simulator(
     listen: SocketAddr,
     control: SocketAddr,
 ) -> Result<SimHandle, SimError> {
-    let sim = crate::sim::start(SimConfig {
+    let sim = kms_sim::start(SimConfig {
         listen,
         control: Some(control),
         tick: Duration::from_millis(500),

@@ -19,8 +19,10 @@
 //! `kms` owns the wire protocol and the client; `sim` owns the simulator.
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod config;
 pub mod daemon;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod http;
 pub mod kms;
@@ -28,6 +30,6 @@ pub mod metrics;
 pub mod model;
 pub mod policy;
 pub mod probe;
+pub mod problem;
 pub mod reaper;
 pub mod scrape;
-pub mod sim;

@@ -29,8 +29,8 @@ use alerts_support::exprs::{self, Query, Selection};
 use alerts_support::scenario::*;
 use alerts_support::*;
 use exporter_common::*;
+use kms_sim::Fault;
 use kurento_exporter::reaper::Mode;
-use kurento_exporter::sim::Fault;
 
 /// Every alert's `for:` in the test copy of the rules.
 const FOR: &str = "2s";

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use api_common::*;
 use exporter_common::*;
-use kurento_exporter::sim::{self, Action, Scenario, Truth};
+use kms_sim::{self as sim, Action, Scenario, Truth};
 use serde_json::Value;
 
 /// Flags an endpoint whose peer is gone, quickly (simulated time runs 10×).

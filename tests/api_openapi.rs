@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use exporter_common::*;
-use kurento_exporter::sim::{Action, Scenario};
+use kms_sim::{Action, Scenario};
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(20);

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use api_common::*;
 use exporter_common::*;
+use kms_sim::Fault;
 use kurento_exporter::kms::types::IceCandidate;
 use kurento_exporter::kms::{Client, ConnectionConfig};
-use kurento_exporter::sim::Fault;
 use sdp_offers::{browser_offer, TRICKLED};
 
 /// processOffer, gathering and trickled candidates, as an application does.

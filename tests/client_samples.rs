@@ -1,5 +1,5 @@
 //! The codec, event and stats parsers against the real KMS captures in
-//! `../shared/kurento/samples`.
+//! `tests/fixtures/kurento/samples`.
 
 use std::path::PathBuf;
 
@@ -13,7 +13,7 @@ use kurento_exporter::kms::wire::{self, Frame, Id};
 use serde_json::Value;
 
 fn samples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/kurento/samples")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kurento/samples")
 }
 
 fn load(rel: &str) -> Value {

@@ -9,10 +9,10 @@ mod client_support;
 use std::time::Duration;
 
 use client_support::*;
+use kms_sim::Fault;
 use kurento_exporter::kms::{
     Client, ClientError, ConnState, ConnectionConfig, EventKind, EventType, Notice,
 };
-use kurento_exporter::sim::Fault;
 use tokio::sync::broadcast;
 use tokio::time::timeout;
 

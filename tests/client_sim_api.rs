@@ -7,9 +7,9 @@ mod client_support;
 use std::time::Duration;
 
 use client_support::*;
+use kms_sim::{self as sim, SimConfig};
 use kurento_exporter::kms::types::{ConnectionState, MediaState, MediaType};
 use kurento_exporter::kms::{ClientError, EventKind, EventType, Notice};
-use kurento_exporter::sim::{self, SimConfig};
 
 #[tokio::test]
 async fn typed_getters_match_the_simulator() {

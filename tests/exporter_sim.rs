@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use exporter_common::*;
+use kms_sim::{Action, Scenario, Truth};
 use kurento_exporter::kms::{Client, ConnectionConfig};
-use kurento_exporter::sim::{Action, Scenario, Truth};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -25,7 +25,7 @@ fn conference(room: &str, n: u32) -> Scenario {
     )
 }
 
-fn webrtc(truth: &Truth) -> Vec<&kurento_exporter::sim::ObjectTruth> {
+fn webrtc(truth: &Truth) -> Vec<&kms_sim::ObjectTruth> {
     truth
         .objects
         .iter()
@@ -324,7 +324,7 @@ async fn metrics_match_ground_truth_and_released_series_vanish() {
 
 /// An application creates objects and disconnects; returns the GC round at
 /// which its objects were gone.
-async fn abandoned_objects_collected_at(sim: &kurento_exporter::sim::SimHandle) -> u64 {
+async fn abandoned_objects_collected_at(sim: &kms_sim::SimHandle) -> u64 {
     let app = Client::connect(ConnectionConfig::new(sim.ws_url()))
         .await
         .unwrap();

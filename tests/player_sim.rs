@@ -10,8 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use exporter_common::*;
+use kms_sim::SimHandle;
 use kurento_exporter::kms::{Client, ConnectionConfig};
-use kurento_exporter::sim::SimHandle;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

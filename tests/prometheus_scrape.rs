@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use exporter_common::*;
-use kurento_exporter::sim::{Action, Scenario, SimConfig, Vanish};
+use kms_sim::{Action, Scenario, SimConfig, Vanish};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -95,7 +95,7 @@ async fn query(port: u16, q: &str) -> Result<Vec<String>, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_and_promql_finds_dead_and_live_endpoints() {
-    let sim = kurento_exporter::sim::start(SimConfig {
+    let sim = kms_sim::start(SimConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         tick: Duration::from_millis(100),
         speed: 5.0,

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use exporter_common::*;
-use kurento_exporter::sim::{self, Action, Scenario, SimConfig, Vanish};
+use kms_sim::{self as sim, Action, Scenario, SimConfig, Vanish};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kurento-exporter");
 const ROOMS: usize = 20;

@@ -10,10 +10,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use exporter_common::*;
+use kms_sim::{self as sim, Action, Scenario, SimConfig, SimHandle, Truth, Vanish};
 use kurento_exporter::config::Config;
 use kurento_exporter::daemon::Daemon;
 use kurento_exporter::reaper::{Mode, SessionSourceConfig};
-use kurento_exporter::sim::{self, Action, Scenario, SimConfig, SimHandle, Truth, Vanish};
 
 /// Simulated time runs this much faster than real time.
 const SPEED: f64 = 10.0;

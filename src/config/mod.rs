@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use validate::Problem;
+pub use crate::problem::Problem;
 
 /// Prefix of environment overrides, e.g. `KURENTO_EXPORTER__SCRAPE__INTERVAL=5s`.
 pub const ENV_PREFIX: &str = "KURENTO_EXPORTER";

@@ -2,27 +2,10 @@
 //! value and what would be accepted.
 
 use std::collections::HashSet;
-use std::fmt;
 use std::time::Duration;
 
 use super::Config;
-
-/// One invalid setting.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// Dotted key, e.g. `targets[1].url`.
-    pub key: String,
-    /// The offending value as the user wrote it.
-    pub value: String,
-    /// What is wrong and what is expected.
-    pub reason: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} = {:?}: {}", self.key, self.value, self.reason)
-    }
-}
+use crate::problem::{Problem, Problems};
 
 /// Labels the exporter sets itself or Prometheus attaches: a tag label may not reuse them.
 const RESERVED_LABELS: &[&str] = &[
@@ -43,40 +26,8 @@ const RESERVED_LABELS: &[&str] = &[
     "quantile",
 ];
 
-struct Checker {
-    problems: Vec<Problem>,
-}
-
-impl Checker {
-    fn fail(&mut self, key: impl Into<String>, value: impl fmt::Display, reason: &str) {
-        self.problems.push(Problem {
-            key: key.into(),
-            value: value.to_string(),
-            reason: reason.to_string(),
-        });
-    }
-
-    fn positive(&mut self, key: &str, d: Duration) {
-        if d.is_zero() {
-            self.fail(
-                key,
-                humantime::format_duration(d),
-                "must be greater than zero",
-            );
-        }
-    }
-
-    fn range(&mut self, key: &str, v: usize, lo: usize, hi: usize) {
-        if v < lo || v > hi {
-            self.fail(key, v, &format!("must be between {lo} and {hi}"));
-        }
-    }
-}
-
 pub(super) fn problems(cfg: &Config) -> Vec<Problem> {
-    let mut c = Checker {
-        problems: Vec::new(),
-    };
+    let mut c = Problems::default();
     let s = &cfg.scrape;
     c.positive("scrape.interval", s.interval);
     c.positive("scrape.request_timeout", s.request_timeout);
@@ -178,14 +129,14 @@ pub(super) fn problems(cfg: &Config) -> Vec<Problem> {
     for (key, value, reason) in cfg.probe.problems(&target_names) {
         c.fail(key, value, &reason);
     }
-    c.problems.extend(cfg.policy.problems());
+    c.extend(cfg.policy.problems());
     let modes: Vec<(String, crate::reaper::Mode)> = cfg
         .targets
         .iter()
         .map(|t| (t.name.clone(), t.mode(&cfg.reaper)))
         .collect();
-    c.problems.extend(cfg.reaper.problems(&modes));
-    c.problems
+    c.extend(cfg.reaper.problems(&modes));
+    c.into_vec()
 }
 
 fn is_label_name(s: &str) -> bool {

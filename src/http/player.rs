@@ -21,10 +21,10 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::clock::now_millis;
 use crate::kms::types::MediaType;
 use crate::kms::{Client, ClientError, Stat, StatsMap};
 use crate::probe::{Ownership, ProbeError};
-use crate::scrape::now_millis;
 
 use super::{json_error, json_status, AppState, Resp};
 

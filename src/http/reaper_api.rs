@@ -7,8 +7,8 @@ use hyper::header::{HeaderValue, ALLOW, WWW_AUTHENTICATE};
 use hyper::{Method, StatusCode};
 use serde_json::json;
 
+use crate::clock::now_millis;
 use crate::reaper::{ManualError, Outcome};
-use crate::scrape::now_millis;
 
 use super::{decode, json_resp, json_status, text, AppState, Resp};
 

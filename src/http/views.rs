@@ -6,9 +6,9 @@
 
 use serde_json::{json, Value};
 
+use crate::clock::now_millis;
 use crate::model::{Element, EndpointState, Since, StatsSample, TargetModel};
 use crate::reaper::Zombie;
-use crate::scrape::now_millis;
 
 use super::AppState;
 

@@ -29,10 +29,10 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::clock::now_millis;
 use crate::kms::events::{EventKind, EventType};
 use crate::kms::{Client, ClientError, Notice};
 use crate::model::{SharedTarget, Update};
-use crate::scrape::now_millis;
 
 use super::{json_error, json_status, param, AppState, Resp};
 

@@ -1,7 +1,8 @@
-//! The KMS protocol and client: wire codec (`wire`), Kurento values
-//! (`types`), the closed set of operations (`ops`, `actions`), typed events
-//! (`events`) and stats (`stats`), the multiplexed reconnecting connection
-//! (`connection`, `supervisor`) and the typed API (`client`).
+//! The KMS client: the multiplexed reconnecting connection (`connection`,
+//! `supervisor`), the typed API (`client`), the few state-changing
+//! operations (`actions`) and the one error type of a KMS call (`error`).
+//! The protocol itself (frames, types, operations, events, stats, ids) is
+//! data in the `kms-proto` crate, re-exported here.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), kurento_exporter::kms::ClientError> {
@@ -23,13 +24,9 @@ pub mod actions;
 pub mod client;
 pub mod connection;
 pub mod error;
-pub mod events;
-mod lenient;
-pub mod ops;
-pub mod stats;
 mod supervisor;
-pub mod types;
-pub mod wire;
+
+pub use kms_proto::{events, ids, ops, stats, types, wire};
 
 pub use actions::Action;
 pub use client::Client;

@@ -9,8 +9,8 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
 
+use crate::clock::now_millis;
 use crate::reaper::{Board, Mode};
-use crate::scrape::now_millis;
 
 use super::collector::Labels;
 

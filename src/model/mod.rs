@@ -34,14 +34,7 @@ pub type Millis = u64;
 /// A KMS object id (`<uuid>_kurento.MediaPipeline`, `<pipeline>/<uuid>_kurento.<Type>`).
 pub type ObjectId = String;
 
-/// Whether a type is a Hub (Composite, Dispatcher, ...): a MediaObject with
-/// ports, not a MediaElement; it carries no media of its own.
-pub fn is_hub(element_type: &str) -> bool {
-    matches!(
-        element_type,
-        "Composite" | "Dispatcher" | "DispatcherOneToMany" | "Mixer" | "AlphaBlending"
-    )
-}
+pub use kms_proto::ids::is_hub;
 
 /// Connection and sync status of one target.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -213,7 +213,7 @@ mod tests {
 
     fn sample_answer() -> String {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/kurento/samples/browser/close-kms-answer.json");
+            .join("tests/fixtures/kurento/samples/browser/close-kms-answer.json");
         let v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(path).expect("sample present"))
                 .expect("json");

@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::Problem;
 use crate::kms::types::IceComponentState;
+use crate::problem::{Problem, Problems};
 
 /// The element type a rule names to act on whole pipelines.
 pub const PIPELINE_TYPE: &str = "MediaPipeline";
@@ -254,49 +254,26 @@ impl Default for PolicyConfig {
     }
 }
 
-/// Collects problems with `policy.`-prefixed keys.
-struct Problems(Vec<Problem>);
-
-impl Problems {
-    fn fail(&mut self, key: String, value: impl std::fmt::Display, reason: impl Into<String>) {
-        self.0.push(Problem {
-            key,
-            value: value.to_string(),
-            reason: reason.into(),
-        });
-    }
-
-    fn positive(&mut self, key: String, d: Duration) {
-        if d.is_zero() {
-            self.fail(
-                key,
-                humantime::format_duration(d),
-                "must be greater than zero",
-            );
-        }
-    }
-}
-
 impl PolicyConfig {
     /// Every problem of the `[policy]` section, each naming key and value.
     pub fn problems(&self) -> Vec<Problem> {
-        let mut p = Problems(Vec::new());
+        let mut p = Problems::default();
         if self.min_consecutive_cycles == 0 || self.min_consecutive_cycles > 1000 {
             p.fail(
-                "policy.min_consecutive_cycles".into(),
+                "policy.min_consecutive_cycles",
                 self.min_consecutive_cycles,
                 "must be between 1 and 1000",
             );
         }
         if self.max_releases_per_cycle > 10_000 {
             p.fail(
-                "policy.max_releases_per_cycle".into(),
+                "policy.max_releases_per_cycle",
                 self.max_releases_per_cycle,
                 "must be at most 10000",
             );
         }
         if let Some(g) = self.flow_grace {
-            p.positive("policy.flow_grace".into(), g);
+            p.positive("policy.flow_grace", g);
         }
         for (name, tag) in [
             ("protect_tag", &self.protect_tag),
@@ -323,7 +300,7 @@ impl PolicyConfig {
             let pipeline_rule = r.matcher.element_types.iter().any(|t| t == PIPELINE_TYPE);
             check_condition(&mut p, format!("{key}.when"), &r.when, pipeline_rule);
         }
-        p.0
+        p.into_vec()
     }
 }
 

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use regex::Regex;
 
-use crate::config::Problem;
 use crate::model::Millis;
+use crate::problem::Problem;
 
 use super::config::{ConditionConfig, PolicyConfig, RuleAction, TagPair, PIPELINE_TYPE};
 

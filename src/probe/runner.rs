@@ -386,9 +386,7 @@ fn record(task: &ProbeTask, r: &ProbeReport) {
         .collect();
     phases.push(("total", r.total.as_secs_f64()));
     let failed = r.failed.as_ref().map(|(p, _)| p.as_str());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
+    let now = crate::clock::now_secs();
     task.metrics.record(&task.kms, &phases, failed, now);
     match &r.failed {
         None => tracing::info!(kms = %task.kms, total = ?r.total, "probe succeeded"),

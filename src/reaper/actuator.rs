@@ -15,11 +15,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::now_millis;
 use crate::kms::ClientError;
 use crate::model::Millis;
 use crate::policy::shielded;
-use crate::scrape::now_millis;
-use crate::scrape::plan::pipeline_of;
+use kms_proto::ids::pipeline_of;
 
 use super::audit::{rfc3339, Event, Record};
 use super::ledger::Job;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc::error::TrySendError, watch};
 
+use crate::clock::now_millis;
 use crate::policy::{decide, History};
-use crate::scrape::now_millis;
 
 use super::actuator::Request;
 use super::{freshness, Freshness, Inner, TargetCtx};

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+use crate::clock::now_millis;
 use crate::policy::shielded;
-use crate::scrape::now_millis;
-use crate::scrape::plan::{pipeline_of, type_of};
+use kms_proto::ids::{pipeline_of, type_of};
 
 use super::actuator::{Report, Request};
 use super::ledger::Job;

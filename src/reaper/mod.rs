@@ -33,11 +33,11 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::now_millis;
 use crate::kms::Client;
 use crate::metrics::ExporterMetrics;
 use crate::model::{Millis, SharedTarget, TargetModel};
 use crate::policy::{Policy, PolicyConfig, PolicyError, SessionView};
-use crate::scrape::now_millis;
 
 pub use actuator::{Outcome, Report};
 pub use audit::{AuditError, AuditLog, Event, Record};

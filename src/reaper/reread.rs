@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::kms::types::{MediaState, MediaType};
 use crate::kms::{Client, ClientError};
-use crate::scrape::plan::{is_hub, type_of};
+use kms_proto::ids::{is_hub, type_of};
 
 use super::ledger::Job;
 

@@ -14,9 +14,9 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::now_millis;
 use crate::model::Millis;
 use crate::policy::SessionView;
-use crate::scrape::now_millis;
 
 use super::config::SessionSourceConfig;
 

@@ -166,7 +166,7 @@ mod tests {
 
     fn example(name: &str) -> serde_json::Value {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/kurento/samples/extra/examples")
+            .join("tests/fixtures/kurento/samples/extra/examples")
             .join(name);
         let v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json");
@@ -201,7 +201,7 @@ mod tests {
     fn rtx_entries_of_one_ssrc_fold_into_one_stream() {
         // A real browser snapshot: video and its RTX share an SSRC.
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/kurento/samples/browser/close-live-snapshot.json");
+            .join("tests/fixtures/kurento/samples/browser/close-live-snapshot.json");
         let v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("json");
         let stats = find_stats(&v).expect("a stats map in the snapshot");

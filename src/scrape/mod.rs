@@ -19,14 +19,4 @@ pub mod plan;
 mod reads;
 mod target;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 pub use target::{client_for, run_target, TargetSpec};
-
-/// Wall-clock milliseconds since the Unix epoch.
-pub fn now_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}

@@ -69,7 +69,7 @@ impl Read {
     }
 }
 
-pub use crate::model::is_hub;
+pub use kms_proto::ids::{is_hub, pipeline_of, type_of};
 
 /// Directions in which an element without RTP stats can carry media.
 fn flow_directions(element_type: &str) -> &'static [Direction] {
@@ -152,20 +152,6 @@ pub fn touched_pipelines(reads: &[Read]) -> BTreeSet<ObjectId> {
         .collect()
 }
 
-/// The pipeline part of an object id (`<pipeline>/<element>`), or the id itself.
-pub fn pipeline_of(id: &str) -> &str {
-    id.split_once('/').map_or(id, |(p, _)| p)
-}
-
-/// The short type of an object from its id (`..._kurento.WebRtcEndpoint`).
-pub fn type_of(id: &str) -> &str {
-    let last = id.rsplit('/').next().unwrap_or(id);
-    last.rsplit_once("_kurento.")
-        .map(|(_, t)| t)
-        .or_else(|| last.rsplit_once('.').map(|(_, t)| t))
-        .unwrap_or(last)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,16 +192,6 @@ mod tests {
                 )
             })
             .collect()
-    }
-
-    #[test]
-    fn ids_give_type_and_pipeline() {
-        let e = format!("{P}/ab-cd_kurento.WebRtcEndpoint");
-        assert_eq!(type_of(&e), "WebRtcEndpoint");
-        assert_eq!(type_of(P), "MediaPipeline");
-        assert_eq!(pipeline_of(&e), P);
-        assert_eq!(pipeline_of(P), P);
-        assert_eq!(type_of("manager_ServerManager"), "manager_ServerManager");
     }
 
     #[test]

@@ -362,7 +362,7 @@ async fn stats(
     out: &mut ReadResult,
 ) {
     let c = &rpc.client;
-    let read_at = crate::scrape::now_millis();
+    let read_at = crate::clock::now_millis();
     let r = rpc.call("getStats", c.get_stats(id, None)).await;
     let Some(map) = out.check(id, r) else { return };
     let Some(map) = map else {

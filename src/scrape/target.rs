@@ -16,9 +16,9 @@ use crate::kms::{Client, ClientError, ConnState, ConnectionConfig, Event, Notice
 use crate::metrics::{ErrorKind, ExporterMetrics};
 use crate::model::{Element, Millis, ObjectId, Pipeline, ServerSummary, SharedTarget, Update};
 
-use super::now_millis;
 use super::plan::{pipeline_of, plan, stagger, touched_pipelines, type_of, Book, Read};
 use super::reads::{execute, ReadResult, Rpc};
+use crate::clock::now_millis;
 
 /// One configured target.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,11 +7,11 @@
 use std::path::Path;
 use std::time::Duration;
 
+use kms_sim::{
+    self as sim, Action, IceMode, Participant, Quality, Scenario, SimConfig, SimHandle, Vanish,
+};
 use kurento_exporter::config::Config;
 use kurento_exporter::reaper::{Mode, SessionSourceConfig};
-use kurento_exporter::sim::{
-    self, Action, IceMode, Participant, Quality, Scenario, SimConfig, SimHandle, Vanish,
-};
 
 /// Simulated time runs this much faster than real time.
 pub const SPEED: f64 = 10.0;

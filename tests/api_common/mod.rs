@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::exporter_common::*;
+use kms_sim::{self as sim, Action, Scenario, SimConfig, SimHandle, Truth};
 use kurento_exporter::config::Config;
-use kurento_exporter::sim::{self, Action, Scenario, SimConfig, SimHandle, Truth};
 use serde_json::Value;
 
 pub const LIMIT: Duration = Duration::from_secs(20);

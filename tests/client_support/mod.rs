@@ -6,8 +6,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use kms_sim::{self as sim, SimConfig, SimHandle};
 use kurento_exporter::kms::{Client, ConnState, ConnectionConfig, Notice};
-use kurento_exporter::sim::{self, SimConfig, SimHandle};
 use tokio::sync::broadcast;
 use tokio::time::timeout;
 

@@ -8,9 +8,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use kms_sim::{self as sim, SimConfig, SimHandle};
 use kurento_exporter::config::{Config, Target};
 use kurento_exporter::daemon::Daemon;
-use kurento_exporter::sim::{self, SimConfig, SimHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A simulator on an ephemeral port with a fast clock.

@@ -1,0 +1,72 @@
+//! The configuration error: one invalid setting, naming its key, the value
+//! as written and what would be accepted, and a collector of them. A leaf:
+//! each part that owns a section of the configuration (config, policy,
+//! reaper, probe) checks it with these, without importing the others.
+
+use std::fmt;
+use std::time::Duration;
+
+/// One invalid setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted key, e.g. `targets[1].url`.
+    pub key: String,
+    /// The offending value as the user wrote it.
+    pub value: String,
+    /// What is wrong and what is expected.
+    pub reason: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} = {:?}: {}", self.key, self.value, self.reason)
+    }
+}
+
+/// Collects the problems of one check.
+#[derive(Debug, Default)]
+pub struct Problems(Vec<Problem>);
+
+impl Problems {
+    /// Records that `key` = `value` is invalid for `reason`.
+    pub fn fail(
+        &mut self,
+        key: impl Into<String>,
+        value: impl fmt::Display,
+        reason: impl Into<String>,
+    ) {
+        self.0.push(Problem {
+            key: key.into(),
+            value: value.to_string(),
+            reason: reason.into(),
+        });
+    }
+
+    /// Fails a zero duration.
+    pub fn positive(&mut self, key: impl Into<String>, d: Duration) {
+        if d.is_zero() {
+            self.fail(
+                key,
+                humantime::format_duration(d),
+                "must be greater than zero",
+            );
+        }
+    }
+
+    /// Fails a number outside `lo..=hi`.
+    pub fn range(&mut self, key: impl Into<String>, v: usize, lo: usize, hi: usize) {
+        if v < lo || v > hi {
+            self.fail(key, v, format!("must be between {lo} and {hi}"));
+        }
+    }
+
+    /// Adds problems found elsewhere.
+    pub fn extend(&mut self, more: impl IntoIterator<Item = Problem>) {
+        self.0.extend(more);
+    }
+
+    /// The problems recorded, in order.
+    pub fn into_vec(self) -> Vec<Problem> {
+        self.0
+    }
+}
