@@ -19,7 +19,7 @@ use crate::http::{self, AppState, Clients, HttpError, Limits, Players, Watches};
 use crate::metrics::{Metrics, Settings};
 use crate::model::Store;
 use crate::probe::{Ownership, ProbeConfig, ProbeTask};
-use crate::reaper::{Board, Mode, Reaper, ReaperError};
+use crate::reaper::{Board, Mode, Reaper, ReaperCollector, ReaperError};
 use crate::scrape::{client_for, run_target, TargetSpec};
 
 /// Why the daemon could not start.
@@ -66,11 +66,11 @@ impl Daemon {
         let addr = listener.local_addr().unwrap_or(config.listen);
         let store = Store::default();
         let board = Board::default();
-        let metrics = Arc::new(Metrics::with_board(
+        let metrics = Arc::new(Metrics::with_collectors(
             store.clone(),
-            board.clone(),
             config.scrape.tag_labels.clone(),
             config.scrape.max_endpoints,
+            vec![Box::new(ReaperCollector::new(board.clone()))],
         ));
         let reaper = Reaper::start(
             &config.reaper,

@@ -24,6 +24,7 @@ pub mod actions;
 pub mod client;
 pub mod connection;
 pub mod error;
+mod shared;
 mod supervisor;
 
 pub use kms_proto::{events, ids, ops, stats, types, wire};

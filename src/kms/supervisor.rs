@@ -17,9 +17,9 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::connection::{lock, ConnState, Link, Notice, Reconnected, Shared};
 use super::error::ClientError;
 use super::ops::Method;
+use super::shared::{lock, ConnState, Link, Notice, Reconnected, Shared};
 use super::wire::code;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;

@@ -16,7 +16,7 @@ use crate::kms::types::{ConnectionState, IceComponentState, MediaState};
 use crate::model::{Element, Store, TargetModel};
 
 /// Label set of one series: static names, borrowed values.
-pub(super) type Labels<'a> = Vec<(&'a str, &'a str)>;
+pub type Labels<'a> = Vec<(&'a str, &'a str)>;
 
 /// Encodes the model of every target.
 #[derive(Debug)]

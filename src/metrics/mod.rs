@@ -5,9 +5,9 @@
 
 mod collector;
 mod probe;
-mod reaper;
 mod rtp;
 
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -17,12 +17,11 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
-pub use collector::{ModelCollector, Settings};
+pub use collector::{Labels, ModelCollector, Settings};
 pub use probe::ProbeMetrics;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::model::Store;
-use crate::reaper::Board;
 
 /// Why something went wrong, as a bounded label set.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -237,15 +236,16 @@ pub const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0;
 
 impl Metrics {
     pub fn new(store: Store, tag_labels: Vec<String>, max_endpoints: usize) -> Self {
-        Self::with_board(store, Board::default(), tag_labels, max_endpoints)
+        Self::with_collectors(store, tag_labels, max_endpoints, Vec::new())
     }
 
-    /// As `new`, exporting the reaper's zombies and mode from `board`.
-    pub fn with_board(
+    /// As `new`, with the collectors other parts own (the reaper's board):
+    /// each is encoded at scrape time after the model's series.
+    pub fn with_collectors(
         store: Store,
-        board: Board,
         tag_labels: Vec<String>,
         max_endpoints: usize,
+        collectors: Vec<Box<dyn Collector>>,
     ) -> Self {
         let settings = Arc::new(RwLock::new(Settings {
             tag_labels,
@@ -290,7 +290,9 @@ impl Metrics {
         );
         exporter.probe.register(&mut registry);
         registry.register_collector(Box::new(ModelCollector::new(store, settings.clone())));
-        registry.register_collector(Box::new(reaper::ReaperCollector::new(board)));
+        for c in collectors {
+            registry.register_collector(c);
+        }
         Metrics {
             registry,
             settings,

@@ -17,6 +17,7 @@
 mod actuator;
 mod audit;
 mod board;
+mod collector;
 mod config;
 mod judge;
 mod ledger;
@@ -42,6 +43,7 @@ use crate::policy::{Policy, PolicyConfig, PolicyError, SessionView};
 pub use actuator::{Outcome, Report};
 pub use audit::{AuditError, AuditLog, Event, Record};
 pub use board::{Board, TargetBoard, Zombie};
+pub use collector::ReaperCollector;
 pub use config::{Mode, ReaperConfig, SessionSourceConfig};
 pub use ledger::{Count, Freshness, Job, Ledger, Plan};
 pub use limits::TokenBucket;

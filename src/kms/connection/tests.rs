@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::*;
+use crate::kms::shared::Link;
 
 fn shared() -> (Arc<Shared>, Link, mpsc::UnboundedReceiver<String>) {
     let mut cfg = ConnectionConfig::new("ws://127.0.0.1:1/kurento");
@@ -120,7 +121,7 @@ async fn unanswered_request_times_out_and_is_forgotten() {
         call.await.unwrap(),
         Err(ClientError::Timeout { .. })
     ));
-    assert!(lock(&s.pending).is_empty());
+    assert_eq!(s.pending_count(), 0);
     // A late answer is just an unknown id.
     s.on_text(
         &json!({"id": f["id"], "jsonrpc": "2.0", "result": {}}).to_string(),

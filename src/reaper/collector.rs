@@ -9,10 +9,9 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
 
+use super::{Board, Mode};
 use crate::clock::now_millis;
-use crate::reaper::{Board, Mode};
-
-use super::collector::Labels;
+use crate::metrics::Labels;
 
 /// Encodes the board.
 #[derive(Debug)]
