@@ -239,7 +239,7 @@ pub struct Element {
 impl Element {
     /// Whether this type carries RTP stats (its flow is derived from counters).
     pub fn is_rtp_endpoint(&self) -> bool {
-        matches!(self.element_type.as_str(), "WebRtcEndpoint" | "RtpEndpoint")
+        kms_proto::ids::is_rtp_endpoint(&self.element_type)
     }
 
     /// Take identity fields from a fresh read, keep what was observed over time.

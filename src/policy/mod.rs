@@ -18,6 +18,7 @@ mod config;
 mod eval;
 mod evidence;
 mod history;
+mod live;
 mod rules;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,6 +36,7 @@ pub use config::{
 pub use eval::{SessionView, Tri};
 pub use evidence::{Evidence, StateSince};
 pub use history::{History, Streak};
+pub use live::{liveness, Liveness};
 pub use rules::{Matcher, Policy, PolicyError, Rule, TagSelector};
 
 /// Object X matches rule R.
@@ -156,14 +158,8 @@ fn shielded_in(model: &TargetModel, index: &Index<'_>, policy: &Policy, object: 
 }
 
 /// Whether media flows now, or flowed within `grace` ms, on the object (for a
-/// pipeline: on any child), in the sense that shows a live call:
-///
-/// - a WebRtcEndpoint or RtpEndpoint is live while media arrives from its
-///   peer (flow `out`), or while the pipeline feeds it (flow `in`) and its
-///   media state is not DISCONNECTED: a receive-only participant is live, but
-///   an endpoint whose peer vanished, still fed by a meeting that goes on, is
-///   not (PROTOCOL.md: flow direction, when a peer vanishes);
-/// - any other element is live while media flows either way.
+/// pipeline: on any child), in the sense that shows a live call (the rule of
+/// [`liveness`]).
 pub fn flowed_within(model: &TargetModel, object: &str, grace: Millis, now: Millis) -> bool {
     flowed_in(model, &Index::new(model), object, grace, now)
 }
@@ -190,11 +186,12 @@ fn flowed_in(
                     .last_flowing(d, now)
                     .is_some_and(|t| now.saturating_sub(t) < grace)
         };
-        if e.is_rtp_endpoint() {
-            recent(Direction::Out) || (recent(Direction::In) && !media_disconnected(e))
-        } else {
-            recent(Direction::In) || recent(Direction::Out)
-        }
+        liveness(
+            &e.element_type,
+            recent(Direction::In),
+            recent(Direction::Out),
+        )
+        .resolve(media_disconnected(e))
     };
     if model.pipelines.contains_key(object) {
         index.children(object).iter().any(|c| live(c))

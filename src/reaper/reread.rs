@@ -1,19 +1,24 @@
 //! The last look before a release: whether the object carries a live call
 //! now, read from KMS with `isMediaFlowingIn/Out` (and `getMediaState` for an
-//! endpoint the pipeline still feeds), in the sense of `policy::flowed_within`.
+//! endpoint the pipeline still feeds), by the rule of `policy::liveness`,
+//! the one `policy::flowed_within` applies to the model.
 
 use std::time::Duration;
 
 use crate::kms::types::{MediaState, MediaType};
 use crate::kms::{Client, ClientError};
-use kms_proto::ids::{is_hub, type_of};
+use crate::policy::{liveness, Liveness};
+use kms_proto::ids::type_of;
 
 use super::ledger::Job;
 
-/// Whether one element carries a live call now, read from KMS (the sense of
-/// `policy::flowed_within`): `Ok(Some(why))` if so.
+/// Whether one element carries a live call now, read from KMS (the rule of
+/// `policy::liveness`): `Ok(Some(why))` if so. The media state is read only
+/// when the rule needs it (an RTP endpoint the pipeline feeds).
 async fn live_now(client: &Client, e: &str) -> Result<Option<String>, ClientError> {
-    if is_hub(type_of(e)) {
+    let ty = type_of(e);
+    if liveness(ty, true, true) == Liveness::Idle {
+        // Nothing this type could report makes it live (a hub).
         return Ok(None);
     }
     let reads = [MediaType::AUDIO, MediaType::VIDEO].map(|m| async move {
@@ -23,32 +28,32 @@ async fn live_now(client: &Client, e: &str) -> Result<Option<String>, ClientErro
         );
         Ok::<_, ClientError>((m, fin?, fout?))
     });
+    // Media arriving from the peer wins; else the first medium flowing in.
     let mut inward = None;
     for r in futures_util::future::join_all(reads).await {
         let (m, fin, fout) = r?;
-        if fout {
+        let live = liveness(ty, fin, fout);
+        if fout && live == Liveness::Live {
             return Ok(Some(format!("{} flowing out on {e}", m.as_str())));
         }
-        if fin && inward.is_none() {
-            inward = Some(m);
+        if live != Liveness::Idle && inward.is_none() {
+            inward = Some((m, live));
         }
     }
-    let Some(m) = inward else {
-        return Ok(None);
+    let m = match inward {
+        None => return Ok(None),
+        Some((m, Liveness::Live)) => return Ok(Some(format!("{} flowing in on {e}", m.as_str()))),
+        Some((m, _)) => m,
     };
-    if matches!(type_of(e), "WebRtcEndpoint" | "RtpEndpoint") {
-        // Fed by the pipeline: live unless its peer is gone.
-        let state = client.get_media_state(e).await?;
-        if state == MediaState::DISCONNECTED {
-            return Ok(None);
-        }
-        return Ok(Some(format!(
-            "{} flowing in on {e}, media state {}",
-            m.as_str(),
-            state.as_str()
-        )));
+    let state = client.get_media_state(e).await?;
+    if !Liveness::FedUnlessDisconnected.resolve(state == MediaState::DISCONNECTED) {
+        return Ok(None);
     }
-    Ok(Some(format!("{} flowing in on {e}", m.as_str())))
+    Ok(Some(format!(
+        "{} flowing in on {e}, media state {}",
+        m.as_str(),
+        state.as_str()
+    )))
 }
 
 /// What flows on the object now, read from KMS: `Ok(Some(description))` if

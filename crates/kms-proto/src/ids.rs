@@ -27,6 +27,12 @@ pub fn is_hub(element_type: &str) -> bool {
     )
 }
 
+/// Whether a type is an RTP endpoint (WebRtcEndpoint, RtpEndpoint): an
+/// endpoint with a remote peer, RTP statistics and a media state.
+pub fn is_rtp_endpoint(element_type: &str) -> bool {
+    matches!(element_type, "WebRtcEndpoint" | "RtpEndpoint")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
