@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use kurento_exporter::config::{Config, LogFormat, Overrides};
+use kurento_exporter::config::{Config, ConfigError, LogFormat, Overrides, Problem};
 use kurento_exporter::daemon::{run_until_signal, Daemon};
 
 /// mimalloc: the scrape and the simulator allocate many small JSON values;
@@ -38,6 +38,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run against the built-in KMS simulator with a leaky conference scenario.
+    #[cfg(feature = "demo")]
     Demo {
         /// Where the simulated KMS listens.
         #[arg(long, default_value = "127.0.0.1:8888")]
@@ -60,16 +61,26 @@ fn init_logging(cfg: &Config) {
     }
 }
 
+/// What a daemon with nothing to watch says before it exits with status 2.
+const NO_TARGET: &str = "no KMS to watch: give targets with --kms ws://HOST:8888/kurento (repeatable) or in the config file's [[targets]] (--config FILE), or run `kurento-exporter demo` for the built-in simulator";
+
+/// Exit status of a daemon started with no target.
+const NO_TARGET_STATUS: i32 = 2;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let overrides = Overrides {
         kms: cli.kms.clone(),
         listen: cli.listen,
     };
-    let demo = matches!(cli.command, Some(Command::Demo { .. }));
+    let demo = demo_addrs(&cli.command);
     let load = |overrides: &Overrides| Config::load(cli.config.as_deref(), overrides);
+    let cfg = load(&overrides)?;
+    if cfg.targets.is_empty() && demo.is_none() {
+        eprintln!("{NO_TARGET}");
+        std::process::exit(NO_TARGET_STATUS);
+    }
     if cli.check_config {
-        let cfg = load(&overrides)?;
         println!(
             "configuration is valid: {} target(s), listen {}",
             cfg.targets.len(),
@@ -77,22 +88,34 @@ fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let (sim_listen, sim_control) = match cli.command {
+    init_logging(&cfg);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(run(cfg, demo, cli.config, overrides))
+}
+
+/// The simulator's addresses when the `demo` subcommand was given.
+fn demo_addrs(command: &Option<Command>) -> Option<(SocketAddr, SocketAddr)> {
+    match command {
+        #[cfg(feature = "demo")]
         Some(Command::Demo {
             sim_listen,
             sim_control,
-        }) => (sim_listen, sim_control),
-        None => (
-            SocketAddr::from(([127, 0, 0, 1], 8888)),
-            SocketAddr::from(([127, 0, 0, 1], 8889)),
-        ),
-    };
-    let mut cfg = load(&overrides)?;
-    let demo = demo || cfg.targets.is_empty();
-    init_logging(&cfg);
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async move {
-        let _sim = if demo {
+        }) => Some((*sim_listen, *sim_control)),
+        _ => None,
+    }
+}
+
+/// Run the daemon until a signal; with `demo`, against the built-in
+/// simulator started first.
+async fn run(
+    #[cfg_attr(not(feature = "demo"), allow(unused_mut))] mut cfg: Config,
+    demo: Option<(SocketAddr, SocketAddr)>,
+    file: Option<PathBuf>,
+    overrides: Overrides,
+) -> anyhow::Result<()> {
+    #[cfg(feature = "demo")]
+    let _sim = match demo {
+        Some((sim_listen, sim_control)) => {
             let sim = kurento_exporter::demo::start_simulator(sim_listen, sim_control).await?;
             cfg.targets = vec![kurento_exporter::config::Target {
                 name: "demo".into(),
@@ -100,27 +123,31 @@ fn main() -> anyhow::Result<()> {
                 reaper_mode: None,
             }];
             Some(sim)
-        } else {
-            None
-        };
-        let daemon = Daemon::start(cfg.clone()).await?;
-        if demo {
-            println!(
-                "kurento-exporter demo: metrics http://{0}/metrics  ready http://{0}/readyz  simulated KMS {1}  simulator ground truth http://{2}/truth",
-                daemon.addr(),
-                cfg.targets[0].url,
-                sim_control
-            );
         }
-        let file = cli.config.clone();
-        run_until_signal(daemon, move || {
-            let mut c = Config::load(file.as_deref(), &overrides)?;
-            if demo {
-                c.targets.clone_from(&cfg.targets);
-            }
-            Ok(c)
-        })
-        .await
-        .context("installing signal handlers")
+        None => None,
+    };
+    let daemon = Daemon::start(cfg.clone()).await?;
+    if let Some((_, sim_control)) = demo {
+        println!(
+            "kurento-exporter demo: metrics http://{0}/metrics  ready http://{0}/readyz  simulated KMS {1}  simulator ground truth http://{2}/truth",
+            daemon.addr(),
+            cfg.targets[0].url,
+            sim_control
+        );
+    }
+    run_until_signal(daemon, move || {
+        let mut c = Config::load(file.as_deref(), &overrides)?;
+        if demo.is_some() {
+            c.targets.clone_from(&cfg.targets);
+        } else if c.targets.is_empty() {
+            return Err(ConfigError::Invalid(vec![Problem {
+                key: "targets".into(),
+                value: "[]".into(),
+                reason: NO_TARGET.into(),
+            }]));
+        }
+        Ok(c)
     })
+    .await
+    .context("installing signal handlers")
 }

@@ -17,6 +17,8 @@
 //! 2. Every rule expression (as Prometheus loaded it) and every dashboard
 //!    query (variables substituted) runs through the query API, parses, and
 //!    returns data in this scenario, except the short EXPECTED_EMPTY list.
+// Needs the simulator: built with the `demo` feature (default).
+#![cfg(feature = "demo")]
 
 mod alerts_support;
 mod exporter_common;

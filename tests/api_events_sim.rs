@@ -4,6 +4,8 @@
 //! follows; a watch records the element's own KMS events in the same ring and
 //! leaves no reference behind when it ends (the simulator's ground truth:
 //! `ObjectTruth.sessions`, `SessionTruth.references`).
+// Needs the simulator: built with the `demo` feature (default).
+#![cfg(feature = "demo")]
 
 mod api_common;
 mod exporter_common;

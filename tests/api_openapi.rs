@@ -5,6 +5,8 @@
 //! here and one the document lists, and a JSON answer carries every property
 //! its documented schema requires. A route documented but not exercised (or
 //! the reverse) fails the test.
+// Needs the simulator: built with the `demo` feature (default).
+#![cfg(feature = "demo")]
 
 mod exporter_common;
 

@@ -3,6 +3,8 @@
 //! an offer that has no common codec (acceptance 1); targets, pipelines,
 //! elements and DOT against ground truth. `api_events_sim.rs` covers the
 //! event history and watches, `api_openapi.rs` the OpenAPI file.
+// Needs the simulator: built with the `demo` feature (default).
+#![cfg(feature = "demo")]
 
 mod api_common;
 mod exporter_common;

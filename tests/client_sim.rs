@@ -3,6 +3,8 @@
 //! timeouts, dropped sockets, a KMS restart (new session, subscriptions made
 //! again), malformed frames, keep-alive, lagging readers, dial failures.
 //! No fixed sleeps: every wait is a condition with a deadline.
+// Needs the simulator: built with the `demo` feature (default).
+#![cfg(feature = "demo")]
 
 mod client_support;
 

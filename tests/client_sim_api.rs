@@ -1,6 +1,8 @@
 //! The typed KMS client API against the simulator over real TCP/WebSocket:
 //! getters and their KMS quirks, 40101, ServerManager events, and a
 //! negotiated WebRTC loopback (typed stats, states and events).
+// Needs the simulator: built with the `demo` feature (default).
+#![cfg(feature = "demo")]
 
 mod client_support;
 

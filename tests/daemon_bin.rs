@@ -1,5 +1,7 @@
 //! The `kurento-exporter` binary: `--check-config`, SIGHUP reload (targets
 //! added live, an invalid file keeps the running configuration), SIGTERM drain.
+// Needs the simulator: built with the `demo` feature (default).
+#![cfg(feature = "demo")]
 
 mod exporter_common;
 

@@ -2,6 +2,8 @@
 //! contract metrics equal the simulator's ground truth, released objects'
 //! series vanish, the daemon never keeps objects alive, and targets are
 //! independent.
+// Needs the simulator: built with the `demo` feature (default).
+#![cfg(feature = "demo")]
 
 mod exporter_common;
 

@@ -2,6 +2,8 @@
 //! WebRtcEndpoint negotiated with a browser-like offer reads back both SDPs
 //! with a correct parsed view and no problems; one negotiated with an offer
 //! whose video has no codec KMS supports reports `no_common_codec`.
+// Needs the simulator: built with the `demo` feature (default).
+#![cfg(feature = "demo")]
 
 mod client_support;
 mod sdp_offers;

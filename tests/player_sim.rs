@@ -2,6 +2,8 @@
 //! acceptance 3): media flows into and out of the target, the player is gone
 //! after the TTL or on DELETE, and a daemon killed (SIGKILL) while a player
 //! is attached releases it when started again.
+// Needs the simulator: built with the `demo` feature (default).
+#![cfg(feature = "demo")]
 
 mod exporter_common;
 

@@ -4,6 +4,8 @@
 //! (simulator ground truth); the daemon's probe task exports its metrics,
 //! releases leftovers of an earlier process at start-up, and releases the
 //! run in progress at shutdown.
+// Needs the simulator: built with the `demo` feature (default).
+#![cfg(feature = "demo")]
 
 mod exporter_common;
 

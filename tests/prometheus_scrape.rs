@@ -1,6 +1,8 @@
 //! A real Prometheus (Debian package `prometheus`) scrapes the daemon, which
 //! watches the simulator; PromQL through Prometheus' HTTP API finds the dead
 //! endpoint and the live ones. `promtool check metrics` accepts the full page.
+// Needs the simulator: built with the `demo` feature (default).
+#![cfg(feature = "demo")]
 
 mod exporter_common;
 

@@ -2,6 +2,8 @@
 //! again (issue 4, acceptance 4): the audit log stays valid JSON lines with
 //! no partial record, every leaked object is released in the end, and KMS
 //! (the simulator's release ledger) never receives a second release for one.
+// Needs the simulator: built with the `demo` feature (default).
+#![cfg(feature = "demo")]
 
 mod exporter_common;
 

@@ -2,6 +2,8 @@
 //! application in enforce and dry-run mode, checked against the simulator's
 //! ground truth and release ledger; the application-session source down; the
 //! manual release API.
+// Needs the simulator: built with the `demo` feature (default).
+#![cfg(feature = "demo")]
 
 mod exporter_common;
 
