@@ -31,4 +31,16 @@ if ! python3 -c 'import openapi_spec_validator' >/dev/null 2>&1; then
 fi
 python3 -m openapi_spec_validator docs/openapi.yaml
 
+# Cargo facts of the layout (docs/architecture.md): the protocol crate has
+# no runtime, and the product without the `demo` feature has no simulator.
+if cargo tree --locked -p kms-proto --prefix none | grep -q '^tokio '; then
+  echo "kms-proto must not depend on tokio:" >&2
+  cargo tree --locked -p kms-proto -i tokio >&2
+  exit 1
+fi
+if cargo tree --locked -p kurento-exporter --no-default-features --prefix none | grep -q '^kms-sim '; then
+  echo "kurento-exporter without the demo feature must not depend on kms-sim" >&2
+  exit 1
+fi
+
 cargo test --workspace --locked "$@"
