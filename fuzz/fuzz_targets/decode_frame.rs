@@ -1,8 +1,8 @@
 //! Fuzz the JSON-RPC frame decoder and the event decoder with arbitrary bytes.
 #![no_main]
 
-use kurento_exporter::kms::events::Event;
-use kurento_exporter::kms::wire::{self, Frame};
+use kms_proto::events::Event;
+use kms_proto::wire::{self, Frame};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

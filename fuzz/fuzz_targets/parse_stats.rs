@@ -1,7 +1,7 @@
 //! Fuzz the `getStats` parser with arbitrary JSON.
 #![no_main]
 
-use kurento_exporter::kms::stats::parse_stats;
+use kms_proto::stats::parse_stats;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
