@@ -23,6 +23,15 @@ impl fmt::Display for Problem {
     }
 }
 
+/// The problems one to a line, indented, for an error message.
+pub fn render(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Collects the problems of one check.
 #[derive(Debug, Default)]
 pub struct Problems(Vec<Problem>);

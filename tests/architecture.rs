@@ -162,7 +162,11 @@ fn parts_import_only_what_the_table_allows() {
             }
         }
     }
-    assert!(bad.is_empty(), "imports the layout does not allow:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "imports the layout does not allow:\n{}",
+        bad.join("\n")
+    );
 }
 
 #[test]
@@ -235,7 +239,11 @@ fn policy_does_no_io() {
             "crate::config",
         ],
     );
-    assert!(found.is_empty(), "the policy must stay pure:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "the policy must stay pure:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
@@ -254,7 +262,11 @@ fn metrics_read_only_the_model() {
             "std::net",
         ],
     );
-    assert!(found.is_empty(), "metrics read only the model:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "metrics read only the model:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
@@ -265,7 +277,12 @@ fn only_reaper_and_own_release() {
             continue;
         }
         for line in code(&text) {
-            for call in [".release(", ".create(", "create_pipeline(", "create_element("] {
+            for call in [
+                ".release(",
+                ".create(",
+                "create_pipeline(",
+                "create_element(",
+            ] {
                 if line.contains(call) {
                     found.push(format!("{}: {}", path.display(), line.trim()));
                 }
@@ -290,7 +307,10 @@ fn simulator_only_in_the_demo() {
             found.push(path.display().to_string());
         }
     }
-    assert!(found.is_empty(), "kms_sim used outside demo.rs/main.rs: {found:?}");
+    assert!(
+        found.is_empty(),
+        "kms_sim used outside demo.rs/main.rs: {found:?}"
+    );
     let lib = std::fs::read_to_string(Path::new(ROOT).join("src/lib.rs")).expect("lib.rs");
     assert!(
         lib.contains("#[cfg(feature = \"demo\")]\npub mod demo;"),
@@ -302,7 +322,10 @@ fn simulator_only_in_the_demo() {
         .nth(1)
         .and_then(|s| s.split("\n[").next())
         .unwrap_or("");
-    assert!(!dev.contains("kms-sim"), "kms-sim must not be a dev-dependency");
+    assert!(
+        !dev.contains("kms-sim"),
+        "kms-sim must not be a dev-dependency"
+    );
 }
 
 #[test]
@@ -316,7 +339,10 @@ fn one_wall_clock() {
             found.push(path.display().to_string());
         }
     }
-    assert!(found.is_empty(), "wall-clock reads outside clock.rs: {found:?}");
+    assert!(
+        found.is_empty(),
+        "wall-clock reads outside clock.rs: {found:?}"
+    );
 }
 
 /// Every file of the repository git would hold (target, node_modules and
@@ -326,7 +352,10 @@ fn repository_files() -> Vec<PathBuf> {
     fn walk_all(dir: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(dir).expect("readable folder") {
             let p = e.expect("entry").path();
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             if matches!(
                 name.as_str(),
                 ".git" | "target" | "node_modules" | "corpus" | "artifacts" | "fixtures"

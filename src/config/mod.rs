@@ -225,16 +225,8 @@ pub struct Overrides {
 pub enum ConfigError {
     #[error("cannot read configuration: {0}")]
     Load(#[from] config::ConfigError),
-    #[error("invalid configuration:\n{}", render(.0))]
+    #[error("invalid configuration:\n{}", crate::problem::render(.0))]
     Invalid(Vec<Problem>),
-}
-
-fn render(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("  {p}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 impl Config {

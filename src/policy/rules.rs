@@ -14,16 +14,8 @@ use super::config::{ConditionConfig, PolicyConfig, RuleAction, TagPair, PIPELINE
 /// Why a policy could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
-    #[error("invalid policy:\n{}", render(.0))]
+    #[error("invalid policy:\n{}", crate::problem::render(.0))]
     Invalid(Vec<Problem>),
-}
-
-fn render(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("  {p}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// A ready-to-use policy.

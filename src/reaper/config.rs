@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::problem::Problem;
+use crate::problem::{Problem, Problems};
 
 /// What the reaper does with release decisions on a target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, Serialize)]
@@ -149,14 +149,8 @@ impl ReaperConfig {
 
     /// Problems of this section; `modes` are the effective modes of the targets.
     pub fn problems(&self, modes: &[(String, Mode)]) -> Vec<Problem> {
-        let mut out = Vec::new();
-        let mut fail = |key: &str, value: String, reason: &str| {
-            out.push(Problem {
-                key: key.into(),
-                value,
-                reason: reason.into(),
-            })
-        };
+        let mut out = Problems::default();
+        let mut fail = |key: &str, value: String, reason: &str| out.fail(key, value, reason);
         let acting: Vec<&str> = modes
             .iter()
             .filter(|(_, m)| *m != Mode::Observe)
@@ -266,7 +260,7 @@ impl ReaperConfig {
                 );
             }
         }
-        out
+        out.into_vec()
     }
 }
 
