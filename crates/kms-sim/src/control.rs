@@ -145,7 +145,19 @@ fn element_id(params: &matchit::Params<'_, '_>) -> String {
 }
 
 fn not_found() -> Reply {
-    reply(StatusCode::NOT_FOUND, "{\"error\":\"not found\"}")
+    ok_or_404(false, "not found")
+}
+
+/// `{"ok":true}`, or a 404 with `{"error": missing}`.
+fn ok_or_404(found: bool, missing: &str) -> Reply {
+    if found {
+        ok()
+    } else {
+        reply(
+            StatusCode::NOT_FOUND,
+            serde_json::json!({ "error": missing }).to_string(),
+        )
+    }
 }
 
 async fn route(shared: Arc<Shared>, routes: &Routes, req: Request<Incoming>) -> Reply {
@@ -239,11 +251,7 @@ async fn route(shared: Arc<Shared>, routes: &Routes, req: Request<Incoming>) -> 
                 e.vanish_peer(&element, how);
                 (found, e.take_events())
             });
-            if found {
-                ok()
-            } else {
-                reply(StatusCode::NOT_FOUND, "{\"error\":\"no such element\"}")
-            }
+            ok_or_404(found, "no such element")
         }
         Op::Interrupt => {
             let element = element_id(&found.params);
@@ -255,11 +263,7 @@ async fn route(shared: Arc<Shared>, routes: &Routes, req: Request<Incoming>) -> 
                 let found = e.interrupt_peer(&element, ms);
                 (found, e.take_events())
             });
-            if found {
-                ok()
-            } else {
-                reply(StatusCode::NOT_FOUND, "{\"error\":\"no such endpoint\"}")
-            }
+            ok_or_404(found, "no such endpoint")
         }
     }
 }
