@@ -11,50 +11,25 @@
 //!   getRemoteSessionDescriptor ─┘        (parse ×2, then checks)        { local, remote, problems }
 //! ```
 //!
-//! Pure: no I/O, never panics on malformed input. The richer sibling of
-//! [`super::sdp::SdpSummary`], which stays the compact summary the model keeps
-//! per endpoint.
+//! Pure: no I/O, never panics on malformed input. The view is derived from
+//! the shared SDP reader ([`kms_proto::sdp::parse`]), like the richer
+//! sibling's compact [`super::sdp::SdpSummary`] the model keeps per endpoint.
 
 mod analyze;
-mod parse;
+mod view;
 
 use std::collections::BTreeMap;
 
 pub use super::sdp::SdpDirection;
 pub use analyze::{analyze, Negotiation, Offerer, Problem, ProblemKind, Severity, Side};
-pub use parse::parse;
-
-/// The `o=` line.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Origin {
-    pub username: String,
-    pub session_id: String,
-    pub session_version: String,
-    pub address: String,
-}
-
-/// `a=group:BUNDLE 0 1` → `{semantics: "BUNDLE", mids: ["0", "1"]}`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Group {
-    pub semantics: String,
-    pub mids: Vec<String>,
-}
+pub use kms_proto::sdp::{Bandwidth, Group, HeaderExtension, Origin, SetupRole};
+pub use view::parse;
 
 /// A DTLS fingerprint: only its hash algorithm is shown, never its value.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Fingerprint {
     /// e.g. `sha-256`, lower-cased.
     pub algorithm: String,
-}
-
-/// `a=setup:` (RFC 4145 / RFC 5763).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SetupRole {
-    ActPass,
-    Active,
-    Passive,
-    HoldConn,
 }
 
 /// One payload format of a media section.
@@ -90,22 +65,6 @@ impl CodecView {
             None => format!("{}/{}", self.name, self.clock_rate),
         }
     }
-}
-
-/// One `a=extmap`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct HeaderExtension {
-    pub id: u16,
-    pub uri: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub direction: Option<SdpDirection>,
-}
-
-/// One `b=` line: `b=AS:300` → `{kind: "AS", value: 300}`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Bandwidth {
-    pub kind: String,
-    pub value: u64,
 }
 
 /// The `a=candidate` lines of a section, counted (addresses are not shown).

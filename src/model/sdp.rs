@@ -1,30 +1,14 @@
-//! A tolerant SDP reader: the summary of an offer or answer that monitoring
-//! and negotiation inspection need (media sections, directions, codecs,
-//! candidates, bandwidth, ICE/DTLS attributes, SSRCs).
+//! The compact summary of an offer or answer that the model keeps per
+//! endpoint (media sections, directions, codecs, candidates, bandwidth,
+//! ICE/DTLS attributes, SSRCs), derived from the shared SDP reader
+//! ([`kms_proto::sdp::parse`]: tolerant, CRLF or LF, never fails).
 
 use std::collections::BTreeMap;
 
-/// `a=sendrecv` and friends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SdpDirection {
-    SendRecv,
-    SendOnly,
-    RecvOnly,
-    Inactive,
-}
+use kms_proto::sdp::{self, SessionDescription};
 
-impl SdpDirection {
-    fn parse(attr: &str) -> Option<Self> {
-        Some(match attr {
-            "sendrecv" => SdpDirection::SendRecv,
-            "sendonly" => SdpDirection::SendOnly,
-            "recvonly" => SdpDirection::RecvOnly,
-            "inactive" => SdpDirection::Inactive,
-            _ => return None,
-        })
-    }
-}
+/// `a=sendrecv` and friends.
+pub use kms_proto::sdp::Direction as SdpDirection;
 
 /// One `a=rtpmap`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -69,56 +53,7 @@ pub struct SdpSummary {
 impl SdpSummary {
     /// Read an SDP; unknown lines are ignored, malformed ones skipped.
     pub fn parse(text: &str) -> SdpSummary {
-        let mut out = SdpSummary::default();
-        let mut session_dir = SdpDirection::SendRecv;
-        let mut session_fp: Option<String> = None;
-        let mut session_setup: Option<String> = None;
-        let mut session_ufrag = false;
-        for line in text.lines().map(str::trim) {
-            let Some((kind, value)) = line.split_once('=') else {
-                continue;
-            };
-            if kind == "m" {
-                out.media.push(parse_m_line(value, session_dir));
-                continue;
-            }
-            let cur = out.media.last_mut();
-            match (kind, cur) {
-                ("a", None) => {
-                    let (name, arg) = value.split_once(':').unwrap_or((value, ""));
-                    match name {
-                        "group" if arg.starts_with("BUNDLE") => out.bundle = true,
-                        "fingerprint" => session_fp = Some(arg.to_string()),
-                        "setup" => session_setup = Some(arg.to_string()),
-                        "ice-ufrag" => session_ufrag = true,
-                        _ => {
-                            if let Some(d) = SdpDirection::parse(name) {
-                                session_dir = d;
-                            }
-                        }
-                    }
-                }
-                ("a", Some(m)) => apply_media_attr(m, value),
-                ("b", Some(m)) => {
-                    if let Some((t, v)) = value.split_once(':') {
-                        if let Ok(v) = v.trim().parse() {
-                            m.bandwidth.push((t.to_string(), v));
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        for m in &mut out.media {
-            m.ice_ufrag |= session_ufrag;
-            if m.fingerprint.is_none() {
-                m.fingerprint.clone_from(&session_fp);
-            }
-            if m.setup.is_none() {
-                m.setup.clone_from(&session_setup);
-            }
-        }
-        out
+        SdpSummary::from(&sdp::parse(text))
     }
 
     /// Media kind (`audio`/`video`) of every SSRC announced.
@@ -129,82 +64,59 @@ impl SdpSummary {
     }
 }
 
-fn parse_m_line(value: &str, dir: SdpDirection) -> MediaSection {
-    let mut parts = value.split_whitespace();
-    let kind = parts.next().unwrap_or("").to_string();
-    let port = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    let protocol = parts.next().unwrap_or("").to_string();
-    MediaSection {
-        kind,
-        port,
-        protocol,
-        mid: None,
-        direction: dir,
-        codecs: Vec::new(),
-        header_extensions: Vec::new(),
-        bandwidth: Vec::new(),
-        ice_ufrag: false,
-        fingerprint: None,
-        setup: None,
-        candidates: BTreeMap::new(),
-        ssrcs: Vec::new(),
-        rtcp_mux: false,
-    }
-}
-
-fn apply_media_attr(m: &mut MediaSection, value: &str) {
-    let (name, arg) = value.split_once(':').unwrap_or((value, ""));
-    match name {
-        "mid" => m.mid = Some(arg.to_string()),
-        "rtpmap" => {
-            if let Some(c) = parse_rtpmap(arg) {
-                m.codecs.push(c);
-            }
-        }
-        "extmap" => {
-            if let Some(uri) = arg.split_whitespace().nth(1) {
-                m.header_extensions.push(uri.to_string());
-            }
-        }
-        "ice-ufrag" => m.ice_ufrag = true,
-        "fingerprint" => m.fingerprint = Some(arg.to_string()),
-        "setup" => m.setup = Some(arg.to_string()),
-        "rtcp-mux" => m.rtcp_mux = true,
-        "candidate" => {
-            let f: Vec<&str> = arg.split_whitespace().collect();
-            // foundation component transport priority addr port "typ" type ...
-            if f.len() >= 8 && f[6] == "typ" {
-                let key = format!("{}/{}", f[7], f[2].to_ascii_lowercase());
-                *m.candidates.entry(key).or_default() += 1;
-            }
-        }
-        "ssrc" => {
-            if let Some(id) = arg.split_whitespace().next() {
-                if !m.ssrcs.iter().any(|s| s == id) {
-                    m.ssrcs.push(id.to_string());
-                }
-            }
-        }
-        _ => {
-            if let Some(d) = SdpDirection::parse(name) {
-                m.direction = d;
-            }
+impl From<&SessionDescription> for SdpSummary {
+    fn from(d: &SessionDescription) -> Self {
+        SdpSummary {
+            media: d.media.iter().map(MediaSection::from).collect(),
+            bundle: d.groups.iter().any(|g| g.semantics.starts_with("BUNDLE")),
         }
     }
 }
 
-fn parse_rtpmap(arg: &str) -> Option<Codec> {
-    let (pt, rest) = arg.split_once(' ')?;
-    let mut enc = rest.trim().split('/');
-    let name = enc.next()?.to_string();
-    let clock_rate = enc.next()?.parse().ok()?;
-    let channels = enc.next().and_then(|c| c.parse().ok());
-    Some(Codec {
-        payload_type: pt.parse().ok()?,
-        name,
-        clock_rate,
-        channels,
-    })
+impl From<&sdp::Media> for MediaSection {
+    fn from(m: &sdp::Media) -> Self {
+        let mut candidates = BTreeMap::new();
+        for c in &m.candidates {
+            let key = format!("{}/{}", c.kind, c.transport.to_ascii_lowercase());
+            *candidates.entry(key).or_default() += 1;
+        }
+        MediaSection {
+            kind: m.kind.clone(),
+            port: m.port,
+            protocol: m.protocol.clone(),
+            mid: m.mid.clone(),
+            direction: m.direction,
+            // The formats with an `a=rtpmap`, in `m=` line order.
+            codecs: m
+                .formats
+                .iter()
+                .filter_map(|f| {
+                    let r = f.rtpmap.as_ref()?;
+                    Some(Codec {
+                        payload_type: f.payload_type?,
+                        name: r.name.clone(),
+                        clock_rate: r.clock_rate,
+                        channels: r.channels,
+                    })
+                })
+                .collect(),
+            header_extensions: m.header_extensions.iter().map(|h| h.uri.clone()).collect(),
+            bandwidth: m
+                .bandwidth
+                .iter()
+                .map(|b| (b.kind.clone(), b.value))
+                .collect(),
+            ice_ufrag: m.ice_ufrag.is_some(),
+            fingerprint: m
+                .fingerprint
+                .as_ref()
+                .map(|f| format!("{} {}", f.algorithm, f.value)),
+            setup: m.setup.map(|s| s.as_str().to_owned()),
+            candidates,
+            ssrcs: m.ssrcs.clone(),
+            rtcp_mux: m.rtcp_mux,
+        }
+    }
 }
 
 #[cfg(test)]

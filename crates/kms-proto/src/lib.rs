@@ -1,8 +1,9 @@
 //! The Kurento Media Server protocol as data: JSON-RPC 2.0 frames and KMS's
 //! error codes (`wire`), Kurento values (`types`), the closed set of
 //! operations a client may send (`ops`), typed events (`events`), typed
-//! `getStats` answers (`stats`), what an object id tells (`ids`), and the
-//! lenient deserializers KMS's loose JSON needs (`lenient`).
+//! `getStats` answers (`stats`), what an object id tells (`ids`), session
+//! descriptions as KMS and browsers write them (`sdp`, one tolerant reader),
+//! and the lenient deserializers KMS's loose JSON needs (`lenient`).
 //!
 //! No I/O and no runtime: this crate depends on serde and serde_json only,
 //! so the client, the simulator and the fuzz targets share it.
@@ -19,6 +20,7 @@ pub mod events;
 pub mod ids;
 mod lenient;
 pub mod ops;
+pub mod sdp;
 pub mod stats;
 pub mod types;
 pub mod wire;

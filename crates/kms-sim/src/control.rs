@@ -5,6 +5,11 @@
 //! (optional `?ms=N`, default 10 s: a network blip), `POST /gc`, `POST /tick`,
 //! `POST /advance?ms=N` (move the simulated clock), `POST /ice?mode=fail`
 //! (`normal|never|fail`: ICE of WebRtcEndpoints created over the wire from now on).
+//!
+//! One route table (`ROUTES`, matched by `matchit`); element ids in paths
+//! and query values are percent-decoded (`percent-encoding`,
+//! `form_urlencoded`). An unknown path, or a known one with another method,
+//! is a 404.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -16,6 +21,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use matchit::Router;
+use percent_encoding::percent_decode_str;
 use tokio::net::TcpListener;
 
 use super::server::Shared;
@@ -44,17 +51,74 @@ fn bad(msg: impl std::fmt::Display) -> Reply {
     )
 }
 
+/// What a control request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Truth,
+    Fault,
+    ClearFaults,
+    Restart,
+    Gc,
+    Advance,
+    Ice,
+    Tick,
+    Scenario,
+    Vanish,
+    Interrupt,
+}
+
+/// The control API. `{element}` is an element id with its `/` escaped
+/// (`%2F`); an id written with its `/` as is spans `{element}/{tail}`.
+const ROUTES: [(Method, &str, Op); 13] = [
+    (Method::GET, "/truth", Op::Truth),
+    (Method::POST, "/fault", Op::Fault),
+    (Method::POST, "/faults/clear", Op::ClearFaults),
+    (Method::POST, "/restart", Op::Restart),
+    (Method::POST, "/gc", Op::Gc),
+    (Method::POST, "/advance", Op::Advance),
+    (Method::POST, "/ice", Op::Ice),
+    (Method::POST, "/tick", Op::Tick),
+    (Method::POST, "/scenario", Op::Scenario),
+    (Method::POST, "/peer/{element}/vanish", Op::Vanish),
+    (Method::POST, "/peer/{element}/{tail}/vanish", Op::Vanish),
+    (Method::POST, "/peer/{element}/interrupt", Op::Interrupt),
+    (
+        Method::POST,
+        "/peer/{element}/{tail}/interrupt",
+        Op::Interrupt,
+    ),
+];
+
+type Routes = Router<(Method, Op)>;
+
+fn routes() -> Result<Routes, matchit::InsertError> {
+    let mut r = Router::new();
+    for (method, path, op) in ROUTES {
+        r.insert(path, (method, op))?;
+    }
+    Ok(r)
+}
+
 /// Serve the control API until aborted.
 pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener) {
+    let routes = match routes() {
+        Ok(r) => Arc::new(r),
+        Err(e) => {
+            tracing::error!(error = %e, "control API route table");
+            return;
+        }
+    };
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let shared = shared.clone();
+        let routes = routes.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
                 let shared = shared.clone();
-                async move { Ok::<_, Infallible>(route(shared, req).await) }
+                let routes = routes.clone();
+                async move { Ok::<_, Infallible>(route(shared, &routes, req).await) }
             });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)
@@ -63,7 +127,40 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener) {
     }
 }
 
-async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
+/// The value of `key` in a query string, decoded.
+fn query_value(query: &str, key: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The element id of a `/peer/...` route, decoded.
+fn element_id(params: &matchit::Params<'_, '_>) -> String {
+    let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
+    let element = decode(params.get("element").unwrap_or(""));
+    match params.get("tail") {
+        Some(tail) => format!("{element}/{}", decode(tail)),
+        None => element,
+    }
+}
+
+fn not_found() -> Reply {
+    ok_or_404(false, "not found")
+}
+
+/// `{"ok":true}`, or a 404 with `{"error": missing}`.
+fn ok_or_404(found: bool, missing: &str) -> Reply {
+    if found {
+        ok()
+    } else {
+        reply(
+            StatusCode::NOT_FOUND,
+            serde_json::json!({ "error": missing }).to_string(),
+        )
+    }
+}
+
+async fn route(shared: Arc<Shared>, routes: &Routes, req: Request<Incoming>) -> Reply {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
@@ -71,44 +168,50 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
         Ok(b) => b.to_bytes(),
         Err(e) => return bad(e),
     };
-    match (&method, path.as_str()) {
-        (&Method::GET, "/truth") => {
+    let Ok(found) = routes.at(&path) else {
+        return not_found();
+    };
+    let (want, op) = found.value;
+    if *want != method {
+        return not_found();
+    }
+    match op {
+        Op::Truth => {
             let t = shared.read_engine(|e| e.truth());
             match serde_json::to_vec(&t) {
                 Ok(v) => reply(StatusCode::OK, v),
                 Err(e) => reply(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
             }
         }
-        (&Method::POST, "/fault") => match serde_json::from_slice::<Fault>(&body) {
+        Op::Fault => match serde_json::from_slice::<Fault>(&body) {
             Ok(f) => {
                 shared.inject(f);
                 ok()
             }
             Err(e) => bad(e),
         },
-        (&Method::POST, "/faults/clear") => {
+        Op::ClearFaults => {
             shared.clear_faults();
             ok()
         }
-        (&Method::POST, "/restart") => {
+        Op::Restart => {
             shared.reset();
             ok()
         }
-        (&Method::POST, "/gc") => {
+        Op::Gc => {
             shared.with_engine(|e, now| ((), e.gc(now)));
             ok()
         }
-        (&Method::POST, "/advance") => {
-            let ms = query
-                .strip_prefix("ms=")
+        Op::Advance => {
+            let ms = query_value(&query, "ms")
                 .and_then(|v| v.parse::<u64>().ok())
                 .unwrap_or(1_000);
             shared.advance_clock(ms);
             shared.with_engine(|e, now| ((), e.tick(now)));
             ok()
         }
-        (&Method::POST, "/ice") => {
-            let mode = match query.strip_prefix("mode=") {
+        Op::Ice => {
+            let mode = match query_value(&query, "mode").as_deref() {
                 Some("normal") => super::IceMode::Normal,
                 Some("never") => super::IceMode::Never,
                 Some("fail") => super::IceMode::Fail,
@@ -120,11 +223,11 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
             });
             ok()
         }
-        (&Method::POST, "/tick") => {
+        Op::Tick => {
             shared.with_engine(|e, now| ((), e.tick(now)));
             ok()
         }
-        (&Method::POST, "/scenario") => match serde_json::from_slice::<Scenario>(&body) {
+        Op::Scenario => match serde_json::from_slice::<Scenario>(&body) {
             Ok(s) => {
                 tokio::spawn(async move {
                     if let Err(e) = super::scenario::run(&shared, s).await {
@@ -135,10 +238,9 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
             }
             Err(e) => bad(e),
         },
-        (&Method::POST, p) if p.starts_with("/peer/") && p.ends_with("/vanish") => {
-            let element = &p["/peer/".len()..p.len() - "/vanish".len()];
-            let element = percent_decode(element);
-            let how = match query.strip_prefix("how=") {
+        Op::Vanish => {
+            let element = element_id(&found.params);
+            let how = match query_value(&query, "how").as_deref() {
                 Some("close") => Vanish::Close,
                 Some("released") => Vanish::Released,
                 _ => Vanish::Crash,
@@ -149,16 +251,11 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
                 e.vanish_peer(&element, how);
                 (found, e.take_events())
             });
-            if found {
-                ok()
-            } else {
-                reply(StatusCode::NOT_FOUND, "{\"error\":\"no such element\"}")
-            }
+            ok_or_404(found, "no such element")
         }
-        (&Method::POST, p) if p.starts_with("/peer/") && p.ends_with("/interrupt") => {
-            let element = percent_decode(&p["/peer/".len()..p.len() - "/interrupt".len()]);
-            let ms = query
-                .strip_prefix("ms=")
+        Op::Interrupt => {
+            let element = element_id(&found.params);
+            let ms = query_value(&query, "ms")
                 .and_then(|v| v.parse::<u64>().ok())
                 .unwrap_or(10_000);
             let found = shared.with_engine(|e, now| {
@@ -166,34 +263,44 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
                 let found = e.interrupt_peer(&element, ms);
                 (found, e.take_events())
             });
-            if found {
-                ok()
-            } else {
-                reply(StatusCode::NOT_FOUND, "{\"error\":\"no such endpoint\"}")
-            }
+            ok_or_404(found, "no such endpoint")
         }
-        _ => reply(StatusCode::NOT_FOUND, "{\"error\":\"not found\"}"),
     }
 }
 
-/// Decode `%XX` escapes (element ids contain `/`).
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(path: &str) -> Option<(Method, Op, String)> {
+        let r = routes().unwrap();
+        let m = r.at(path).ok()?;
+        let (method, op) = m.value.clone();
+        Some((method, op, element_id(&m.params)))
     }
-    String::from_utf8_lossy(&out).into_owned()
+
+    #[test]
+    fn route_table_builds_and_decodes_element_ids() {
+        assert_eq!(at("/truth"), Some((Method::GET, Op::Truth, String::new())));
+        assert_eq!(at("/faults/clear").map(|r| r.1), Some(Op::ClearFaults));
+        let id = "p_kurento.MediaPipeline/e_kurento.WebRtcEndpoint";
+        let escaped = "/peer/p_kurento.MediaPipeline%2Fe_kurento.WebRtcEndpoint/vanish";
+        assert_eq!(at(escaped), Some((Method::POST, Op::Vanish, id.into())));
+        let raw = format!("/peer/{id}/interrupt");
+        assert_eq!(at(&raw), Some((Method::POST, Op::Interrupt, id.into())));
+        assert_eq!(at("/peer/a%20b/vanish").map(|r| r.2), Some("a b".into()));
+        assert_eq!(at("/peer/x"), None);
+        assert_eq!(at("/nope"), None);
+    }
+
+    #[test]
+    fn query_values_are_decoded_wherever_they_stand() {
+        assert_eq!(query_value("ms=5000", "ms").as_deref(), Some("5000"));
+        assert_eq!(
+            query_value("x=1&mode=fail", "mode").as_deref(),
+            Some("fail")
+        );
+        assert_eq!(query_value("how=clo%73e", "how").as_deref(), Some("close"));
+        assert_eq!(query_value("", "ms"), None);
+    }
 }

@@ -7,6 +7,8 @@
 
 use std::fmt::Write;
 
+use kms_proto::sdp::{self, Candidate};
+
 use super::engine::Engine;
 use super::webrtc::Peer;
 
@@ -42,43 +44,45 @@ pub struct Parsed {
     pub priority: u64,
 }
 
-/// Parse `candidate:F C T P ADDR PORT typ X ...` (also with an `a=` prefix).
+/// Read `candidate:F C T P ADDR PORT typ X ...` (also with an `a=` prefix)
+/// through the shared reader ([`Candidate::parse`]).
 pub fn parse(candidate: &str) -> Option<Parsed> {
-    let body = candidate.trim().trim_start_matches("a=");
-    let body = body.strip_prefix("candidate:")?;
-    let mut it = body.split_whitespace();
-    let _foundation = it.next()?;
-    let component = it.next()?.parse().ok()?;
-    let udp = it.next()?.eq_ignore_ascii_case("udp");
-    let priority = it.next()?.parse().ok()?;
+    let c = Candidate::parse(candidate)?;
     Some(Parsed {
-        component,
-        udp,
-        priority,
+        component: c.component_id()?,
+        udp: c.is_udp(),
+        priority: c.priority_value()?,
     })
 }
 
 /// KMS's rendering of a candidate in a pair: transport upper-cased, browser
-/// extensions (`generation`, `ufrag`, `network-id`, ...) dropped.
+/// extensions (`generation`, `ufrag`, `network-id`, ...) dropped. A string
+/// that is not a candidate comes back trimmed.
 pub fn normalize(candidate: &str) -> String {
-    let body = candidate.trim().trim_start_matches("a=");
-    let mut out: Vec<String> = Vec::new();
-    let mut it = body.split_whitespace().enumerate();
-    while let Some((i, tok)) = it.next() {
-        if i == 2 {
-            out.push(tok.to_ascii_uppercase());
-        } else if i < 8 {
-            out.push(tok.to_owned());
-        } else if matches!(tok, "raddr" | "rport" | "tcptype") {
-            out.push(tok.to_owned());
-            if let Some((_, v)) = it.next() {
-                out.push(v.to_owned());
+    let Some(c) = Candidate::parse(candidate) else {
+        return candidate.trim().trim_start_matches("a=").to_owned();
+    };
+    let mut out = format!(
+        "candidate:{} {} {} {} {} {} typ {}",
+        c.foundation,
+        c.component,
+        c.transport.to_ascii_uppercase(),
+        c.priority,
+        c.address,
+        c.port,
+        c.kind
+    );
+    for (name, value) in &c.extensions {
+        if matches!(name.as_str(), "raddr" | "rport" | "tcptype") {
+            out.push(' ');
+            out.push_str(name);
+            if !value.is_empty() {
+                out.push(' ');
+                out.push_str(value);
             }
-        } else {
-            it.next();
         }
     }
-    out.join(" ")
+    out
 }
 
 /// The highest-priority UDP candidate of `component` among `cands`.
@@ -91,14 +95,15 @@ pub fn best(cands: &[String], component: u32) -> Option<&String> {
         .map(|(c, _)| c)
 }
 
-/// The `a=candidate:` lines of a description, as candidate strings.
-pub fn from_sdp(sdp: &str) -> Vec<String> {
+/// The `a=candidate:` lines of a description, as candidate strings (the
+/// shared reader keeps every attribute in order).
+pub fn from_sdp(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for line in sdp.lines().map(str::trim) {
-        if let Some(c) = line.strip_prefix("a=") {
-            if c.starts_with("candidate:") && !out.iter().any(|x| x == c) {
-                out.push(c.to_owned());
-            }
+    let d = sdp::parse(text);
+    for a in d.all_attributes().filter(|a| a.name == "candidate") {
+        let c = format!("candidate:{}", a.value);
+        if !out.contains(&c) {
+            out.push(c);
         }
     }
     out

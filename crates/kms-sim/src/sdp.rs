@@ -1,11 +1,13 @@
-//! SDP: reads the few things the simulator needs from a remote description
-//! (origin id, media sections, direction, SSRCs, offered formats) and writes
+//! SDP: the few things the simulator needs from a description (origin id,
+//! media sections, direction, SSRCs, offered formats), taken from the shared
+//! reader's parse ([`kms_proto::sdp`]), and the writing of
 //! KMS-shaped offers and answers (see samples/browser/*-kms-answer.json):
 //! an answer keeps the offer's payload types of the codecs KMS supports, and
 //! rejects (port 0) a section that offers none of them.
 
 use std::fmt::Write;
 
+use kms_proto::sdp::{self, SessionDescription};
 use kms_proto::types::MediaType;
 
 /// One `m=` section of a description.
@@ -81,83 +83,65 @@ pub struct Parsed {
     pub sections: Vec<Section>,
 }
 
-/// Parse leniently; unknown lines are ignored.
-pub fn parse(sdp: &str) -> Parsed {
-    let mut p = Parsed::default();
-    for line in sdp.lines().map(str::trim) {
-        if let Some(o) = line.strip_prefix("o=") {
-            p.origin = o.split_whitespace().nth(1).and_then(|s| s.parse().ok());
-        } else if let Some(m) = line.strip_prefix("m=") {
-            let mut words = m.split_whitespace();
-            let media = match words.next() {
-                Some("audio") => MediaType::AUDIO,
-                Some("video") => MediaType::VIDEO,
-                _ => MediaType::DATA,
-            };
-            let rejected = words.next() == Some("0");
-            let formats = words
-                .skip(1)
-                .map(|pt| Format {
-                    pt: pt.to_owned(),
-                    encoding: match pt {
-                        "0" => Some("PCMU/8000".to_owned()),
-                        "8" => Some("PCMA/8000".to_owned()),
-                        _ => None,
-                    },
-                    fmtp: None,
-                })
-                .collect();
-            p.sections.push(Section {
-                media,
-                mid: p.sections.len().to_string(),
-                sends: true,
-                receives: true,
-                rtx: false,
-                ssrc: None,
-                formats,
-                rejected,
-            });
-        } else if let Some(s) = p.sections.last_mut() {
-            match line {
-                "a=sendonly" => (s.sends, s.receives) = (true, false),
-                "a=recvonly" => (s.sends, s.receives) = (false, true),
-                "a=inactive" => (s.sends, s.receives) = (false, false),
-                "a=sendrecv" => (s.sends, s.receives) = (true, true),
-                _ => {
-                    if let Some(mid) = line.strip_prefix("a=mid:") {
-                        s.mid = mid.to_owned();
-                    }
-                    s.rtx |= line.starts_with("a=rtpmap:") && line.contains(" rtx/");
-                    format_attr(s, line);
-                    if s.ssrc.is_none() {
-                        s.ssrc = line
-                            .strip_prefix("a=ssrc:")
-                            .and_then(|r| r.split_whitespace().next())
-                            .and_then(|n| n.parse().ok());
-                    }
-                }
-            }
-        }
-    }
-    p
+/// Read a description through the shared reader ([`kms_proto::sdp::parse`]:
+/// tolerant, CRLF or LF, never fails).
+pub fn parse(text: &str) -> Parsed {
+    Parsed::from(&kms_proto::sdp::parse(text))
 }
 
-/// Attach an `a=rtpmap` or `a=fmtp` to its format.
-fn format_attr(s: &mut Section, line: &str) {
-    let (attr, rest) = match line.split_once(':') {
-        Some((a @ ("a=rtpmap" | "a=fmtp"), r)) => (a, r),
-        _ => return,
-    };
-    let Some((pt, value)) = rest.split_once(' ') else {
-        return;
-    };
-    if let Some(f) = s.formats.iter_mut().find(|f| f.pt == pt) {
-        let value = Some(value.trim().to_owned());
-        if attr == "a=rtpmap" {
-            f.encoding = value;
-        } else {
-            f.fmtp = value;
+impl From<&SessionDescription> for Parsed {
+    fn from(d: &SessionDescription) -> Self {
+        Parsed {
+            origin: d.origin.as_ref().and_then(|o| o.session_id.parse().ok()),
+            sections: d
+                .media
+                .iter()
+                .enumerate()
+                .map(|(i, m)| Section::read(i, m))
+                .collect(),
         }
+    }
+}
+
+impl Section {
+    /// Section `index` of a remote description.
+    fn read(index: usize, m: &sdp::Media) -> Section {
+        let media = match m.kind.as_str() {
+            "audio" => MediaType::AUDIO,
+            "video" => MediaType::VIDEO,
+            _ => MediaType::DATA,
+        };
+        Section {
+            media,
+            mid: m.mid.clone().unwrap_or_else(|| index.to_string()),
+            sends: m.direction.sends(),
+            receives: m.direction.receives(),
+            rtx: m.formats.iter().any(|f| {
+                f.rtpmap
+                    .as_ref()
+                    .is_some_and(|r| r.name.eq_ignore_ascii_case("rtx"))
+            }),
+            ssrc: m.ssrcs.iter().find_map(|s| s.parse().ok()),
+            formats: m
+                .formats
+                .iter()
+                .map(|f| Format {
+                    pt: f.id.clone(),
+                    encoding: encoding(f),
+                    fmtp: f.fmtp.clone(),
+                })
+                .collect(),
+            rejected: m.port == 0,
+        }
+    }
+}
+
+/// `opus/48000/2` as its `a=rtpmap` says; a static payload type without
+/// one as KMS writes it (`PCMU/8000`: name and clock rate).
+fn encoding(f: &sdp::Format) -> Option<String> {
+    match &f.rtpmap {
+        Some(r) => Some(r.label()),
+        None => f.codec().map(|c| format!("{}/{}", c.name, c.clock_rate)),
     }
 }
 
