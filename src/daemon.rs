@@ -15,7 +15,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError};
-use crate::http::{self, AppState, Clients, HttpError, Limits, Players, Watches};
+use crate::http::{self, AppState, HttpError, Limits, Players, Watches};
+use crate::kms::Clients;
 use crate::metrics::{Metrics, Settings};
 use crate::model::Store;
 use crate::probe::{Ownership, ProbeConfig, ProbeTask};

@@ -24,7 +24,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 mod api;
-mod clients;
 mod dot;
 mod graph;
 mod live;
@@ -33,10 +32,10 @@ mod reaper_api;
 mod views;
 mod watch;
 
-pub use clients::Clients;
 pub use player::{PlayerError, Players};
 pub use watch::Watches;
 
+use crate::kms::{CallError, Clients};
 use crate::metrics::Metrics;
 use crate::model::Store;
 
@@ -114,6 +113,24 @@ fn json_status(status: StatusCode, v: &serde_json::Value) -> Resp {
 /// `{"error": why}` with `status`.
 fn json_error(status: StatusCode, why: impl std::fmt::Display) -> Resp {
     json_status(status, &serde_json::json!({ "error": why.to_string() }))
+}
+
+/// The status of a failed call to a target's KMS: 503 when the target is not
+/// running, 504 when KMS did not answer in time, 404 when it no longer knows
+/// the object, 502 for any other KMS error.
+fn call_status(e: &CallError) -> StatusCode {
+    match e {
+        CallError::NoClient(_) => StatusCode::SERVICE_UNAVAILABLE,
+        CallError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        CallError::Gone(_) => StatusCode::NOT_FOUND,
+        CallError::Kms(_) => StatusCode::BAD_GATEWAY,
+    }
+}
+
+impl From<CallError> for Resp {
+    fn from(e: CallError) -> Resp {
+        json_error(call_status(&e), &e)
+    }
 }
 
 /// 405 with the `Allow` header.

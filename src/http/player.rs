@@ -22,9 +22,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::now_millis;
+use crate::kms::call::{within, CallError};
 use crate::kms::types::MediaType;
-use crate::kms::{Client, ClientError, Stat, StatsMap};
-use crate::probe::{Ownership, ProbeError};
+use crate::kms::{Client, Stat, StatsMap};
+use crate::probe::Ownership;
 
 use super::{json_error, json_status, AppState, Resp};
 
@@ -39,14 +40,8 @@ pub enum PlayerError {
     Full(usize),
     #[error("no attached player {0}")]
     Unknown(String),
-    #[error("target {0} is not running")]
-    NoClient(String),
-    #[error("KMS did not answer within {0:?}")]
-    Timeout(Duration),
-    #[error("KMS no longer knows {0}")]
-    Gone(String),
-    #[error("KMS error: {0}")]
-    Kms(ClientError),
+    #[error(transparent)]
+    Call(#[from] CallError),
 }
 
 impl PlayerError {
@@ -54,21 +49,8 @@ impl PlayerError {
         match self {
             PlayerError::BadBody(_) | PlayerError::NotInPipeline(..) => StatusCode::BAD_REQUEST,
             PlayerError::Full(_) => StatusCode::TOO_MANY_REQUESTS,
-            PlayerError::Unknown(_) | PlayerError::Gone(_) => StatusCode::NOT_FOUND,
-            PlayerError::NoClient(_) => StatusCode::SERVICE_UNAVAILABLE,
-            PlayerError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            PlayerError::Kms(_) => StatusCode::BAD_GATEWAY,
-        }
-    }
-}
-
-impl From<ProbeError> for PlayerError {
-    fn from(e: ProbeError) -> Self {
-        match e {
-            ProbeError::Timeout(d) => PlayerError::Timeout(d),
-            ProbeError::Kms(ClientError::ObjectNotFound { id }) => PlayerError::Gone(id),
-            ProbeError::Kms(e) => PlayerError::Kms(e),
-            e => PlayerError::Kms(ClientError::Protocol(e.to_string())),
+            PlayerError::Unknown(_) => StatusCode::NOT_FOUND,
+            PlayerError::Call(e) => super::call_status(e),
         }
     }
 }
@@ -229,16 +211,10 @@ async fn begin(
     let limit = api.live_timeout;
     let players = &state.players;
     let slot = players.reserve(api.max_players)?;
-    let shared = state
-        .clients
-        .get(target)
-        .ok_or_else(|| PlayerError::NoClient(target.to_owned()))?;
+    let shared = state.clients.call(target)?;
     let mut cfg = shared.connection().config().clone();
     cfg.connect_timeout = limit;
-    let client = match tokio::time::timeout(limit, Client::connect(cfg)).await {
-        Err(_) => return Err(PlayerError::Timeout(limit)),
-        Ok(r) => r.map_err(|e| PlayerError::from(ProbeError::Kms(e)))?,
-    };
+    let client = within(limit, Client::connect(cfg)).await?;
     let made = make(&client, &players.me, pipeline, b, limit, api.player_wait).await;
     let (player, mut body) = match made {
         Ok(v) => v,
@@ -286,7 +262,6 @@ async fn make(
     limit: Duration,
     wait: Duration,
 ) -> Result<(String, Value), (Option<String>, PlayerError)> {
-    use crate::probe::within;
     let call = PlayerError::from;
     let mut cp = serde_json::Map::new();
     cp.insert("mediaPipeline".into(), pipeline.into());
@@ -297,7 +272,7 @@ async fn make(
     )
     .await
     .map_err(|e| (None, call(e)))?;
-    let fail = |e: ProbeError| (Some(player.clone()), call(e));
+    let fail = |e: CallError| (Some(player.clone()), call(e));
     me.tag(client, &player, limit).await.map_err(fail)?;
     let el = b.element.as_str();
     let before = within(limit, client.get_stats(el, None))

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::now_millis;
+use crate::kms::call::{within, CallError};
 use crate::kms::events::{EventKind, EventType};
 use crate::kms::{Client, ClientError, Notice};
 use crate::model::{SharedTarget, Update};
@@ -45,14 +46,8 @@ pub enum WatchError {
     Busy(String),
     #[error("{0} watches are running (api.max_watches)")]
     Full(usize),
-    #[error("target {0} is not running")]
-    NoClient(String),
-    #[error("KMS did not answer within {0:?}")]
-    Timeout(Duration),
-    #[error("KMS no longer knows {0}")]
-    Gone(String),
-    #[error("KMS error: {0}")]
-    Kms(ClientError),
+    #[error(transparent)]
+    Call(#[from] CallError),
 }
 
 impl WatchError {
@@ -61,18 +56,7 @@ impl WatchError {
             WatchError::BadDuration(_) => StatusCode::BAD_REQUEST,
             WatchError::Busy(_) => StatusCode::CONFLICT,
             WatchError::Full(_) => StatusCode::TOO_MANY_REQUESTS,
-            WatchError::NoClient(_) => StatusCode::SERVICE_UNAVAILABLE,
-            WatchError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            WatchError::Gone(_) => StatusCode::NOT_FOUND,
-            WatchError::Kms(_) => StatusCode::BAD_GATEWAY,
-        }
-    }
-
-    fn from_client(e: ClientError, limit: Duration) -> Self {
-        match e {
-            ClientError::Timeout { .. } => WatchError::Timeout(limit),
-            ClientError::ObjectNotFound { id } => WatchError::Gone(id),
-            e => WatchError::Kms(e),
+            WatchError::Call(e) => super::call_status(e),
         }
     }
 }
@@ -269,32 +253,21 @@ async fn begin(
     let limit = api.live_timeout;
     let length = duration(query, api.watch_default, api.watch_max)?;
     let slot = state.watches.reserve(element, api.max_watches)?;
-    let shared = state
-        .clients
-        .get(target)
-        .ok_or_else(|| WatchError::NoClient(target.to_owned()))?;
+    let shared = state.clients.call(target)?;
     let mut cfg = shared.connection().config().clone();
     cfg.connect_timeout = limit;
-    let client = match tokio::time::timeout(limit, Client::connect(cfg)).await {
-        Err(_) => return Err(WatchError::Timeout(limit)),
-        Ok(r) => r.map_err(|e| WatchError::from_client(e, limit))?,
-    };
+    let client = within(limit, Client::connect(cfg)).await?;
     let notices = client.notices();
     let session = client.connection().session();
     let mut subscribed = Vec::new();
     for ev in event_types(ty) {
-        match tokio::time::timeout(limit, client.subscribe(element, ev)).await {
-            Ok(Ok(_)) => subscribed.push(ev),
+        match within(limit, client.subscribe(element, ev)).await {
+            Ok(_) => subscribed.push(ev),
             // Not an event of this type (40106): skip it.
-            Ok(Err(ClientError::Kms { code: 40106, .. })) => {}
-            other => {
-                let err = match other {
-                    Err(_) => WatchError::Timeout(limit),
-                    Ok(Err(e)) => WatchError::from_client(e, limit),
-                    Ok(Ok(_)) => unreachable!("handled above"),
-                };
+            Err(CallError::Kms(ClientError::Kms { code: 40106, .. })) => {}
+            Err(e) => {
                 end(&client, element, pipeline, &subscribed, limit).await;
-                return Err(err);
+                return Err(e.into());
             }
         }
     }

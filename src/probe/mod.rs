@@ -21,7 +21,7 @@ use serde::Deserialize;
 pub use owned::{owns, release_leftovers, Ownership, INSTANCE_KEY};
 pub use runner::{probe_once, run_target, Phase, ProbeReport, ProbeTask};
 
-use crate::kms::ClientError;
+use crate::kms::{CallError, ClientError};
 
 /// The `[probe]` section.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -100,27 +100,20 @@ impl ProbeConfig {
     }
 }
 
-/// Why an owned-object operation or a probe phase failed.
+/// Why a probe phase failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProbeError {
-    #[error("KMS did not answer within {0:?}")]
-    Timeout(Duration),
-    #[error("KMS error: {0}")]
-    Kms(#[from] ClientError),
+    #[error(transparent)]
+    Call(#[from] CallError),
     #[error("ICE failed on {0}")]
     IceFailed(String),
     #[error("cancelled (daemon shutting down)")]
     Cancelled,
 }
 
-/// Run `fut` within `limit`.
-pub(crate) async fn within<T>(
-    limit: Duration,
-    fut: impl std::future::Future<Output = Result<T, ClientError>>,
-) -> Result<T, ProbeError> {
-    match tokio::time::timeout(limit, fut).await {
-        Err(_) => Err(ProbeError::Timeout(limit)),
-        Ok(r) => r.map_err(ProbeError::Kms),
+impl From<ClientError> for ProbeError {
+    fn from(e: ClientError) -> Self {
+        ProbeError::Call(e.into())
     }
 }
 

@@ -13,11 +13,10 @@
 
 use std::time::Duration;
 
+use crate::kms::call::{within, CallError};
 use crate::kms::types::Tag;
-use crate::kms::{Client, ClientError};
+use crate::kms::Client;
 use crate::policy::TagPair;
-
-use super::{within, ProbeError};
 
 /// How the id of a PlayerEndpoint ends.
 const PLAYER_SUFFIX: &str = "_kurento.PlayerEndpoint";
@@ -62,7 +61,7 @@ impl Ownership {
         client: &Client,
         object: &str,
         limit: Duration,
-    ) -> Result<(), ProbeError> {
+    ) -> Result<(), CallError> {
         within(
             limit,
             client.add_tag(object, &self.owner.key, &self.owner.value),
@@ -77,10 +76,10 @@ async fn tags_of(
     client: &Client,
     object: &str,
     limit: Duration,
-) -> Result<Option<Vec<Tag>>, ProbeError> {
+) -> Result<Option<Vec<Tag>>, CallError> {
     match within(limit, client.get_tags(object)).await {
         Ok(t) => Ok(Some(t)),
-        Err(ProbeError::Kms(ClientError::ObjectNotFound { .. })) => Ok(None),
+        Err(CallError::Gone(_)) => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -93,7 +92,7 @@ pub async fn release_leftovers(
     client: &Client,
     me: &Ownership,
     limit: Duration,
-) -> Result<Vec<String>, ProbeError> {
+) -> Result<Vec<String>, CallError> {
     let mut released = Vec::new();
     for pipeline in within(limit, client.get_pipelines()).await? {
         let Some(tags) = tags_of(client, &pipeline, limit).await? else {
@@ -106,7 +105,7 @@ pub async fn release_leftovers(
         }
         let children = match within(limit, client.get_children(&pipeline)).await {
             Ok(c) => c,
-            Err(ProbeError::Kms(ClientError::ObjectNotFound { .. })) => continue,
+            Err(CallError::Gone(_)) => continue,
             Err(e) => return Err(e),
         };
         // In pipelines not its own, the daemon only ever creates players:

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use crate::kms::call::{within, CallError};
 use crate::kms::types::{IceCandidate, IceComponentState, MediaType};
 use crate::kms::{Client, ConnectionConfig, EventKind, EventType, Notice};
 use crate::metrics::ProbeMetrics;
@@ -210,8 +211,8 @@ impl Run<'_> {
 }
 
 /// Release `pipeline` on `client` within `limit`.
-async fn release(client: &Client, pipeline: &str, limit: Duration) -> Result<(), ProbeError> {
-    super::within(limit, client.release(pipeline)).await
+async fn release(client: &Client, pipeline: &str, limit: Duration) -> Result<(), CallError> {
+    within(limit, client.release(pipeline)).await
 }
 
 /// One probe run on a new session of `conn`'s KMS; never leaves its objects
@@ -252,7 +253,7 @@ pub async fn probe_once(
     };
     let outcome = tokio::select! {
         r = tokio::time::timeout_at(deadline, run.steps()) => {
-            r.unwrap_or(Err(ProbeError::Timeout(cfg.timeout)))
+            r.unwrap_or(Err(CallError::Timeout(cfg.timeout).into()))
         }
         _ = cancel.cancelled() => Err(ProbeError::Cancelled),
     };
@@ -273,7 +274,7 @@ pub async fn probe_once(
             }
         }
     }
-    let _ = super::within(limit, client.close_session()).await;
+    let _ = within(limit, client.close_session()).await;
     client.shutdown();
     report.phases.push((Phase::Release, at.elapsed()));
     report.total = begun.elapsed();
@@ -339,7 +340,7 @@ impl ProbeTask {
             tracing::warn!(kms = %self.kms, error = %e, "leftover sweep failed; retrying");
             ok = false;
         }
-        let _ = super::within(limit, client.close_session()).await;
+        let _ = within(limit, client.close_session()).await;
         client.shutdown();
         ok
     }
