@@ -2,7 +2,7 @@
 //! `reaper_api`): parses the path (object ids percent-encoded, `%2F`, or
 //! raw), checks the method (405 with `Allow`), finds the object in the model
 //! (404 JSON when unknown) and hands over to `views` (model reads), `dot`,
-//! `live` (KMS reads), `watch` or `player`.
+//! `live` (KMS reads) or `own_api` (watches, players).
 //!
 //! ```text
 //!   GET  /api/v1/targets
@@ -15,12 +15,15 @@
 //!   DELETE /api/v1/pipelines/{id}/attach-player/{player}  (bearer token)
 //! ```
 
-use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, StatusCode};
 
-use crate::model::{SharedTarget, TargetModel};
+use crate::model::TargetModel;
 
-use super::{decode, json_error, json_resp, not_allowed, param, text, AppState, Resp};
+use super::lookup;
+use super::reply::{graphviz, json_error, json_resp, not_allowed, unknown, Resp};
+use super::routes::{decode, param};
+use super::state::AppState;
+use super::{dot, live, own_api, views};
 
 const PIPELINES: &str = "/api/v1/pipelines";
 const ELEMENTS: &str = "/api/v1/elements/";
@@ -100,20 +103,6 @@ pub(super) fn parse(path: &str) -> Option<ApiRoute> {
     id_of(rest).map(ApiRoute::Element)
 }
 
-/// The target holding pipeline `id` (only `kms` when given).
-pub(super) fn find(
-    state: &AppState,
-    kms: Option<&str>,
-    found: impl Fn(&TargetModel) -> bool,
-) -> Option<SharedTarget> {
-    state
-        .store
-        .targets()
-        .into_iter()
-        .filter(|t| kms.is_none_or(|k| t.read().name == k))
-        .find(|t| found(&t.read()))
-}
-
 /// Answer one operator API request.
 pub(super) async fn handle(
     state: &AppState,
@@ -135,26 +124,26 @@ pub(super) async fn handle(
     let kms = param(query, "kms");
     let kms = kms.as_deref();
     match route {
-        ApiRoute::Targets => json_resp(&super::views::targets(state)),
-        ApiRoute::Pipelines => json_resp(&super::views::pipelines(state, kms)),
+        ApiRoute::Targets => json_resp(&views::targets(state)),
+        ApiRoute::Pipelines => json_resp(&views::pipelines(state, kms)),
         ApiRoute::Pipeline(id) => with_pipeline(state, kms, &id, |m| {
-            json_resp(&super::views::pipeline(state, m, &id))
+            json_resp(&views::pipeline(state, m, &id))
         }),
         ApiRoute::PipelineDot(id) => {
             if param(query, "gstreamer").is_some_and(|v| v != "0" && v != "false") {
-                let Some(t) = find(state, kms, |m| m.pipelines.contains_key(&id)) else {
+                let Some(t) = lookup::pipeline(&state.store, kms, &id) else {
                     return unknown("pipeline", &id);
                 };
                 let name = t.read().name.clone();
-                return super::live::gstreamer_dot(state, &name, &id).await;
+                return live::gstreamer_dot(state, &name, &id).await;
             }
-            with_pipeline(state, kms, &id, |m| match super::dot::render(m, &id) {
+            with_pipeline(state, kms, &id, |m| match dot::render(m, &id) {
                 Some(dot) => graphviz(dot),
                 None => unknown("pipeline", &id),
             })
         }
         ApiRoute::Element(id) => with_element(state, kms, &id, |m| {
-            json_resp(&super::views::element(state, m, &id))
+            json_resp(&views::element(state, m, &id))
         }),
         ApiRoute::Events(id) => {
             let limit = match param(query, "limit").map(|l| l.parse::<usize>()) {
@@ -165,11 +154,11 @@ pub(super) async fn handle(
                 }
             };
             with_element(state, kms, &id, |m| {
-                json_resp(&super::views::events(m, &id, limit))
+                json_resp(&views::events(m, &id, limit))
             })
         }
         ApiRoute::Negotiation(id) => {
-            let found = element_facts(state, kms, &id);
+            let found = lookup::element_facts(&state.store, kms, &id);
             let Some((target, pipeline, element_type)) = found else {
                 return unknown("element", &id);
             };
@@ -179,26 +168,12 @@ pub(super) async fn handle(
                     format!("a {element_type} has no session descriptions"),
                 );
             }
-            super::live::negotiation(state, &target, &id, &pipeline).await
+            live::negotiation(state, &target, &id, &pipeline).await
         }
-        ApiRoute::Watch(id) => super::watch::start(state, kms, &id, query, auth).await,
-        ApiRoute::AttachPlayer(id) => super::player::attach(state, kms, &id, body, auth).await,
-        ApiRoute::DetachPlayer(id, player) => {
-            super::player::detach(state, &id, &player, auth).await
-        }
+        ApiRoute::Watch(id) => own_api::watch(state, kms, &id, query, auth).await,
+        ApiRoute::AttachPlayer(id) => own_api::attach(state, kms, &id, body, auth).await,
+        ApiRoute::DetachPlayer(id, player) => own_api::detach(state, &id, &player, auth).await,
     }
-}
-
-/// (target, pipeline, type) of element `id`.
-pub(super) fn element_facts(
-    state: &AppState,
-    kms: Option<&str>,
-    id: &str,
-) -> Option<(String, String, String)> {
-    let t = find(state, kms, |m| m.elements.contains_key(id))?;
-    let m = t.read();
-    let e = m.elements.get(id)?;
-    Some((m.name.clone(), e.pipeline.clone(), e.element_type.clone()))
 }
 
 fn with_pipeline(
@@ -207,7 +182,7 @@ fn with_pipeline(
     id: &str,
     f: impl FnOnce(&TargetModel) -> Resp,
 ) -> Resp {
-    match find(state, kms, |m| m.pipelines.contains_key(id)) {
+    match lookup::pipeline(&state.store, kms, id) {
         Some(t) => f(&t.read()),
         None => unknown("pipeline", id),
     }
@@ -219,25 +194,10 @@ fn with_element(
     id: &str,
     f: impl FnOnce(&TargetModel) -> Resp,
 ) -> Resp {
-    match find(state, kms, |m| m.elements.contains_key(id)) {
+    match lookup::element(&state.store, kms, id) {
         Some(t) => f(&t.read()),
         None => unknown("element", id),
     }
-}
-
-/// 404 naming the unknown object.
-pub(super) fn unknown(what: &str, id: &str) -> Resp {
-    json_error(StatusCode::NOT_FOUND, format!("unknown {what}: {id}"))
-}
-
-/// A Graphviz DOT document.
-pub(super) fn graphviz(dot: String) -> Resp {
-    let mut r = text(StatusCode::OK, dot);
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/vnd.graphviz; charset=utf-8"),
-    );
-    r
 }
 
 #[cfg(test)]

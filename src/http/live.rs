@@ -17,7 +17,8 @@ use crate::kms::call::{self, CallError};
 use crate::kms::{Client, ClientError};
 use crate::model::negotiation::{analyze, Offerer};
 
-use super::{json_resp, AppState, Resp};
+use super::reply::{graphviz, json_resp, Resp};
+use super::state::AppState;
 
 /// Run `read` on the shared client of `target` within the live timeout, then
 /// drop the session's reference to `pipeline` whatever happened.
@@ -73,7 +74,7 @@ pub(super) async fn negotiation(
 pub(super) async fn gstreamer_dot(state: &AppState, target: &str, pipeline: &str) -> Resp {
     let read = |c: Client| async move { c.get_gstreamer_dot(pipeline).await };
     match read_then_unref(state, target, pipeline, read).await {
-        Ok(dot) => super::api::graphviz(dot),
+        Ok(dot) => graphviz(dot),
         Err(e) => e.into(),
     }
 }

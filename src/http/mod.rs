@@ -9,35 +9,37 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::PoisonError;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 mod api;
+mod auth;
 mod dot;
 mod graph;
 mod live;
-mod player;
+mod lookup;
+mod own_api;
 mod reaper_api;
+mod reply;
+mod routes;
+mod state;
 mod views;
-mod watch;
 
-pub use player::{PlayerError, Players};
-pub use watch::Watches;
+pub use reply::Resp;
+pub use state::AppState;
 
-use crate::kms::{CallError, Clients};
-use crate::metrics::Metrics;
-use crate::model::Store;
+use reply::{json_error, json_resp, not_allowed_text, text};
+use routes::param;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -49,135 +51,11 @@ pub enum HttpError {
     },
 }
 
-/// What the handlers read.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    pub metrics: Arc<Metrics>,
-    pub store: Store,
-    /// Targets `/readyz` waits for; empty = every target.
-    pub readiness: Arc<RwLock<Vec<String>>>,
-    /// The reaper (zombies, manual releases); none in bare tests.
-    pub reaper: Option<crate::reaper::Reaper>,
-    /// The targets' KMS clients, for the API's live reads.
-    pub clients: Clients,
-    /// The API's limits (`[api]`, reloadable).
-    pub api: Arc<RwLock<crate::config::ApiConfig>>,
-    /// Running watches.
-    pub watches: Watches,
-    /// Attached players.
-    pub players: Players,
-}
-
-impl AppState {
-    /// The API's limits in force.
-    fn api_config(&self) -> crate::config::ApiConfig {
-        self.api
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-}
-
 /// Limits of the HTTP server.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub header_read_timeout: Duration,
     pub max_header_bytes: usize,
-}
-
-type Resp = Response<Full<Bytes>>;
-
-fn text(status: StatusCode, body: impl Into<Bytes>) -> Resp {
-    let mut r = Response::new(Full::new(body.into()));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
-}
-
-fn json_resp(v: &serde_json::Value) -> Resp {
-    let mut r = text(StatusCode::OK, v.to_string());
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
-}
-
-fn json_status(status: StatusCode, v: &serde_json::Value) -> Resp {
-    let mut r = json_resp(v);
-    *r.status_mut() = status;
-    r
-}
-
-/// `{"error": why}` with `status`.
-fn json_error(status: StatusCode, why: impl std::fmt::Display) -> Resp {
-    json_status(status, &serde_json::json!({ "error": why.to_string() }))
-}
-
-/// The status of a failed call to a target's KMS: 503 when the target is not
-/// running, 504 when KMS did not answer in time, 404 when it no longer knows
-/// the object, 502 for any other KMS error.
-fn call_status(e: &CallError) -> StatusCode {
-    match e {
-        CallError::NoClient(_) => StatusCode::SERVICE_UNAVAILABLE,
-        CallError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-        CallError::Gone(_) => StatusCode::NOT_FOUND,
-        CallError::Kms(_) => StatusCode::BAD_GATEWAY,
-    }
-}
-
-impl From<CallError> for Resp {
-    fn from(e: CallError) -> Resp {
-        json_error(call_status(&e), &e)
-    }
-}
-
-/// 405 with the `Allow` header.
-fn not_allowed(allow: &'static str) -> Resp {
-    let mut r = json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
-    r.headers_mut()
-        .insert(ALLOW, HeaderValue::from_static(allow));
-    r
-}
-
-/// Percent-decoding of a query-string value (`+` is a space).
-fn decode(v: &str) -> String {
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let b = v.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match (
-            b[i],
-            b.get(i + 1).copied().and_then(hex),
-            b.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push(h * 16 + l);
-                i += 3;
-            }
-            (b'+', _, _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The value of `key` in a query string.
-fn param(query: &str, key: &str) -> Option<String> {
-    query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| decode(v))
-        .filter(|v| !v.is_empty())
 }
 
 /// Answer one request (no I/O beyond reading shared state).
@@ -197,10 +75,7 @@ pub fn route(state: &AppState, method: &Method, uri: &str, accept: Option<&str>)
         return text(StatusCode::NOT_FOUND, "not found\n");
     }
     if method != Method::GET && method != Method::HEAD {
-        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        r.headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return r;
+        return not_allowed_text("GET, HEAD");
     }
     match path {
         "/metrics" => match state.metrics.render(accept) {
@@ -361,7 +236,15 @@ async fn dispatch(state: &AppState, h: Head<'_>, body: &[u8]) -> Resp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Update;
+    use std::sync::Arc;
+
+    use hyper::header::ALLOW;
+
+    use crate::kms::Clients;
+    use crate::metrics::Metrics;
+    use crate::model::{Store, Update};
+    use crate::own::{Players, Watches};
+    use routes::decode;
 
     fn state() -> AppState {
         let store = Store::default();
@@ -373,7 +256,7 @@ mod tests {
             clients: Clients::default(),
             api: Arc::default(),
             watches: Watches::default(),
-            players: Players::new(crate::probe::Ownership::new(
+            players: Players::new(crate::own::Ownership::new(
                 crate::policy::PolicyConfig::default().owner_tag,
             )),
         }

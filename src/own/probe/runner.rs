@@ -18,7 +18,7 @@
 //! The whole run (release excepted) is bounded by `probe.timeout`; a timeout
 //! or a shutdown fails the phase in progress and still releases. A release
 //! that fails is retried before the next run; a crash is covered by the
-//! start-up release (`owned`).
+//! start-up sweep (`own::sweep`).
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -28,11 +28,31 @@ use tokio_util::sync::CancellationToken;
 
 use crate::kms::call::{within, CallError};
 use crate::kms::types::{IceCandidate, IceComponentState, MediaType};
-use crate::kms::{Client, ConnectionConfig, EventKind, EventType, Notice};
+use crate::kms::{Client, ClientError, ConnectionConfig, EventKind, EventType, Notice};
 use crate::metrics::ProbeMetrics;
 
-use super::owned::{release_leftovers, Ownership};
-use super::{ProbeConfig, ProbeError};
+use crate::own::session;
+use crate::own::sweep::sweep;
+use crate::own::tags::Ownership;
+
+use super::config::ProbeConfig;
+
+/// Why a probe phase failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProbeError {
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error("ICE failed on {0}")]
+    IceFailed(String),
+    #[error("cancelled (daemon shutting down)")]
+    Cancelled,
+}
+
+impl From<ClientError> for ProbeError {
+    fn from(e: ClientError) -> Self {
+        ProbeError::Call(e.into())
+    }
+}
 
 /// A phase of a probe run (the `phase` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,8 +294,7 @@ pub async fn probe_once(
             }
         }
     }
-    let _ = within(limit, client.close_session()).await;
-    client.shutdown();
+    session::close(&client, limit).await;
     report.phases.push((Phase::Release, at.elapsed()));
     report.total = begun.elapsed();
     report
@@ -323,26 +342,7 @@ impl ProbeTask {
     /// Release leftovers (of earlier processes, or `pending` of this one) on
     /// a session of its own; true when done.
     async fn sweep(&self, pending: &mut Vec<String>) -> bool {
-        let conn = self.conn();
-        let limit = conn.request_timeout;
-        let client = match tokio::time::timeout(limit, Client::connect(conn)).await {
-            Ok(Ok(c)) => c,
-            _ => return false,
-        };
-        let mut ok = true;
-        for p in std::mem::take(pending) {
-            if release(&client, &p, limit).await.is_err() {
-                pending.push(p);
-                ok = false;
-            }
-        }
-        if let Err(e) = release_leftovers(&client, &self.me, limit).await {
-            tracing::warn!(kms = %self.kms, error = %e, "leftover sweep failed; retrying");
-            ok = false;
-        }
-        let _ = within(limit, client.close_session()).await;
-        client.shutdown();
-        ok
+        sweep(&self.kms, self.conn(), &self.me, pending).await
     }
 }
 
