@@ -3,26 +3,17 @@
 //! `POST /api/v1/objects/{id}/release` (bearer token; the reaper's checks).
 //! Object ids contain `/`: send them percent-encoded (`%2F`), or raw.
 
-use hyper::{Method, StatusCode};
+use hyper::StatusCode;
 use serde_json::json;
 
 use crate::clock::now_millis;
 use crate::reaper::{ManualError, Outcome};
 
 use super::auth::rejection;
-use super::reply::{json_resp, json_status, not_allowed_text, text, Resp};
-use super::routes::decode;
+use super::reply::{json_resp, json_status, text, Resp};
 use super::state::AppState;
 
-const PREFIX: &str = "/api/v1/objects/";
-const SUFFIX: &str = "/release";
-
-/// The object id of a release path, percent-decoded.
-pub(super) fn release_path(path: &str) -> Option<String> {
-    let rest = path.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
-    (!rest.is_empty()).then(|| decode(rest))
-}
-
+/// `GET /api/v1/zombies`.
 pub(super) fn zombies(state: &AppState, kms: Option<&str>) -> Resp {
     let Some(reaper) = &state.reaper else {
         return text(StatusCode::NOT_FOUND, "reaper not running\n");
@@ -51,15 +42,8 @@ pub(super) fn zombies(state: &AppState, kms: Option<&str>) -> Resp {
     }))
 }
 
-pub(super) async fn release(
-    state: &AppState,
-    method: &Method,
-    object: &str,
-    auth: Option<&str>,
-) -> Resp {
-    if method != Method::POST {
-        return not_allowed_text("POST");
-    }
+/// `POST /api/v1/objects/{id}/release`.
+pub(super) async fn release(state: &AppState, object: &str, auth: Option<&str>) -> Resp {
     let Some(reaper) = &state.reaper else {
         return text(StatusCode::NOT_FOUND, "reaper not running\n");
     };
@@ -99,26 +83,4 @@ pub(super) async fn release(
     };
     tracing::info!(object = %object, status = status.as_u16(), "manual release request");
     json_status(status, &body)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn release_paths() {
-        assert_eq!(
-            release_path(
-                "/api/v1/objects/a_kurento.MediaPipeline%2Fb_kurento.WebRtcEndpoint/release"
-            )
-            .as_deref(),
-            Some("a_kurento.MediaPipeline/b_kurento.WebRtcEndpoint")
-        );
-        assert_eq!(
-            release_path("/api/v1/objects/p/e/release").as_deref(),
-            Some("p/e")
-        );
-        assert_eq!(release_path("/api/v1/objects//release"), None);
-        assert_eq!(release_path("/api/v1/objects/x"), None);
-    }
 }
