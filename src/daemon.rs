@@ -1,6 +1,6 @@
 //! The daemon's lifecycle: wires config, store, metrics, the HTTP server and
-//! one scrape task and one probe task (leftover release, synthetic probe,
-//! `probe`) per target; applies reloaded configurations (targets
+//! one scrape task and one probe task (start-up sweep of leftovers, synthetic probe:
+//! `own::probe`) per target; applies reloaded configurations (targets
 //! added, removed or changed live); drains on shutdown within a grace time.
 //!
 //! Signals are mapped onto these calls by `run_until_signal`; tests, the demo
@@ -15,10 +15,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError};
-use crate::http::{self, AppState, Clients, HttpError, Limits, Players, Watches};
+use crate::http::{self, AppState, HttpError, Limits};
+use crate::kms::Clients;
 use crate::metrics::{Metrics, Settings};
 use crate::model::Store;
-use crate::probe::{Ownership, ProbeConfig, ProbeTask};
+use crate::own::{Ownership, Players, ProbeConfig, ProbeTask, Watches};
 use crate::reaper::{Board, Mode, Reaper, ReaperCollector, ReaperError};
 use crate::scrape::{client_for, run_target, TargetSpec};
 
@@ -35,7 +36,7 @@ struct RunningTarget {
     spec: TargetSpec,
     cancel: CancellationToken,
     task: JoinHandle<()>,
-    /// Leftover release and synthetic probe (`probe::run_target`).
+    /// Leftover sweep and synthetic probe (`own::probe::run_target`).
     probe: JoinHandle<()>,
 }
 
@@ -226,7 +227,7 @@ impl Daemon {
                 mode,
                 cycles_rx,
             );
-            let probe = tokio::spawn(crate::probe::run_target(ProbeTask {
+            let probe = tokio::spawn(crate::own::probe::run_target(ProbeTask {
                 kms: name.clone(),
                 client: client.clone(),
                 config: self.probe.clone(),

@@ -10,13 +10,16 @@
 //!                                │
 //!                                ├──► reaper: judge = policy::decide(model, policy, history, sessions, now)
 //!                                │      ──► ledger (mode, limits) ──► audit log ──► actuator ──► kms::Client.release
-//!                                └──► http: /api/v1 (model views, zombies; live SDP/DOT reads, watch,
-//!                                       attach-player, manual release)
-//!   probe: per target, own KMS session: synthetic pipeline, phases timed ──► kurento_probe_* ; start-up
-//!          release of objects a previous daemon created (owner + instance tags)
+//!                                └──► http: routes (one table) ──► /api/v1 (model views, zombies; live SDP/DOT
+//!                                       reads through kms::call, manual release) ──► own (watch, attach-player)
+//!   own: what the daemon itself creates or subscribes to, each on a KMS session of its own, tagged
+//!        (owner + instance tags): players (TTL), watches (events ──► model), the synthetic probe
+//!        (phases timed ──► kurento_probe_*), the start-up sweep of a previous daemon's leftovers
 //! ```
 //!
-//! `kms` owns the wire protocol and the client; `sim` owns the simulator.
+//! `kms` owns the client (the protocol is data in `kms-proto`, re-exported),
+//! and `kms::call` the one error of a call with a deadline; the simulator is
+//! the `kms-sim` crate. Imports go one way: `http` ──► `own` ──► `kms`, `model`.
 #![forbid(unsafe_code)]
 
 pub mod clock;
@@ -28,8 +31,8 @@ pub mod http;
 pub mod kms;
 pub mod metrics;
 pub mod model;
+pub mod own;
 pub mod policy;
-pub mod probe;
 pub mod problem;
 pub mod reaper;
 pub mod scrape;

@@ -14,8 +14,8 @@ use std::time::Duration;
 use exporter_common::*;
 use kms_sim::{IceMode, SimHandle};
 use kurento_exporter::kms::{Client, ConnectionConfig};
+use kurento_exporter::own::{probe_once, release_leftovers, Ownership, Phase, ProbeConfig};
 use kurento_exporter::policy::PolicyConfig;
-use kurento_exporter::probe::{probe_once, release_leftovers, Ownership, Phase, ProbeConfig};
 use tokio_util::sync::CancellationToken;
 
 fn probe_config() -> ProbeConfig {

@@ -41,7 +41,7 @@ pub struct Config {
     /// The operator API's limits (`[api]`).
     pub api: ApiConfig,
     /// The synthetic media probe (`[probe]`, off by default).
-    pub probe: crate::probe::ProbeConfig,
+    pub probe: crate::own::ProbeConfig,
 }
 
 impl Default for Config {
@@ -57,7 +57,7 @@ impl Default for Config {
             policy: crate::policy::PolicyConfig::default(),
             reaper: crate::reaper::ReaperConfig::default(),
             api: ApiConfig::default(),
-            probe: crate::probe::ProbeConfig::default(),
+            probe: crate::own::ProbeConfig::default(),
         }
     }
 }

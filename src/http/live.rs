@@ -10,78 +10,31 @@
 //! KMS errors answer 502, timeouts 504, an object KMS no longer knows 404.
 
 use std::future::Future;
-use std::time::Duration;
 
-use hyper::StatusCode;
 use serde_json::{json, Value};
 
+use crate::kms::call::{self, CallError};
 use crate::kms::{Client, ClientError};
 use crate::model::negotiation::{analyze, Offerer};
 
-use super::{json_error, json_resp, AppState, Resp};
+use super::reply::{graphviz, json_resp, Resp};
+use super::state::AppState;
 
-/// Why a live read failed.
-#[derive(Debug, thiserror::Error)]
-pub enum LiveError {
-    #[error("target {0} is not running")]
-    NoClient(String),
-    #[error("KMS did not answer within {0:?}")]
-    Timeout(Duration),
-    #[error("KMS no longer knows {0}")]
-    Gone(String),
-    #[error("KMS error: {0}")]
-    Kms(ClientError),
-}
-
-impl LiveError {
-    fn status(&self) -> StatusCode {
-        match self {
-            LiveError::NoClient(_) => StatusCode::SERVICE_UNAVAILABLE,
-            LiveError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            LiveError::Gone(_) => StatusCode::NOT_FOUND,
-            LiveError::Kms(_) => StatusCode::BAD_GATEWAY,
-        }
-    }
-
-    fn from_client(e: ClientError, limit: Duration) -> Self {
-        match e {
-            ClientError::Timeout { .. } => LiveError::Timeout(limit),
-            ClientError::ObjectNotFound { id } => LiveError::Gone(id),
-            e => LiveError::Kms(e),
-        }
-    }
-}
-
-impl From<LiveError> for Resp {
-    fn from(e: LiveError) -> Resp {
-        json_error(e.status(), &e)
-    }
-}
-
-/// Run `read` on the client of `target` within the live timeout, then drop
-/// the session's reference to `pipeline` whatever happened.
+/// Run `read` on the shared client of `target` within the live timeout, then
+/// drop the session's reference to `pipeline` whatever happened.
 async fn read_then_unref<T, F, Fut>(
     state: &AppState,
     target: &str,
     pipeline: &str,
     read: F,
-) -> Result<T, LiveError>
+) -> Result<T, CallError>
 where
     F: FnOnce(Client) -> Fut,
     Fut: Future<Output = Result<T, ClientError>>,
 {
-    let client = state
-        .clients
-        .get(target)
-        .ok_or_else(|| LiveError::NoClient(target.to_owned()))?;
+    let client = state.clients.call(target)?;
     let limit = state.api_config().live_timeout;
-    let result = tokio::time::timeout(limit, read(client.clone())).await;
-    // 40101 (released meanwhile) or a dead socket: nothing is held either way.
-    let _ = tokio::time::timeout(limit, client.unref(pipeline)).await;
-    match result {
-        Err(_) => Err(LiveError::Timeout(limit)),
-        Ok(r) => r.map_err(|e| LiveError::from_client(e, limit)),
-    }
+    call::read_then_unref(&client, pipeline, limit, read).await
 }
 
 fn non_empty(sdp: &str) -> Option<&str> {
@@ -121,7 +74,7 @@ pub(super) async fn negotiation(
 pub(super) async fn gstreamer_dot(state: &AppState, target: &str, pipeline: &str) -> Resp {
     let read = |c: Client| async move { c.get_gstreamer_dot(pipeline).await };
     match read_then_unref(state, target, pipeline, read).await {
-        Ok(dot) => super::api::graphviz(dot),
+        Ok(dot) => graphviz(dot),
         Err(e) => e.into(),
     }
 }

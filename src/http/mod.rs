@@ -1,44 +1,55 @@
 //! The HTTP server: `/metrics`, `/healthz`, `/readyz`, the Node Graph API
 //! (`/api/health`, `/api/graph/*`), the reaper's API (`reaper_api`) and the
 //! operator API (`api`: targets, pipelines, elements, their events,
-//! negotiation, DOT, watches and player attachments; documented in `docs/openapi.yaml`).
-//! Bounded header size and header read timeout; 405 with `Allow` on a wrong
-//! method. `route` answers the model-only pages synchronously; `dispatch`
-//! sends `/api/v1/...` to the async handlers (some read KMS live, with a
-//! timeout, through the registered `Clients`).
+//! negotiation, DOT; `own_api`: watches and player attachments, made by
+//! `own`; documented in `docs/openapi.yaml`). Bounded header size and header
+//! read timeout.
+//!
+//! ```text
+//!   request ─► routes::find (the one table) ─► 404 text │ 405 + Allow │ route
+//!     Page ─► pages (model, metrics, readiness, graph, zombies)
+//!     Release ─► reaper_api ─► reaper
+//!     Api ─► api ─► views │ dot │ live (kms::call on the shared client) │ own_api ─► own
+//! ```
+//!
+//! Files import one another in one direction only (leaves: `reply`,
+//! `state`, `routes`, `lookup`, `auth`); `http` calls `own`, never the
+//! reverse. `route` answers the model-only pages synchronously; `dispatch`
+//! answers everything.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE};
+use hyper::header::ACCEPT;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 mod api;
-mod clients;
+mod auth;
 mod dot;
 mod graph;
 mod live;
-mod player;
+mod lookup;
+mod own_api;
+mod pages;
 mod reaper_api;
+mod reply;
+mod routes;
+mod state;
 mod views;
-mod watch;
 
-pub use clients::Clients;
-pub use player::{PlayerError, Players};
-pub use watch::Watches;
+pub use reply::Resp;
+pub use state::AppState;
 
-use crate::metrics::Metrics;
-use crate::model::Store;
+use reply::{json_error, not_allowed, not_allowed_text, text};
+use routes::Route;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -50,35 +61,6 @@ pub enum HttpError {
     },
 }
 
-/// What the handlers read.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    pub metrics: Arc<Metrics>,
-    pub store: Store,
-    /// Targets `/readyz` waits for; empty = every target.
-    pub readiness: Arc<RwLock<Vec<String>>>,
-    /// The reaper (zombies, manual releases); none in bare tests.
-    pub reaper: Option<crate::reaper::Reaper>,
-    /// The targets' KMS clients, for the API's live reads.
-    pub clients: Clients,
-    /// The API's limits (`[api]`, reloadable).
-    pub api: Arc<RwLock<crate::config::ApiConfig>>,
-    /// Running watches.
-    pub watches: Watches,
-    /// Attached players.
-    pub players: Players,
-}
-
-impl AppState {
-    /// The API's limits in force.
-    fn api_config(&self) -> crate::config::ApiConfig {
-        self.api
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-}
-
 /// Limits of the HTTP server.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -86,152 +68,19 @@ pub struct Limits {
     pub max_header_bytes: usize,
 }
 
-type Resp = Response<Full<Bytes>>;
-
-fn text(status: StatusCode, body: impl Into<Bytes>) -> Resp {
-    let mut r = Response::new(Full::new(body.into()));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
-}
-
-fn json_resp(v: &serde_json::Value) -> Resp {
-    let mut r = text(StatusCode::OK, v.to_string());
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
-}
-
-fn json_status(status: StatusCode, v: &serde_json::Value) -> Resp {
-    let mut r = json_resp(v);
-    *r.status_mut() = status;
-    r
-}
-
-/// `{"error": why}` with `status`.
-fn json_error(status: StatusCode, why: impl std::fmt::Display) -> Resp {
-    json_status(status, &serde_json::json!({ "error": why.to_string() }))
-}
-
-/// 405 with the `Allow` header.
-fn not_allowed(allow: &'static str) -> Resp {
-    let mut r = json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
-    r.headers_mut()
-        .insert(ALLOW, HeaderValue::from_static(allow));
-    r
-}
-
-/// Percent-decoding of a query-string value (`+` is a space).
-fn decode(v: &str) -> String {
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let b = v.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match (
-            b[i],
-            b.get(i + 1).copied().and_then(hex),
-            b.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push(h * 16 + l);
-                i += 3;
-            }
-            (b'+', _, _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The value of `key` in a query string.
-fn param(query: &str, key: &str) -> Option<String> {
-    query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| decode(v))
-        .filter(|v| !v.is_empty())
-}
-
-/// Answer one request (no I/O beyond reading shared state).
+/// Answer one request for a model-only page (no I/O beyond reading shared
+/// state); any other path is not found here.
 pub fn route(state: &AppState, method: &Method, uri: &str, accept: Option<&str>) -> Resp {
     let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
-    let allowed = matches!(
-        path,
-        "/metrics"
-            | "/healthz"
-            | "/readyz"
-            | "/api/health"
-            | "/api/graph/fields"
-            | "/api/graph/data"
-            | "/api/v1/zombies"
-    );
-    if !allowed {
-        return text(StatusCode::NOT_FOUND, "not found\n");
-    }
-    if method != Method::GET && method != Method::HEAD {
-        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        r.headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return r;
-    }
-    match path {
-        "/metrics" => match state.metrics.render(accept) {
-            Ok((ct, body)) => {
-                let mut r = text(StatusCode::OK, body);
-                r.headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static(ct));
-                r
-            }
-            Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "render failed\n"),
-        },
-        "/healthz" | "/api/health" => text(StatusCode::OK, "ok\n"),
-        "/api/graph/fields" => json_resp(&graph::fields()),
-        "/api/graph/data" => json_resp(&graph::data(
-            &state.store,
-            param(query, "kms").as_deref(),
-            param(query, "pipeline").as_deref(),
-        )),
-        "/api/v1/zombies" => reaper_api::zombies(state, param(query, "kms").as_deref()),
-        _ => readiness(state),
+    match routes::find(path) {
+        Some((Route::Page(_), allow)) if !allow.permits(method) => not_allowed_text(allow.header()),
+        Some((Route::Page(page), _)) => pages::answer(state, page, query, accept),
+        _ => not_found(),
     }
 }
 
-fn readiness(state: &AppState) -> Resp {
-    let wanted = state
-        .readiness
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
-    let targets = state.store.targets();
-    let mut waiting = Vec::new();
-    for t in &targets {
-        let m = t.read();
-        if (wanted.is_empty() || wanted.contains(&m.name)) && !m.health.synced_once {
-            waiting.push(m.name.clone());
-        }
-    }
-    if targets.is_empty() {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "no targets\n");
-    }
-    if waiting.is_empty() {
-        text(StatusCode::OK, "ready\n")
-    } else {
-        text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("waiting for first sync of: {}\n", waiting.join(", ")),
-        )
-    }
+fn not_found() -> Resp {
+    text(StatusCode::NOT_FOUND, "not found\n")
 }
 
 /// Bind `addr`; serve until `cancel`, then finish open requests.
@@ -329,22 +178,39 @@ struct Head<'a> {
     auth: Option<&'a str>,
 }
 
-/// Answer one request: the reaper's release, the operator API, or `route`.
+/// Answer one request: its route in the table (404 when none), the method
+/// checked (405 with `Allow`: a JSON body for the operator API, text for the
+/// rest), then the page, the reaper's release or the operator API.
 async fn dispatch(state: &AppState, h: Head<'_>, body: &[u8]) -> Resp {
     let (path, query) = h.uri.split_once('?').unwrap_or((h.uri, ""));
-    if let Some(object) = reaper_api::release_path(path) {
-        return reaper_api::release(state, h.method, &object, h.auth).await;
+    let Some((route, allow)) = routes::find(path) else {
+        return not_found();
+    };
+    if !allow.permits(h.method) {
+        return match route {
+            Route::Api(_) => not_allowed(allow.header()),
+            _ => not_allowed_text(allow.header()),
+        };
     }
-    if let Some(r) = api::parse(path) {
-        return api::handle(state, h.method, r, query, h.auth, body).await;
+    match route {
+        Route::Page(page) => pages::answer(state, page, query, h.accept),
+        Route::Release(object) => reaper_api::release(state, &object, h.auth).await,
+        Route::Api(r) => api::handle(state, r, query, h.auth, body).await,
     }
-    route(state, h.method, h.uri, h.accept)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Update;
+    use std::sync::Arc;
+
+    use hyper::header::{ALLOW, CONTENT_TYPE};
+
+    use crate::kms::Clients;
+    use crate::metrics::Metrics;
+    use crate::model::{Store, Update};
+    use crate::own::{Players, Watches};
+    use routes::{decode, param};
 
     fn state() -> AppState {
         let store = Store::default();
@@ -356,7 +222,7 @@ mod tests {
             clients: Clients::default(),
             api: Arc::default(),
             watches: Watches::default(),
-            players: Players::new(crate::probe::Ownership::new(
+            players: Players::new(crate::own::Ownership::new(
                 crate::policy::PolicyConfig::default().owner_tag,
             )),
         }

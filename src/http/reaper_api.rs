@@ -3,24 +3,17 @@
 //! `POST /api/v1/objects/{id}/release` (bearer token; the reaper's checks).
 //! Object ids contain `/`: send them percent-encoded (`%2F`), or raw.
 
-use hyper::header::{HeaderValue, ALLOW, WWW_AUTHENTICATE};
-use hyper::{Method, StatusCode};
+use hyper::StatusCode;
 use serde_json::json;
 
 use crate::clock::now_millis;
 use crate::reaper::{ManualError, Outcome};
 
-use super::{decode, json_resp, json_status, text, AppState, Resp};
+use super::auth::rejection;
+use super::reply::{json_resp, json_status, text, Resp};
+use super::state::AppState;
 
-const PREFIX: &str = "/api/v1/objects/";
-const SUFFIX: &str = "/release";
-
-/// The object id of a release path, percent-decoded.
-pub(super) fn release_path(path: &str) -> Option<String> {
-    let rest = path.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
-    (!rest.is_empty()).then(|| decode(rest))
-}
-
+/// `GET /api/v1/zombies`.
 pub(super) fn zombies(state: &AppState, kms: Option<&str>) -> Resp {
     let Some(reaper) = &state.reaper else {
         return text(StatusCode::NOT_FOUND, "reaper not running\n");
@@ -49,52 +42,8 @@ pub(super) fn zombies(state: &AppState, kms: Option<&str>) -> Resp {
     }))
 }
 
-/// Compare without an early exit on the first differing byte.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
-fn unauthorized(why: &str) -> Resp {
-    let mut r = json_status(StatusCode::UNAUTHORIZED, &json!({ "error": why }));
-    r.headers_mut()
-        .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    r
-}
-
-/// Check the bearer token of a mutating call (`reaper.api_token`); the
-/// rejection, if any: 403 when no token is configured (`what` is then
-/// disabled), 401 when missing or wrong.
-pub(super) fn rejection(state: &AppState, auth: Option<&str>, what: &str) -> Option<Resp> {
-    let Some(token) = state.reaper.as_ref().and_then(|r| r.token()) else {
-        return Some(json_status(
-            StatusCode::FORBIDDEN,
-            &json!({ "error": format!("{what} is disabled: no reaper.api_token configured") }),
-        ));
-    };
-    let given = auth.and_then(|a| a.strip_prefix("Bearer ")).map(str::trim);
-    match given {
-        None => Some(unauthorized("a bearer token is required")),
-        Some(t) if !same(t, &token) => Some(unauthorized("wrong token")),
-        Some(_) => None,
-    }
-}
-
-pub(super) async fn release(
-    state: &AppState,
-    method: &Method,
-    object: &str,
-    auth: Option<&str>,
-) -> Resp {
-    if method != Method::POST {
-        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        r.headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("POST"));
-        return r;
-    }
+/// `POST /api/v1/objects/{id}/release`.
+pub(super) async fn release(state: &AppState, object: &str, auth: Option<&str>) -> Resp {
     let Some(reaper) = &state.reaper else {
         return text(StatusCode::NOT_FOUND, "reaper not running\n");
     };
@@ -134,27 +83,4 @@ pub(super) async fn release(
     };
     tracing::info!(object = %object, status = status.as_u16(), "manual release request");
     json_status(status, &body)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn release_paths() {
-        assert_eq!(
-            release_path(
-                "/api/v1/objects/a_kurento.MediaPipeline%2Fb_kurento.WebRtcEndpoint/release"
-            )
-            .as_deref(),
-            Some("a_kurento.MediaPipeline/b_kurento.WebRtcEndpoint")
-        );
-        assert_eq!(
-            release_path("/api/v1/objects/p/e/release").as_deref(),
-            Some("p/e")
-        );
-        assert_eq!(release_path("/api/v1/objects//release"), None);
-        assert_eq!(release_path("/api/v1/objects/x"), None);
-        assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
-    }
 }

@@ -10,7 +10,7 @@ use crate::clock::now_millis;
 use crate::model::{Element, EndpointState, Since, StatsSample, TargetModel};
 use crate::reaper::Zombie;
 
-use super::AppState;
+use super::state::AppState;
 
 fn since<T: serde::Serialize>(s: Option<Since<T>>) -> Value {
     s.map_or(

@@ -1,6 +1,8 @@
 //! The KMS client: the multiplexed reconnecting connection (`connection`,
 //! `supervisor`), the typed API (`client`), the few state-changing
-//! operations (`actions`) and the one error type of a KMS call (`error`).
+//! operations (`actions`), the one error type of a KMS request (`error`), a
+//! call with a deadline and its error (`call`), and the registry of the
+//! targets' clients (`clients`).
 //! The protocol itself (frames, types, operations, events, stats, ids) is
 //! data in the `kms-proto` crate, re-exported here.
 //!
@@ -21,7 +23,9 @@
 //! ```
 
 pub mod actions;
+pub mod call;
 pub mod client;
+pub mod clients;
 pub mod connection;
 pub mod error;
 mod shared;
@@ -30,7 +34,9 @@ mod supervisor;
 pub use kms_proto::{events, ids, ops, stats, types, wire};
 
 pub use actions::Action;
+pub use call::CallError;
 pub use client::Client;
+pub use clients::Clients;
 pub use connection::{ConnState, Connection, ConnectionConfig, Notice, Reconnected, WireCounters};
 pub use error::ClientError;
 pub use events::{Event, EventKind, EventType};

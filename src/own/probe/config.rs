@@ -1,27 +1,11 @@
-//! Objects the daemon creates on KMS, and the synthetic media probe.
-//!
-//! Owns: the `[probe]` settings, the owner tag put on everything the daemon
-//! creates (`owned`: tagging, and the start-up release of leftovers a crashed
-//! daemon left behind), and the per-target probe task (`runner`): every
-//! interval a pipeline with a PlayerEndpoint feeding one of two WebRtcEndpoints
-//! negotiated with each other, timed phase by phase, then released.
-//!
-//! Every object is created on a KMS session of its own (a new connection),
-//! never on the scrape's shared session: the scrape `unref`s each pipeline it
-//! read, and an object no session references is released at once
-//! (PROTOCOL.md, "Sessions, references, garbage collection").
-
-mod owned;
-mod runner;
+//! The `[probe]` settings: whether and where the probe runs, how often, what
+//! its player plays, how long a run may take; and their problems.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use owned::{owns, release_leftovers, Ownership, INSTANCE_KEY};
-pub use runner::{probe_once, run_target, Phase, ProbeReport, ProbeTask};
-
-use crate::kms::ClientError;
+use crate::own::player::playable;
 
 /// The `[probe]` section.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -77,10 +61,7 @@ impl ProbeConfig {
                 "must be greater than zero and at most probe.interval",
             );
         }
-        let scheme_ok = ["file://", "http://", "https://", "rtsp://"]
-            .iter()
-            .any(|s| self.uri.starts_with(s) && self.uri.len() > s.len());
-        if !scheme_ok {
+        if !playable(&self.uri) {
             fail(
                 "probe.uri",
                 self.uri.clone(),
@@ -97,30 +78,6 @@ impl ProbeConfig {
             }
         }
         v
-    }
-}
-
-/// Why an owned-object operation or a probe phase failed.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ProbeError {
-    #[error("KMS did not answer within {0:?}")]
-    Timeout(Duration),
-    #[error("KMS error: {0}")]
-    Kms(#[from] ClientError),
-    #[error("ICE failed on {0}")]
-    IceFailed(String),
-    #[error("cancelled (daemon shutting down)")]
-    Cancelled,
-}
-
-/// Run `fut` within `limit`.
-pub(crate) async fn within<T>(
-    limit: Duration,
-    fut: impl std::future::Future<Output = Result<T, ClientError>>,
-) -> Result<T, ProbeError> {
-    match tokio::time::timeout(limit, fut).await {
-        Err(_) => Err(ProbeError::Timeout(limit)),
-        Ok(r) => r.map_err(ProbeError::Kms),
     }
 }
 

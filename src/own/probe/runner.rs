@@ -18,7 +18,7 @@
 //! The whole run (release excepted) is bounded by `probe.timeout`; a timeout
 //! or a shutdown fails the phase in progress and still releases. A release
 //! that fails is retried before the next run; a crash is covered by the
-//! start-up release (`owned`).
+//! start-up sweep (`own::sweep`).
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -26,12 +26,33 @@ use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use crate::kms::call::{within, CallError};
 use crate::kms::types::{IceCandidate, IceComponentState, MediaType};
-use crate::kms::{Client, ConnectionConfig, EventKind, EventType, Notice};
+use crate::kms::{Client, ClientError, ConnectionConfig, EventKind, EventType, Notice};
 use crate::metrics::ProbeMetrics;
 
-use super::owned::{release_leftovers, Ownership};
-use super::{ProbeConfig, ProbeError};
+use crate::own::session;
+use crate::own::sweep::sweep;
+use crate::own::tags::Ownership;
+
+use super::config::ProbeConfig;
+
+/// Why a probe phase failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProbeError {
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error("ICE failed on {0}")]
+    IceFailed(String),
+    #[error("cancelled (daemon shutting down)")]
+    Cancelled,
+}
+
+impl From<ClientError> for ProbeError {
+    fn from(e: ClientError) -> Self {
+        ProbeError::Call(e.into())
+    }
+}
 
 /// A phase of a probe run (the `phase` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,8 +231,8 @@ impl Run<'_> {
 }
 
 /// Release `pipeline` on `client` within `limit`.
-async fn release(client: &Client, pipeline: &str, limit: Duration) -> Result<(), ProbeError> {
-    super::within(limit, client.release(pipeline)).await
+async fn release(client: &Client, pipeline: &str, limit: Duration) -> Result<(), CallError> {
+    within(limit, client.release(pipeline)).await
 }
 
 /// One probe run on a new session of `conn`'s KMS; never leaves its objects
@@ -252,7 +273,7 @@ pub async fn probe_once(
     };
     let outcome = tokio::select! {
         r = tokio::time::timeout_at(deadline, run.steps()) => {
-            r.unwrap_or(Err(ProbeError::Timeout(cfg.timeout)))
+            r.unwrap_or(Err(CallError::Timeout(cfg.timeout).into()))
         }
         _ = cancel.cancelled() => Err(ProbeError::Cancelled),
     };
@@ -273,8 +294,7 @@ pub async fn probe_once(
             }
         }
     }
-    let _ = super::within(limit, client.close_session()).await;
-    client.shutdown();
+    session::close(&client, limit).await;
     report.phases.push((Phase::Release, at.elapsed()));
     report.total = begun.elapsed();
     report
@@ -322,26 +342,7 @@ impl ProbeTask {
     /// Release leftovers (of earlier processes, or `pending` of this one) on
     /// a session of its own; true when done.
     async fn sweep(&self, pending: &mut Vec<String>) -> bool {
-        let conn = self.conn();
-        let limit = conn.request_timeout;
-        let client = match tokio::time::timeout(limit, Client::connect(conn)).await {
-            Ok(Ok(c)) => c,
-            _ => return false,
-        };
-        let mut ok = true;
-        for p in std::mem::take(pending) {
-            if release(&client, &p, limit).await.is_err() {
-                pending.push(p);
-                ok = false;
-            }
-        }
-        if let Err(e) = release_leftovers(&client, &self.me, limit).await {
-            tracing::warn!(kms = %self.kms, error = %e, "leftover sweep failed; retrying");
-            ok = false;
-        }
-        let _ = super::within(limit, client.close_session()).await;
-        client.shutdown();
-        ok
+        sweep(&self.kms, self.conn(), &self.me, pending).await
     }
 }
 

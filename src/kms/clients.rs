@@ -1,12 +1,14 @@
-//! The registry of KMS clients the operator API may use for live reads: one
-//! per target, the same `Client` (and so the same KMS session) the scrape and
-//! the reaper use. The daemon keeps it in step with its targets
-//! (`Daemon::sync_targets`); handlers only look clients up.
+//! The registry of the targets' KMS clients: one per target, the same
+//! `Client` (and so the same KMS session) the scrape and the reaper use. The
+//! daemon keeps it in step with its targets (`Daemon::sync_targets`); the
+//! operator API's live reads use these clients, the daemon's own objects only
+//! their connection settings (they open sessions of their own).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use crate::kms::Client;
+use super::call::CallError;
+use super::Client;
 
 /// Target name → client. Cheap to clone (shared).
 #[derive(Clone, Default)]
@@ -49,5 +51,11 @@ impl Clients {
             .unwrap_or_else(PoisonError::into_inner)
             .get(target)
             .cloned()
+    }
+
+    /// The client of `target`, or why there is none (`NoClient`).
+    pub fn call(&self, target: &str) -> Result<Client, CallError> {
+        self.get(target)
+            .ok_or_else(|| CallError::NoClient(target.to_owned()))
     }
 }

@@ -1,12 +1,14 @@
-//! Watches: `POST /api/v1/elements/{id}/watch?duration=30s` (bearer token)
-//! subscribes to the element's own KMS events for a while and records each
-//! one in the element's history ring (`Update::Event`), then unsubscribes,
-//! `unref`s the pipeline and closes its session.
+//! Watches: a subscription to an element's own KMS events for a while, on a
+//! KMS session of its own (`session`), recording each event in the element's
+//! history ring (`Update::Event`); then it unsubscribes, `unref`s the
+//! pipeline and closes its session. One watch per element, at most
+//! `api.max_watches` at once; the operator API's
+//! `POST /api/v1/elements/{id}/watch` (`http::own_api`) starts them.
 //!
 //! ```text
-//!   start: token, element known, duration ≤ api.watch_max, a free slot
+//!   start: element not watched, a free slot (api.max_watches)
 //!     → own KMS session (a new connection with the target's settings)
-//!     → subscribe the element's event types ─► 202 {session, events, until}
+//!     → subscribe the element's event types ─► WatchStarted {session, events, until}
 //!   task: notices of that session ─► Update::Event into the model
 //!     until the deadline, shutdown, or the connection drops
 //!   end: unsubscribe each, unref the pipeline, closeSession{release:false}
@@ -23,18 +25,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use hyper::StatusCode;
-use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::clock::now_millis;
+use crate::kms::call::{within, CallError};
 use crate::kms::events::{EventKind, EventType};
-use crate::kms::{Client, ClientError, Notice};
-use crate::model::{SharedTarget, Update};
+use crate::kms::{Client, ClientError, Clients, Notice};
+use crate::model::{SharedTarget, Store, Update};
 
-use super::{json_error, json_status, param, AppState, Resp};
+use super::session;
 
 /// Why a watch could not start.
 #[derive(Debug, thiserror::Error)]
@@ -45,36 +46,43 @@ pub enum WatchError {
     Busy(String),
     #[error("{0} watches are running (api.max_watches)")]
     Full(usize),
-    #[error("target {0} is not running")]
-    NoClient(String),
-    #[error("KMS did not answer within {0:?}")]
-    Timeout(Duration),
-    #[error("KMS no longer knows {0}")]
-    Gone(String),
-    #[error("KMS error: {0}")]
-    Kms(ClientError),
+    #[error(transparent)]
+    Call(#[from] CallError),
 }
 
-impl WatchError {
-    fn status(&self) -> StatusCode {
-        match self {
-            WatchError::BadDuration(_) => StatusCode::BAD_REQUEST,
-            WatchError::Busy(_) => StatusCode::CONFLICT,
-            WatchError::Full(_) => StatusCode::TOO_MANY_REQUESTS,
-            WatchError::NoClient(_) => StatusCode::SERVICE_UNAVAILABLE,
-            WatchError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            WatchError::Gone(_) => StatusCode::NOT_FOUND,
-            WatchError::Kms(_) => StatusCode::BAD_GATEWAY,
-        }
-    }
+/// The element a watch is about, as the model knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watched {
+    /// Its target.
+    pub kms: String,
+    pub element: String,
+    pub pipeline: String,
+    /// Its type (`WebRtcEndpoint`...): which events are worth watching.
+    pub element_type: String,
+}
 
-    fn from_client(e: ClientError, limit: Duration) -> Self {
-        match e {
-            ClientError::Timeout { .. } => WatchError::Timeout(limit),
-            ClientError::ObjectNotFound { id } => WatchError::Gone(id),
-            e => WatchError::Kms(e),
-        }
-    }
+/// The limits of watches (`[api]`).
+#[derive(Debug, Clone, Copy)]
+pub struct WatchLimits {
+    /// Time allowed to each KMS call (`api.live_timeout`).
+    pub call: Duration,
+    /// Watches at once (`api.max_watches`).
+    pub max: usize,
+}
+
+/// A watch that started.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WatchStarted {
+    pub kms: String,
+    pub element: String,
+    pub pipeline: String,
+    /// The watch's own KMS session.
+    pub session: Option<String>,
+    /// The event types subscribed.
+    pub events: Vec<&'static str>,
+    pub duration_ms: u64,
+    /// When it ends (ms since the epoch).
+    pub until: u64,
 }
 
 /// The running watches (one per element at most); cheap to clone.
@@ -100,6 +108,61 @@ impl Watches {
             watches: self.clone(),
             element: element.to_owned(),
         })
+    }
+
+    /// Watch `what` for `length` (already cut to `api.watch_max`): take its
+    /// slot, open a session on the KMS of `what.kms` (whose client `clients`
+    /// holds), subscribe its event types, and record its events into its
+    /// target's model in `store` until the end.
+    pub async fn start(
+        &self,
+        clients: &Clients,
+        store: &Store,
+        what: &Watched,
+        length: Duration,
+        limits: WatchLimits,
+    ) -> Result<WatchStarted, WatchError> {
+        let limit = limits.call;
+        let (element, pipeline) = (what.element.as_str(), what.pipeline.as_str());
+        let slot = self.reserve(element, limits.max)?;
+        let client = session::beside(&clients.call(&what.kms)?, limit).await?;
+        let notices = client.notices();
+        let session = client.connection().session();
+        let mut subscribed = Vec::new();
+        for ev in event_types(&what.element_type) {
+            match within(limit, client.subscribe(element, ev)).await {
+                Ok(_) => subscribed.push(ev),
+                // Not an event of this type (40106): skip it.
+                Err(CallError::Kms(ClientError::Kms { code: 40106, .. })) => {}
+                Err(e) => {
+                    end(&client, element, pipeline, &subscribed, limit).await;
+                    return Err(e.into());
+                }
+            }
+        }
+        let started = WatchStarted {
+            kms: what.kms.clone(),
+            element: element.to_owned(),
+            pipeline: pipeline.to_owned(),
+            session,
+            events: subscribed.iter().map(|e| e.as_str()).collect(),
+            duration_ms: length.as_millis() as u64,
+            until: now_millis() + length.as_millis() as u64,
+        };
+        let run = Run {
+            client,
+            notices,
+            model: store.target(&what.kms),
+            element: element.to_owned(),
+            pipeline: pipeline.to_owned(),
+            subscribed,
+            limit,
+            cancel: self.cancel.child_token(),
+            _slot: slot,
+        };
+        tracing::info!(kms = %what.kms, element = %element, ?length, "watch started");
+        self.tasks.spawn(run.run(length));
+        Ok(started)
     }
 
     /// Elements watched now.
@@ -224,108 +287,6 @@ pub fn fields(kind: &EventKind) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Parse `?duration=` (humantime) and cut it to `max`.
-fn duration(query: &str, default: Duration, max: Duration) -> Result<Duration, WatchError> {
-    let d = match param(query, "duration") {
-        None => default,
-        Some(text) => humantime::parse_duration(&text)
-            .map_err(|e| WatchError::BadDuration(format!("{text:?}: {e}")))?,
-    };
-    if d.is_zero() {
-        return Err(WatchError::BadDuration("must be greater than zero".into()));
-    }
-    Ok(d.min(max))
-}
-
-/// Handle `POST /api/v1/elements/{id}/watch`.
-pub(super) async fn start(
-    state: &AppState,
-    kms: Option<&str>,
-    element: &str,
-    query: &str,
-    auth: Option<&str>,
-) -> Resp {
-    if let Some(r) = super::reaper_api::rejection(state, auth, "watching") {
-        return r;
-    }
-    let Some((target, pipeline, ty)) = super::api::element_facts(state, kms, element) else {
-        return super::api::unknown("element", element);
-    };
-    match begin(state, &target, element, &pipeline, &ty, query).await {
-        Ok(body) => json_status(StatusCode::ACCEPTED, &body),
-        Err(e) => json_error(e.status(), &e),
-    }
-}
-
-async fn begin(
-    state: &AppState,
-    target: &str,
-    element: &str,
-    pipeline: &str,
-    ty: &str,
-    query: &str,
-) -> Result<serde_json::Value, WatchError> {
-    let api = state.api_config();
-    let limit = api.live_timeout;
-    let length = duration(query, api.watch_default, api.watch_max)?;
-    let slot = state.watches.reserve(element, api.max_watches)?;
-    let shared = state
-        .clients
-        .get(target)
-        .ok_or_else(|| WatchError::NoClient(target.to_owned()))?;
-    let mut cfg = shared.connection().config().clone();
-    cfg.connect_timeout = limit;
-    let client = match tokio::time::timeout(limit, Client::connect(cfg)).await {
-        Err(_) => return Err(WatchError::Timeout(limit)),
-        Ok(r) => r.map_err(|e| WatchError::from_client(e, limit))?,
-    };
-    let notices = client.notices();
-    let session = client.connection().session();
-    let mut subscribed = Vec::new();
-    for ev in event_types(ty) {
-        match tokio::time::timeout(limit, client.subscribe(element, ev)).await {
-            Ok(Ok(_)) => subscribed.push(ev),
-            // Not an event of this type (40106): skip it.
-            Ok(Err(ClientError::Kms { code: 40106, .. })) => {}
-            other => {
-                let err = match other {
-                    Err(_) => WatchError::Timeout(limit),
-                    Ok(Err(e)) => WatchError::from_client(e, limit),
-                    Ok(Ok(_)) => unreachable!("handled above"),
-                };
-                end(&client, element, pipeline, &subscribed, limit).await;
-                return Err(err);
-            }
-        }
-    }
-    let now = now_millis();
-    let until = now + length.as_millis() as u64;
-    let names: Vec<&str> = subscribed.iter().map(|e| e.as_str()).collect();
-    let body = json!({
-        "kms": target,
-        "element": element,
-        "pipeline": pipeline,
-        "session": session,
-        "events": names,
-        "duration_ms": length.as_millis() as u64,
-        "until": until,
-    });
-    let run = Run {
-        client,
-        notices,
-        model: state.store.target(target),
-        element: element.to_owned(),
-        pipeline: pipeline.to_owned(),
-        subscribed,
-        limit,
-        cancel: state.watches.cancel.child_token(),
-        _slot: slot,
-    };
-    tracing::info!(kms = %target, element = %element, ?length, "watch started");
-    state.watches.tasks.spawn(run.run(length));
-    Ok(body)
-}
-
 /// A started watch.
 struct Run {
     client: Client,
@@ -379,34 +340,17 @@ impl Run {
 /// Unsubscribe, unref the pipeline, close the session; errors only logged.
 async fn end(client: &Client, element: &str, pipeline: &str, subs: &[EventType], limit: Duration) {
     for ev in subs {
-        let _ = tokio::time::timeout(limit, client.unsubscribe(element, *ev)).await;
+        let _ = within(limit, client.unsubscribe(element, *ev)).await;
     }
-    if let Ok(Err(e)) = tokio::time::timeout(limit, client.unref(pipeline)).await {
+    if let Err(e) = within(limit, client.unref(pipeline)).await {
         tracing::debug!(pipeline = %pipeline, error = %e, "watch unref");
     }
-    let _ = tokio::time::timeout(limit, client.close_session()).await;
-    client.shutdown();
+    session::close(client, limit).await;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_are_parsed_and_capped() {
-        let (def, max) = (Duration::from_secs(30), Duration::from_secs(300));
-        assert_eq!(duration("", def, max).unwrap(), def);
-        assert_eq!(
-            duration("duration=2s", def, max).unwrap(),
-            Duration::from_secs(2)
-        );
-        assert_eq!(duration("duration=1h", def, max).unwrap(), max);
-        assert!(matches!(
-            duration("duration=soon", def, max),
-            Err(WatchError::BadDuration(_))
-        ));
-        assert!(duration("duration=0s", def, max).is_err());
-    }
 
     #[test]
     fn slots_are_exclusive_and_bounded() {

@@ -1,0 +1,101 @@
+//! The answers' shapes: plain text, JSON, JSON errors (`{"error": why}`),
+//! 405 with `Allow`, 404 for an unknown object, Graphviz DOT, and the one
+//! HTTP status of a failed call to a target's KMS (`call_status`).
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::{Response, StatusCode};
+
+use crate::kms::CallError;
+
+/// An answer.
+pub type Resp = Response<Full<Bytes>>;
+
+/// `body` as `text/plain` with `status`.
+pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Resp {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// `v` as JSON, 200.
+pub fn json_resp(v: &serde_json::Value) -> Resp {
+    let mut r = text(StatusCode::OK, v.to_string());
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// `v` as JSON with `status`.
+pub fn json_status(status: StatusCode, v: &serde_json::Value) -> Resp {
+    let mut r = json_resp(v);
+    *r.status_mut() = status;
+    r
+}
+
+/// `v` serialized as JSON with `status`.
+pub fn json_of(status: StatusCode, v: &impl serde::Serialize) -> Resp {
+    match serde_json::to_value(v) {
+        Ok(v) => json_status(status, &v),
+        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+/// `{"error": why}` with `status`.
+pub fn json_error(status: StatusCode, why: impl std::fmt::Display) -> Resp {
+    json_status(status, &serde_json::json!({ "error": why.to_string() }))
+}
+
+/// 405 with the `Allow` header, a JSON body (the operator API).
+pub fn not_allowed(allow: &'static str) -> Resp {
+    let mut r = json_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+    r.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+/// 405 with the `Allow` header, a text body (the pages, the reaper's release).
+pub fn not_allowed_text(allow: &'static str) -> Resp {
+    let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    r.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+/// 404 naming the unknown object.
+pub fn unknown(what: &str, id: &str) -> Resp {
+    json_error(StatusCode::NOT_FOUND, format!("unknown {what}: {id}"))
+}
+
+/// A Graphviz DOT document.
+pub fn graphviz(dot: String) -> Resp {
+    let mut r = text(StatusCode::OK, dot);
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/vnd.graphviz; charset=utf-8"),
+    );
+    r
+}
+
+/// The status of a failed call to a target's KMS: 503 when the target is not
+/// running, 504 when KMS did not answer in time, 404 when it no longer knows
+/// the object, 502 for any other KMS error.
+pub fn call_status(e: &CallError) -> StatusCode {
+    match e {
+        CallError::NoClient(_) => StatusCode::SERVICE_UNAVAILABLE,
+        CallError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        CallError::Gone(_) => StatusCode::NOT_FOUND,
+        CallError::Kms(_) => StatusCode::BAD_GATEWAY,
+    }
+}
+
+impl From<CallError> for Resp {
+    fn from(e: CallError) -> Resp {
+        json_error(call_status(&e), &e)
+    }
+}

@@ -1,0 +1,38 @@
+//! What the handlers read: the shared state of the HTTP server.
+
+use std::sync::{Arc, PoisonError, RwLock};
+
+use crate::config::ApiConfig;
+use crate::kms::Clients;
+use crate::metrics::Metrics;
+use crate::model::Store;
+use crate::own::{Players, Watches};
+
+/// What the handlers read.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub metrics: Arc<Metrics>,
+    pub store: Store,
+    /// Targets `/readyz` waits for; empty = every target.
+    pub readiness: Arc<RwLock<Vec<String>>>,
+    /// The reaper (zombies, manual releases); none in bare tests.
+    pub reaper: Option<crate::reaper::Reaper>,
+    /// The targets' KMS clients, for the API's live reads.
+    pub clients: Clients,
+    /// The API's limits (`[api]`, reloadable).
+    pub api: Arc<RwLock<ApiConfig>>,
+    /// Running watches.
+    pub watches: Watches,
+    /// Attached players.
+    pub players: Players,
+}
+
+impl AppState {
+    /// The API's limits in force.
+    pub fn api_config(&self) -> ApiConfig {
+        self.api
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
