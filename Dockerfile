@@ -14,7 +14,7 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin kurento-exporter --bin kms-sim \
+    cargo build --release --locked -p kurento-exporter -p kms-sim --bin kurento-exporter --bin kms-sim \
  && install -D -m 0755 target/release/kurento-exporter /out/usr/local/bin/kurento-exporter \
  && install -D -m 0755 target/release/kms-sim /out/usr/local/bin/kms-sim \
  && install -D -m 0644 deploy/kurento-exporter.toml /out/etc/kurento-exporter/kurento-exporter.toml \

@@ -745,7 +745,7 @@ def check_dockerfile():
     elif not re.search(r"FROM\s+rust:", stages[0]):
         problem("Dockerfile: the first stage is not a rust image")
     build = " ".join(l for l in lines if l.upper().startswith("RUN ") and "cargo build" in l)
-    for needed in ("--release", "--locked", "--bin kurento-exporter", "--bin kms-sim"):
+    for needed in ("--release", "--locked", "-p kms-sim", "--bin kurento-exporter", "--bin kms-sim"):
         if needed not in build:
             problem(f"Dockerfile: cargo build lacks {needed}")
     final = lines[lines.index(stages[-1]):] if stages else []

@@ -1,5 +1,6 @@
-//! The `kurento-exporter` binary: `--check-config`, SIGHUP reload (targets
-//! added live, an invalid file keeps the running configuration), SIGTERM drain.
+//! The `kurento-exporter` binary: `--check-config`, no target (exit 2),
+//! SIGHUP reload (targets added live, an invalid file keeps the running
+//! configuration), SIGTERM drain.
 // Needs the simulator: built with the `demo` feature (default).
 #![cfg(feature = "demo")]
 
@@ -35,6 +36,47 @@ fn config_text(listen: &str, targets: &[(&str, String)]) -> String {
         ));
     }
     s
+}
+
+/// Runs the binary with `args` and no `KURENTO_EXPORTER*` variable set.
+fn run_bare(args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("KURENTO_EXPORTER") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+#[test]
+fn no_target_exits_2_saying_how_to_give_one() {
+    let dir = temp_dir();
+    let empty = dir.join("empty.toml");
+    std::fs::write(&empty, "listen = \"127.0.0.1:0\"\n").unwrap();
+    let empty = empty.to_str().unwrap();
+    for args in [
+        vec![],
+        vec!["--check-config"],
+        vec!["--config", empty],
+        vec!["--config", empty, "--check-config"],
+    ] {
+        let out = run_bare(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "one line for {args:?}: {err}");
+        for hint in ["--kms", "config file", "demo", "simulator"] {
+            assert!(err.contains(hint), "{args:?}: no {hint:?} in {err}");
+        }
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // A target given by flag is enough.
+    let out = run_bare(&["--kms", "ws://127.0.0.1:1/kurento", "--check-config"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
