@@ -17,9 +17,14 @@
 //!        (phases timed ──► kurento_probe_*), the start-up sweep of a previous daemon's leftovers
 //! ```
 //!
-//! `kms` owns the client (the protocol is data in `kms-proto`, re-exported),
-//! and `kms::call` the one error of a call with a deadline; the simulator is
-//! the `kms-sim` crate. Imports go one way: `http` ──► `own` ──► `kms`, `model`.
+//! `kms` owns the client (the protocol is data in the `kms-proto` crate,
+//! re-exported), and `kms::call` the one error of a call with a deadline;
+//! `clock` is the one wall clock, `problem` the one configuration error; the
+//! simulator is the `kms-sim` crate, used only by the `demo` feature (and the
+//! tests and bench that run it). Imports go one way (`http` ──► `own` ──►
+//! `kms`, `model`; `reaper` ──► `policy` ──► `model`; `metrics` reads the
+//! model and takes other parts' collectors): `docs/architecture.md` lists
+//! which part may import which, and `tests/architecture.rs` checks it.
 #![forbid(unsafe_code)]
 
 pub mod clock;

@@ -5,18 +5,16 @@
 //! KMS is read on the daemon's timer (`scrape.interval`), not at scrape time:
 //! values are as old as the last cycle, which HELP texts say.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder};
+use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
 
+use super::family::{family, Family, Labels};
 use crate::kms::types::{ConnectionState, IceComponentState, MediaState};
 use crate::model::{Element, Store, TargetModel};
-
-/// Label set of one series: static names, borrowed values.
-pub type Labels<'a> = Vec<(&'a str, &'a str)>;
 
 /// Encodes the model of every target.
 #[derive(Debug)]
@@ -38,39 +36,6 @@ impl ModelCollector {
     pub fn new(store: Store, settings: Arc<RwLock<Settings>>) -> Self {
         ModelCollector { store, settings }
     }
-}
-
-const READ_NOTE: &str = " (read from KMS on the exporter's timer, not at scrape time)";
-
-/// One family: descriptor, then its series.
-pub(super) struct Family<'e> {
-    enc: MetricEncoder<'e>,
-    ty: MetricType,
-}
-
-impl Family<'_> {
-    pub(super) fn emit(&mut self, labels: &Labels<'_>, value: f64) -> fmt::Result {
-        let mut m = self.enc.encode_family(labels)?;
-        match self.ty {
-            MetricType::Counter => m.encode_counter::<Labels<'_>, _, f64>(&value, None),
-            MetricType::Info => m.encode_info(&Vec::<(&str, &str)>::new()),
-            _ => m.encode_gauge(&value),
-        }
-    }
-}
-
-pub(super) fn family<'e>(
-    enc: &'e mut DescriptorEncoder,
-    name: &'e str,
-    help: &str,
-    ty: MetricType,
-    body: impl FnOnce(&mut Family<'_>) -> fmt::Result,
-) -> fmt::Result {
-    let mut help_text = String::with_capacity(help.len() + READ_NOTE.len());
-    let _ = write!(help_text, "{help}{READ_NOTE}");
-    let enc = enc.encode_descriptor(name, &help_text, None, ty)?;
-    let mut f = Family { enc, ty };
-    body(&mut f)
 }
 
 /// A target and the elements whose series are exported (the cardinality cap).

@@ -4,6 +4,7 @@
 //! by content negotiation.
 
 mod collector;
+mod family;
 mod probe;
 mod rtp;
 
@@ -17,7 +18,8 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
-pub use collector::{Labels, ModelCollector, Settings};
+pub use collector::{ModelCollector, Settings};
+pub use family::Labels;
 pub use probe::ProbeMetrics;
 use std::sync::{Arc, PoisonError, RwLock};
 

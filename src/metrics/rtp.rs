@@ -7,7 +7,7 @@ use std::fmt;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType::{self, Counter, Gauge};
 
-use super::collector::{family, Family, Labels};
+use super::family::{family, Family, Labels};
 use crate::model::{Element, InboundRtp, OutboundRtp, RtpStream, StatsSample};
 
 type Targets<'a, 'b> = [(&'a str, &'b [&'a Element])];

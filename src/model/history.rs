@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
 
-use super::element::{Direction, EndpointChange, EndpointState};
+use super::state::{Direction, EndpointChange, EndpointState};
 use super::Millis;
 use crate::kms::types::{
     ConnectionState, DtlsConnectionState, IceComponentState, MediaState, MediaType,

@@ -16,6 +16,7 @@ mod element;
 mod history;
 pub mod negotiation;
 pub mod sdp;
+mod state;
 pub mod stats;
 mod store;
 
@@ -23,8 +24,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::kms::types::MediaType;
 
-pub use element::{Direction, Element, EndpointChange, EndpointState, Flow, Since};
+pub use element::Element;
 pub use history::{History, Transition, TransitionKind, DEFAULT_HISTORY_LEN};
+pub use state::{Direction, EndpointChange, EndpointState, Flow, Since};
 pub use stats::{InboundRtp, OutboundRtp, RtpStream, StatsSample};
 pub use store::{SharedTarget, Store};
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::kms::types::MediaType;
 
-use super::element::Direction;
+use super::state::Direction;
 use super::Millis;
 
 /// One received RTP stream (`inboundrtp`), media received from the remote peer.

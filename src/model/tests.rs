@@ -1,4 +1,4 @@
-use super::element::EndpointChange;
+use super::state::EndpointChange;
 use super::*;
 use crate::kms::types::{IceComponentState, MediaState};
 

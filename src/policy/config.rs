@@ -319,7 +319,7 @@ fn check_match(p: &mut Problems, key: &str, m: &MatchConfig) {
         }
     }
     for (i, s) in m.tags.iter().enumerate() {
-        if let Err(why) = super::rules::TagSelector::parse(s) {
+        if let Err(why) = super::selector::TagSelector::parse(s) {
             p.fail(format!("{key}.match.tags[{i}]"), s, why);
         }
     }

@@ -20,6 +20,7 @@ mod evidence;
 mod history;
 mod live;
 mod rules;
+mod selector;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -37,7 +38,8 @@ pub use eval::{SessionView, Tri};
 pub use evidence::{Evidence, StateSince};
 pub use history::{History, Streak};
 pub use live::{liveness, Liveness};
-pub use rules::{Matcher, Policy, PolicyError, Rule, TagSelector};
+pub use rules::{Matcher, Policy, PolicyError, Rule};
+pub use selector::TagSelector;
 
 /// Object X matches rule R.
 #[derive(Debug, Clone, PartialEq, Serialize)]

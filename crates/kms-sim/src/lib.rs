@@ -13,7 +13,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), kms_sim::SimError> {
 //! use std::time::Duration;
-//! use kms_sim::{self, Action, Fault, Scenario, SimConfig, Vanish};
+//! use kms_sim::{self as sim, Action, Fault, Scenario, SimConfig, Vanish};
 //!
 //! let sim = sim::start(SimConfig {
 //!     listen: "127.0.0.1:0".parse().expect("address"),
