@@ -1,3 +1,5 @@
+//! Tests of loading, layering and validating the configuration.
+
 use super::*;
 use std::io::Write;
 

@@ -1,3 +1,5 @@
+//! Tests of the metrics page rendered from a model: names, labels, values, the cardinality cap.
+
 use super::*;
 use crate::kms::types::{IceComponentState, MediaState, MediaType};
 use crate::model::{

@@ -1,3 +1,5 @@
+//! Tests of the model: apply, remove, reset, flow, endpoint states and history.
+
 use super::state::EndpointChange;
 use super::*;
 use crate::kms::types::{IceComponentState, MediaState};
