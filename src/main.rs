@@ -108,23 +108,26 @@ fn demo_addrs(command: &Option<Command>) -> Option<(SocketAddr, SocketAddr)> {
 /// Run the daemon until a signal; with `demo`, against the built-in
 /// simulator started first.
 async fn run(
-    #[cfg_attr(not(feature = "demo"), allow(unused_mut))] mut cfg: Config,
+    cfg: Config,
     demo: Option<(SocketAddr, SocketAddr)>,
     file: Option<PathBuf>,
     overrides: Overrides,
 ) -> anyhow::Result<()> {
     #[cfg(feature = "demo")]
-    let _sim = match demo {
+    let (cfg, _sim) = match demo {
         Some((sim_listen, sim_control)) => {
             let sim = kurento_exporter::demo::start_simulator(sim_listen, sim_control).await?;
-            cfg.targets = vec![kurento_exporter::config::Target {
-                name: "demo".into(),
-                url: sim.ws_url(),
-                reaper_mode: None,
-            }];
-            Some(sim)
+            let cfg = Config {
+                targets: vec![kurento_exporter::config::Target {
+                    name: "demo".into(),
+                    url: sim.ws_url(),
+                    reaper_mode: None,
+                }],
+                ..cfg
+            };
+            (cfg, Some(sim))
         }
-        None => None,
+        None => (cfg, None),
     };
     let daemon = Daemon::start(cfg.clone()).await?;
     if let Some((_, sim_control)) = demo {

@@ -1,6 +1,6 @@
 //! The `kurento-exporter` binary: `--check-config`, no target (exit 2),
-//! SIGHUP reload (targets added live, an invalid file keeps the running
-//! configuration), SIGTERM drain.
+//! SIGHUP reload (targets added live, an invalid file or one with no target
+//! keeps the running configuration), SIGTERM drain.
 // Needs the simulator: built with the `demo` feature (default).
 #![cfg(feature = "demo")]
 
@@ -216,6 +216,30 @@ async fn sighup_reloads_and_sigterm_drains() {
         .unwrap()
         .success());
     eventually(LIMIT, "b removed by reload", || up("b", None)).await;
+
+    // A reload to no target at all is refused: a stays watched.
+    std::fs::write(&file, config_text(&listen, &[])).unwrap();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    eventually(LIMIT, "the empty reload is logged", || {
+        let log = log.clone();
+        async move {
+            let text = log.lock().unwrap().clone();
+            if text.contains("no KMS to watch") {
+                Ok(())
+            } else {
+                Err("not logged yet".to_string())
+            }
+        }
+    })
+    .await;
+    eventually(LIMIT, "still watching a after an empty reload", || {
+        up("a", Some(1.0))
+    })
+    .await;
 
     // SIGTERM: drains and exits 0 within the grace time.
     assert!(Command::new("kill")

@@ -8,7 +8,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::model::{is_hub, Element, TargetModel};
+use crate::model::{Element, TargetModel};
+use kms_proto::ids::is_hub;
 
 pub const FLOWING: &str = "palegreen";
 pub const STOPPED: &str = "lightcoral";

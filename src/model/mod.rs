@@ -36,8 +36,6 @@ pub type Millis = u64;
 /// A KMS object id (`<uuid>_kurento.MediaPipeline`, `<pipeline>/<uuid>_kurento.<Type>`).
 pub type ObjectId = String;
 
-pub use kms_proto::ids::is_hub;
-
 /// Connection and sync status of one target.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Health {

@@ -196,7 +196,7 @@ fn eval_pipeline(c: &ConditionConfig, p: &Pipeline, ctx: &Ctx<'_>) -> Tri {
                 .index
                 .children(&p.id)
                 .iter()
-                .filter(|c| !crate::model::is_hub(&c.element_type));
+                .filter(|c| !kms_proto::ids::is_hub(&c.element_type));
             for child in judged {
                 any = true;
                 if !ctx.zombies.contains(&child.id) {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::kms::types::MediaType;
 use crate::model::{Direction, Millis, ObjectId, TargetModel};
+use kms_proto::ids::{is_hub, pipeline_of};
 
 /// What the scrape remembers per object between cycles (not KMS state).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -68,8 +69,6 @@ impl Read {
         }
     }
 }
-
-pub use kms_proto::ids::{is_hub, pipeline_of, type_of};
 
 /// Directions in which an element without RTP stats can carry media.
 fn flow_directions(element_type: &str) -> &'static [Direction] {
@@ -156,6 +155,7 @@ pub fn touched_pipelines(reads: &[Read]) -> BTreeSet<ObjectId> {
 mod tests {
     use super::*;
     use crate::model::{Element, Pipeline, Update};
+    use kms_proto::ids::type_of;
 
     const P: &str = "11_kurento.MediaPipeline";
 

@@ -11,7 +11,8 @@ use crate::metrics::{ErrorKind, ExporterMetrics, Outcome};
 use crate::model::{Direction, Element, EndpointChange, Millis, ObjectId, Pipeline, Update};
 
 use super::convert;
-use super::plan::{is_hub, pipeline_of, type_of, Read};
+use super::plan::Read;
+use kms_proto::ids::{is_hub, pipeline_of, type_of};
 
 /// A client instrumented for one target.
 pub struct Rpc {

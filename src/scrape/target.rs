@@ -16,9 +16,10 @@ use crate::kms::{Client, ClientError, ConnState, ConnectionConfig, Event, Notice
 use crate::metrics::{ErrorKind, ExporterMetrics};
 use crate::model::{Element, Millis, ObjectId, Pipeline, ServerSummary, SharedTarget, Update};
 
-use super::plan::{pipeline_of, plan, stagger, touched_pipelines, type_of, Book, Read};
+use super::plan::{plan, stagger, touched_pipelines, Book, Read};
 use super::reads::{execute, ReadResult, Rpc};
 use crate::clock::now_millis;
+use kms_proto::ids::{pipeline_of, type_of};
 
 /// One configured target.
 #[derive(Debug, Clone, PartialEq, Eq)]
