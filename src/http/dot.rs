@@ -1,19 +1,18 @@
 //! The pipeline graph as Graphviz DOT, from the model alone: one node per
-//! element (label: type and short id; filled green when media flows through
-//! it in either direction, red when its flow is known and none flows, grey
-//! when unknown or for hubs), one edge per connected pair labelled with its
-//! media types. `GET /api/v1/pipelines/{id}/dot` serves it; `?gstreamer=1`
-//! serves KMS's own `getGstreamerDot` instead (`live`).
+//! element, titled and coloured as every picture is (`paint`), one edge per
+//! connected pair labelled with its media types. `GET
+//! /api/v1/pipelines/{id}/dot` serves it; `?gstreamer=1` serves KMS's own
+//! `getGstreamerDot` instead (`live`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::model::{Element, TargetModel};
-use kms_proto::ids::is_hub;
+use crate::model::TargetModel;
 
-pub const FLOWING: &str = "palegreen";
-pub const STOPPED: &str = "lightcoral";
-pub const UNKNOWN: &str = "lightgrey";
+use super::paint::{title, Look};
+
+/// Tags that name a node when the application set them.
+const TAG_KEYS: &[&str] = &["participant", "room"];
 
 /// A DOT string literal.
 fn quote(s: &str) -> String {
@@ -33,25 +32,6 @@ fn quote(s: &str) -> String {
     out
 }
 
-/// The fill colour of an element by its flow.
-pub fn colour(e: &Element) -> &'static str {
-    let mut known = e.flow.iter().peekable();
-    if is_hub(&e.element_type) || known.peek().is_none() {
-        UNKNOWN
-    } else if e.flow.iter().any(|(_, _, s)| s.value) {
-        FLOWING
-    } else {
-        STOPPED
-    }
-}
-
-/// `a1b2c3d4` of `<pipeline>/a1b2c3d4-..._kurento.Type`.
-fn short(id: &str) -> &str {
-    let last = id.rsplit('/').next().unwrap_or(id);
-    let uuid = last.split('_').next().unwrap_or(last);
-    uuid.get(..8).unwrap_or(uuid)
-}
-
 /// The DOT document of `pipeline`, or `None` when the model lacks it.
 pub fn render(m: &TargetModel, pipeline: &str) -> Option<String> {
     let p = m.pipelines.get(pipeline)?;
@@ -67,13 +47,13 @@ pub fn render(m: &TargetModel, pipeline: &str) -> Option<String> {
     out.push_str("  edge [fontname=\"Helvetica\", fontsize=10];\n");
     let mut edges: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
     for e in m.children(pipeline) {
-        let label = format!("{}\\n{}", e.element_type, short(&e.id));
+        let label = title(e, TAG_KEYS);
         let _ = writeln!(
             out,
-            "  {} [label=\"{}\", fillcolor={}, tooltip={}];",
+            "  {} [label={}, fillcolor={}, tooltip={}];",
             quote(&e.id),
-            label.replace('"', "\\\""),
-            quote(colour(e)),
+            quote(&label),
+            quote(Look::of(e, None).colour()),
             quote(&e.name)
         );
         for (sink, media) in &e.sinks {
@@ -100,7 +80,7 @@ pub fn render(m: &TargetModel, pipeline: &str) -> Option<String> {
 mod tests {
     use super::*;
     use crate::kms::types::MediaType;
-    use crate::model::{Direction, Pipeline, Update};
+    use crate::model::{Direction, Element, Pipeline, Update};
 
     const P: &str = "p1_kurento.MediaPipeline";
 
@@ -149,13 +129,19 @@ mod tests {
         m.apply(flow(&b.id, false));
         let dot = render(&m, P).unwrap();
         assert!(dot.starts_with(&format!("digraph \"{P}\" {{")), "{dot}");
-        assert!(dot.contains(&format!("\"{}\" [label=\"WebRtcEndpoint\\naaaaaaaa\", fillcolor=\"{FLOWING}\", tooltip=\"aaaaaaaa-1 \\\"quoted\\\"\"]", a.id)), "{dot}");
+        assert!(dot.contains(&format!("\"{}\" [label=\"WebRtcEndpoint aaaaaaaa\", fillcolor=\"{}\", tooltip=\"aaaaaaaa-1 \\\"quoted\\\"\"]", a.id, Look::Flowing.colour())), "{dot}");
         assert!(
-            dot.contains(&format!("fillcolor=\"{STOPPED}\", tooltip=\"bbbbbbbb-2")),
+            dot.contains(&format!(
+                "fillcolor=\"{}\", tooltip=\"bbbbbbbb-2",
+                Look::Idle.colour()
+            )),
             "{dot}"
         );
         assert!(
-            dot.contains(&format!("fillcolor=\"{UNKNOWN}\", tooltip=\"cccccccc-3")),
+            dot.contains(&format!(
+                "fillcolor=\"{}\", tooltip=\"cccccccc-3",
+                Look::Idle.colour()
+            )),
             "{dot}"
         );
         assert!(

@@ -39,6 +39,7 @@ mod live;
 mod lookup;
 mod own_api;
 mod pages;
+mod paint;
 mod reaper_api;
 mod reply;
 mod routes;
