@@ -13,6 +13,8 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 # promtool (metrics and rule checks), a real Prometheus and Alertmanager.
 apt_install prometheus prometheus-alertmanager
+# A real headless browser for the console's test (tests/console_chromium.rs).
+apt_install chromium
 
 # kurento-client 7.3 names a git dependency that cannot be fetched: the lock
 # file maps it to the registry (package.json "overrides"), and no install

@@ -57,6 +57,8 @@ pub struct Daemon {
     /// Who this process is, as tags on what it creates.
     me: Ownership,
     players: Players,
+    /// The console's refresh pace (`AppState::scrape_interval`).
+    scrape_interval: Arc<RwLock<Duration>>,
     config: Config,
 }
 
@@ -85,6 +87,7 @@ impl Daemon {
         let probe = Arc::new(RwLock::new(config.probe.clone()));
         let me = Ownership::new(config.policy.owner_tag.clone());
         let players = Players::new(me.clone());
+        let scrape_interval = Arc::new(RwLock::new(config.scrape.interval));
         let state = AppState {
             metrics: metrics.clone(),
             store: store.clone(),
@@ -94,6 +97,7 @@ impl Daemon {
             api: api.clone(),
             watches: Watches::default(),
             players: players.clone(),
+            scrape_interval: scrape_interval.clone(),
         };
         let limits = Limits {
             header_read_timeout: config.http.header_read_timeout,
@@ -115,9 +119,11 @@ impl Daemon {
             probe,
             me,
             players,
+            scrape_interval,
             config: config.clone(),
         };
         d.sync_targets(&config);
+        d.metrics.exporter.config_reloaded(true, now_seconds());
         tracing::info!(%addr, targets = d.targets.len(), "kurento-exporter started");
         Ok(d)
     }
@@ -152,12 +158,15 @@ impl Daemon {
             tracing::warn!(old = %self.config.listen, new = %config.listen, "listen address changes need a restart; keeping the old one");
         }
         self.sync_targets(&config);
-        if let Err(e) = self
+        let reaper = self
             .reaper
-            .reload(&config.reaper, &config.policy, &modes(&config))
-        {
+            .reload(&config.reaper, &config.policy, &modes(&config));
+        if let Err(e) = &reaper {
             tracing::error!(error = %e, "reaper settings not reloaded; keeping the old ones");
         }
+        self.metrics
+            .exporter
+            .config_reloaded(reaper.is_ok(), now_seconds());
         self.metrics.set_settings(Settings {
             tag_labels: config.scrape.tag_labels.clone(),
             max_endpoints: config.scrape.max_endpoints,
@@ -168,6 +177,10 @@ impl Daemon {
             .unwrap_or_else(PoisonError::into_inner) = config.readiness.targets.clone();
         *self.api.write().unwrap_or_else(PoisonError::into_inner) = config.api.clone();
         *self.probe.write().unwrap_or_else(PoisonError::into_inner) = config.probe.clone();
+        *self
+            .scrape_interval
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = config.scrape.interval;
         self.config = config;
         tracing::info!(targets = self.targets.len(), "configuration reloaded");
     }
@@ -278,6 +291,11 @@ impl Daemon {
     }
 }
 
+/// Now, seconds since the epoch (the reload timestamp gauge).
+fn now_seconds() -> f64 {
+    crate::clock::now_millis() as f64 / 1000.0
+}
+
 /// The reaper mode of every configured target.
 fn modes(config: &Config) -> BTreeMap<String, Mode> {
     config
@@ -306,6 +324,7 @@ pub async fn run_until_signal(
                 Ok(cfg) => daemon.reload(cfg),
                 Err(e) => {
                     tracing::error!(error = %e, "reload failed; keeping the running configuration");
+                    daemon.metrics().exporter.config_reloaded(false, now_seconds());
                     // Log rotation relies on SIGHUP whatever the configuration says.
                     daemon.reaper().reopen_audit();
                 }

@@ -1,14 +1,34 @@
 //! The demo: the built-in KMS simulator running a leaky conference scenario,
-//! so the exporter can be tried with no KMS at all.
+//! watched by a daemon set up to tell the whole story in about a minute and
+//! a half: the shipped rules scaled down (`DEMO_SPEEDUP`) and made release
+//! rules, the reaper enforcing on the simulator (ours, so safe), the audit
+//! log in a temporary folder, and one log line when zombies are flagged and
+//! one when the simulator sees them released (`narrate`).
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kms_sim::{Action, Scenario, Vanish};
 use kms_sim::{SimConfig, SimError, SimHandle};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Target};
+use crate::policy::{ConditionConfig, PolicyConfig, RuleAction};
+use crate::reaper::{Board, Mode};
+
+/// The shipped rules' durations are divided by this in the demo (5 min → 10 s).
+pub const DEMO_SPEEDUP: u32 = 30;
+
+/// The demo's scrape pace (the shipped default is 10 s).
+const DEMO_SCRAPE: Duration = Duration::from_secs(2);
+
+/// Name of the simulated target.
+pub const DEMO_TARGET: &str = "demo";
 
 /// Three rooms: one healthy, one where a participant's app forgets to
-/// release a vanished peer, one forgotten entirely after its browsers crash.
+/// release a vanished peer, one forgotten entirely after its browsers close.
 pub fn leaky_conference() -> Scenario {
     let conf = |room: &str, participants| Action::Conference {
         room: room.into(),
@@ -20,7 +40,7 @@ pub fn leaky_conference() -> Scenario {
         .at(0, conf("sales", 3))
         .at(0, conf("retro", 2))
         .at(
-            20_000,
+            10_000,
             Action::Forget {
                 room: "sales".into(),
                 participant: "p2".into(),
@@ -28,7 +48,7 @@ pub fn leaky_conference() -> Scenario {
             },
         )
         .at(
-            30_000,
+            15_000,
             Action::ForgetRoom {
                 room: "retro".into(),
                 how: Vanish::Close,
@@ -56,4 +76,116 @@ pub async fn start_simulator(
         }
     });
     Ok(sim)
+}
+
+fn scaled(d: Duration) -> Duration {
+    d / DEMO_SPEEDUP
+}
+
+fn scale_condition(c: &ConditionConfig) -> ConditionConfig {
+    use ConditionConfig as C;
+    match c {
+        C::All(cs) => C::All(cs.iter().map(scale_condition).collect()),
+        C::Any(cs) => C::Any(cs.iter().map(scale_condition).collect()),
+        C::NoFlow {
+            direction,
+            duration,
+        } => C::NoFlow {
+            direction: *direction,
+            duration: scaled(*duration),
+        },
+        C::IceState { states, duration } => C::IceState {
+            states: states.clone(),
+            duration: scaled(*duration),
+        },
+        C::IceNeverConnected(d) => C::IceNeverConnected(scaled(*d)),
+        C::NoRemoteSdp(d) => C::NoRemoteSdp(scaled(*d)),
+        C::MediaDisconnected(d) => C::MediaDisconnected(scaled(*d)),
+        C::DtlsClosed(d) => C::DtlsClosed(scaled(*d)),
+        C::SessionTerminated(d) => C::SessionTerminated(scaled(*d)),
+        C::NoConnections(d) => C::NoConnections(scaled(*d)),
+        C::PipelineEmpty(d) => C::PipelineEmpty(scaled(*d)),
+        C::PipelineAllZombie(d) => C::PipelineAllZombie(scaled(*d)),
+        C::SessionGone(s) => C::SessionGone(s.clone()),
+        C::MinAge(d) => C::MinAge(scaled(*d)),
+    }
+}
+
+/// The shipped policy for the demo only: every duration divided by
+/// `DEMO_SPEEDUP`, every rule a release rule.
+pub fn demo_policy(shipped: &PolicyConfig) -> PolicyConfig {
+    let mut p = shipped.clone();
+    p.flow_grace = p.flow_grace.map(scaled);
+    for r in &mut p.rules {
+        r.action = RuleAction::Release;
+        r.min_age = scaled(r.min_age);
+        r.when = scale_condition(&r.when);
+    }
+    p
+}
+
+/// The folder of the demo's audit log (created by `demo_config`'s caller).
+pub fn audit_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("kurento-exporter-demo-{}", std::process::id()))
+}
+
+/// `base` set up for the demo: the simulator at `kms_url` as the only
+/// target, enforcing; the demo policy; a 2 s scrape; the audit log in `audit`.
+pub fn demo_config(base: Config, kms_url: &str, audit: &Path) -> Config {
+    let mut c = base;
+    c.targets = vec![Target {
+        name: DEMO_TARGET.into(),
+        url: kms_url.into(),
+        reaper_mode: Some(Mode::Enforce),
+    }];
+    c.policy = demo_policy(&PolicyConfig::default());
+    c.scrape.interval = DEMO_SCRAPE;
+    c.scrape.state_interval = c.scrape.state_interval.min(DEMO_SCRAPE * 5);
+    c.reaper.audit_log = Some(audit.join("audit.jsonl"));
+    c
+}
+
+/// Log one line when new zombies are flagged (the reaper's board) and one
+/// when the simulator receives releases from anyone but its own application
+/// (its ledger), until `cancel`.
+pub async fn narrate(board: Board, sim: SimHandle, cancel: CancellationToken) {
+    let mut flagged: BTreeSet<String> = BTreeSet::new();
+    let mut released = 0usize;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now: BTreeSet<String> = board
+            .targets()
+            .into_iter()
+            .flat_map(|t| t.zombies)
+            .map(|z| format!("{} {}", z.element_type, z.object))
+            .collect();
+        let new: Vec<&String> = now.difference(&flagged).collect();
+        if !new.is_empty() {
+            tracing::info!(
+                count = new.len(),
+                objects = ?new,
+                "demo: zombies flagged (see /api/v1/zombies and the console)"
+            );
+        }
+        flagged.extend(now);
+        let truth = sim.truth();
+        let by_monitor: Vec<&kms_sim::ReleaseRecord> =
+            truth.releases.iter().filter(|r| !r.by_app).collect();
+        if by_monitor.len() > released {
+            let objects: Vec<&str> = by_monitor[released..]
+                .iter()
+                .map(|r| r.object.as_str())
+                .collect();
+            tracing::info!(
+                count = objects.len(),
+                ?objects,
+                "demo: zombies released by the reaper (the simulator's ledger at /truth)"
+            );
+            released = by_monitor.len();
+        }
+    }
 }

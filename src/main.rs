@@ -1,7 +1,10 @@
 //! The `kurento-exporter` binary: flags, logging, then the library's daemon.
 #![forbid(unsafe_code)]
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
+#[cfg(feature = "demo")]
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -14,9 +17,21 @@ use kurento_exporter::daemon::{run_until_signal, Daemon};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Prometheus exporter and zombie reaper for Kurento Media Server.
+/// What `--help` says after the flags.
+const AFTER_HELP: &str = "\
+Configuration layers, later wins: built-in defaults, the --config file, the
+environment, then these flags. Every key of the file can be set in the
+environment as KURENTO_EXPORTER__SECTION__KEY, for example
+KURENTO_EXPORTER__SCRAPE__INTERVAL=5s or KURENTO_EXPORTER__LOG__LEVEL=debug
+(RUST_LOG, when set, replaces log.level). Every key with its default:
+deploy/kurento-exporter.toml.
+
+Logs go to stderr, coloured only on a terminal and never when NO_COLOR is set.
+The console is served at / on the listen address.";
+
+/// Prometheus exporter, zombie reaper and console for Kurento Media Server.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(version, after_help = AFTER_HELP)]
 struct Cli {
     /// TOML configuration file.
     #[arg(long, short = 'c', env = "KURENTO_EXPORTER_CONFIG", global = true)]
@@ -25,9 +40,17 @@ struct Cli {
     /// Replaces the file's targets.
     #[arg(long = "kms", value_name = "[NAME=]URL", global = true)]
     kms: Vec<String>,
-    /// HTTP address for /metrics, /healthz, /readyz and the API.
-    #[arg(long, global = true)]
+    /// HTTP address of the console, /metrics, /healthz, /readyz and the API
+    /// [default: 0.0.0.0:9787; demo: 127.0.0.1:9787]
+    #[arg(long, value_name = "ADDR", global = true)]
     listen: Option<SocketAddr>,
+    /// Log format [default: human]
+    #[arg(long = "log.format", value_enum, value_name = "FORMAT", global = true)]
+    log_format: Option<LogFormat>,
+    /// Log filter: LEVEL or TARGET=LEVEL, comma-separated; LEVEL is trace,
+    /// debug, info, warn, error or off [default: info]
+    #[arg(long = "log.level", value_name = "FILTER", global = true)]
+    log_level: Option<String>,
     /// Validate the configuration and exit (0 when valid).
     #[arg(long)]
     check_config: bool,
@@ -37,7 +60,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run against the built-in KMS simulator with a leaky conference scenario.
+    /// Run against the built-in KMS simulator with a leaky conference
+    /// scenario: zombies flagged and released in about a minute and a half.
     #[cfg(feature = "demo")]
     Demo {
         /// Where the simulated KMS listens.
@@ -49,11 +73,18 @@ enum Command {
     },
 }
 
+/// Colours on stderr: only on a terminal, never with `NO_COLOR` set to
+/// anything non-empty (no-color.org).
+fn colours() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 fn init_logging(cfg: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colours())
         .with_writer(std::io::stderr);
     match cfg.log.format {
         LogFormat::Json => builder.json().init(),
@@ -72,6 +103,8 @@ fn main() -> anyhow::Result<()> {
     let overrides = Overrides {
         kms: cli.kms.clone(),
         listen: cli.listen,
+        log_format: cli.log_format,
+        log_level: cli.log_level.clone(),
     };
     let demo = demo_addrs(&cli.command);
     let load = |overrides: &Overrides| Config::load(cli.config.as_deref(), overrides);
@@ -105,6 +138,16 @@ fn demo_addrs(command: &Option<Command>) -> Option<(SocketAddr, SocketAddr)> {
     }
 }
 
+/// `addr` as a browser can open it (an unspecified address as loopback).
+#[cfg(feature = "demo")]
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+    } else {
+        addr
+    }
+}
+
 /// Run the daemon until a signal; with `demo`, against the built-in
 /// simulator started first.
 async fn run(
@@ -114,35 +157,14 @@ async fn run(
     overrides: Overrides,
 ) -> anyhow::Result<()> {
     #[cfg(feature = "demo")]
-    let (cfg, _sim) = match demo {
-        Some((sim_listen, sim_control)) => {
-            let sim = kurento_exporter::demo::start_simulator(sim_listen, sim_control).await?;
-            let cfg = Config {
-                targets: vec![kurento_exporter::config::Target {
-                    name: "demo".into(),
-                    url: sim.ws_url(),
-                    reaper_mode: None,
-                }],
-                ..cfg
-            };
-            (cfg, Some(sim))
-        }
-        None => (cfg, None),
-    };
-    let daemon = Daemon::start(cfg.clone()).await?;
-    if let Some((_, sim_control)) = demo {
-        println!(
-            "kurento-exporter demo: metrics http://{0}/metrics  ready http://{0}/readyz  simulated KMS {1}  simulator ground truth http://{2}/truth",
-            daemon.addr(),
-            cfg.targets[0].url,
-            sim_control
-        );
+    if let Some((sim_listen, sim_control)) = demo {
+        return run_demo(cfg, sim_listen, sim_control, file, overrides).await;
     }
+    let _ = demo;
+    let daemon = Daemon::start(cfg).await?;
     run_until_signal(daemon, move || {
-        let mut c = Config::load(file.as_deref(), &overrides)?;
-        if demo.is_some() {
-            c.targets.clone_from(&cfg.targets);
-        } else if c.targets.is_empty() {
+        let c = Config::load(file.as_deref(), &overrides)?;
+        if c.targets.is_empty() {
             return Err(ConfigError::Invalid(vec![Problem {
                 key: "targets".into(),
                 value: "[]".into(),
@@ -153,4 +175,71 @@ async fn run(
     })
     .await
     .context("installing signal handlers")
+}
+
+/// The demo: simulator, demo configuration, daemon, narration.
+#[cfg(feature = "demo")]
+async fn run_demo(
+    cfg: Config,
+    sim_listen: SocketAddr,
+    sim_control: SocketAddr,
+    file: Option<PathBuf>,
+    overrides: Overrides,
+) -> anyhow::Result<()> {
+    use kurento_exporter::demo;
+    let sim = demo::start_simulator(sim_listen, sim_control).await?;
+    let audit = demo::audit_dir();
+    std::fs::create_dir_all(&audit)
+        .with_context(|| format!("creating the demo's audit folder {}", audit.display()))?;
+    let url = sim.ws_url();
+    let loopback = SocketAddr::new(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        Config::default().listen.port(),
+    );
+    let setup = move |c: Config| {
+        let mut c = demo::demo_config(c, &url, &audit);
+        if c.listen == Config::default().listen {
+            c.listen = loopback;
+        }
+        c.validate().map(|()| c).map_err(ConfigError::Invalid)
+    };
+    let cfg = setup(cfg)?;
+    let daemon = Daemon::start(cfg.clone()).await?;
+    let http = reachable(daemon.addr());
+    let control = sim
+        .control_url()
+        .unwrap_or_else(|| format!("http://{sim_control}"));
+    println!("kurento-exporter demo: a simulated KMS with a leaky conference");
+    println!("  console        http://{http}/");
+    println!("  zombies        http://{http}/api/v1/zombies");
+    println!("  metrics        http://{http}/metrics");
+    println!(
+        "  ground truth   {control}/truth  (the simulator's objects, zombies and release ledger)"
+    );
+    println!("  simulated KMS  {}", sim.ws_url());
+    println!(
+        "Rules are the shipped ones scaled down {}x and set to release, for this demo only; the reaper \
+         enforces on the simulator. Zombies are flagged within about a minute and released soon after. \
+         Audit log: {}. Ctrl-C stops.",
+        demo::DEMO_SPEEDUP,
+        cfg.reaper
+            .audit_log
+            .as_ref()
+            .map_or(String::new(), |p| p.display().to_string())
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let narrator = tokio::spawn(demo::narrate(
+        daemon.reaper().board().clone(),
+        sim.clone(),
+        stop.clone(),
+    ));
+    let result = run_until_signal(daemon, move || {
+        setup(Config::load(file.as_deref(), &overrides)?)
+    })
+    .await
+    .context("installing signal handlers");
+    stop.cancel();
+    let _ = narrator.await;
+    sim.shutdown().await;
+    result
 }

@@ -38,7 +38,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("config", &["policy", "reaper", "own", "problem"]),
-    ("demo", &[]),
+    ("demo", &["config", "policy", "reaper"]),
     (
         "daemon",
         &[

@@ -1,7 +1,8 @@
 //! The daemon's configuration: typed, layered and validated before start-up.
 //!
 //! Layers, later wins: built-in defaults → TOML file (`--config`) → environment
-//! (`KURENTO_EXPORTER__SECTION__KEY`) → command-line flags (`--kms`, `--listen`).
+//! (`KURENTO_EXPORTER__SECTION__KEY`) → command-line flags (`--kms`, `--listen`,
+//! `--log.format`, `--log.level`).
 //! Unknown keys are rejected; `validate` checks every value and names the key
 //! and the bad value of each problem it finds.
 
@@ -82,11 +83,44 @@ impl Target {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Human,
     Json,
+}
+
+/// The levels a `log.level` directive may name.
+const LOG_LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+
+impl LogConfig {
+    /// Problems of `log.level`: comma-separated `LEVEL` or `TARGET=LEVEL`
+    /// directives (a typo would otherwise read as a target name and log
+    /// nothing).
+    pub fn problems(&self) -> Vec<Problem> {
+        let bad = |reason: &str| Problem {
+            key: "log.level".into(),
+            value: self.level.clone(),
+            reason: reason.into(),
+        };
+        if self.level.trim().is_empty() {
+            return vec![bad(
+                "must name a level (trace, debug, info, warn, error, off)",
+            )];
+        }
+        for directive in self.level.split(',').map(str::trim) {
+            let level = directive.rsplit_once('=').map_or(directive, |(_, l)| l);
+            if !LOG_LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+                return vec![bad(&format!(
+                    "{directive:?}: expected LEVEL or TARGET=LEVEL, LEVEL one of trace, debug, info, warn, error, off"
+                ))];
+            }
+        }
+        match tracing_subscriber::EnvFilter::builder().parse(&self.level) {
+            Ok(_) => Vec::new(),
+            Err(e) => vec![bad(&e.to_string())],
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -218,6 +252,10 @@ pub struct Overrides {
     pub kms: Vec<String>,
     /// `--listen ADDR`.
     pub listen: Option<SocketAddr>,
+    /// `--log.format`.
+    pub log_format: Option<LogFormat>,
+    /// `--log.level`.
+    pub log_level: Option<String>,
 }
 
 /// Why a configuration could not be loaded.
@@ -268,6 +306,12 @@ impl Config {
     fn apply(&mut self, o: &Overrides) {
         if let Some(listen) = o.listen {
             self.listen = listen;
+        }
+        if let Some(f) = o.log_format {
+            self.log.format = f;
+        }
+        if let Some(l) = &o.log_level {
+            self.log.level.clone_from(l);
         }
         if !o.kms.is_empty() {
             self.targets = o.kms.iter().map(|k| target_from_flag(k)).collect();

@@ -125,6 +125,7 @@ fn environment_overrides_file_and_flags_override_both() {
             "b=wss://kms-b:8433/kurento".into(),
         ],
         listen: Some("127.0.0.1:1234".parse().unwrap()),
+        ..Overrides::default()
     };
     let cfg = load_toml(
         &format!("{ONE_TARGET}[scrape]\ninterval = \"20s\"\n"),
@@ -233,4 +234,25 @@ fn player_and_probe_settings_are_checked_and_named() {
     let env = [("KURENTO_EXPORTER__PROBE__ENABLED", "true")];
     let cfg = load_toml(ONE_TARGET, &env, &Overrides::default()).unwrap();
     assert!(cfg.probe.enabled && cfg.probe.probes("a"));
+}
+
+#[test]
+fn log_level_typos_are_refused_naming_key_and_value() {
+    for level in ["lots", "kurento_exporter=verbose", "info,", ""] {
+        let text = format!("{ONE_TARGET}[log]\nlevel = \"{level}\"\n");
+        let p = problems_of(load_toml(&text, &[], &Overrides::default()).unwrap_err());
+        assert_eq!(p.len(), 1, "{level}: {p:?}");
+        assert_eq!(
+            (p[0].key.as_str(), p[0].value.as_str()),
+            ("log.level", level)
+        );
+    }
+    let o = Overrides {
+        log_level: Some("warn,kurento_exporter::reaper=debug".into()),
+        log_format: Some(LogFormat::Json),
+        ..Overrides::default()
+    };
+    let cfg = load_toml(ONE_TARGET, &[], &o).unwrap();
+    assert_eq!(cfg.log.level, "warn,kurento_exporter::reaper=debug");
+    assert_eq!(cfg.log.format, LogFormat::Json);
 }

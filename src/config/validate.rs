@@ -129,6 +129,7 @@ pub(super) fn problems(cfg: &Config) -> Vec<Problem> {
     for (key, value, reason) in cfg.probe.problems(&target_names) {
         c.fail(key, value, &reason);
     }
+    c.extend(cfg.log.problems());
     c.extend(cfg.policy.problems());
     let modes: Vec<(String, crate::reaper::Mode)> = cfg
         .targets

@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 mod api;
 mod auth;
+mod console;
 mod dot;
 mod graph;
 mod live;
@@ -226,6 +227,7 @@ mod tests {
             players: Players::new(crate::own::Ownership::new(
                 crate::policy::PolicyConfig::default().owner_tag,
             )),
+            scrape_interval: Arc::default(),
         }
     }
 

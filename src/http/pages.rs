@@ -1,7 +1,7 @@
 //! The model-only pages, answered synchronously from shared state: the
 //! metrics, liveness (`/healthz`, `/api/health`), readiness (`/readyz`: every
-//! wanted target synced once), the Node Graph API (`graph`) and the reaper's
-//! zombies (`reaper_api`).
+//! wanted target synced once), the Node Graph API (`graph`), the reaper's
+//! zombies (`reaper_api`) and the console's pages (`console`).
 
 use std::sync::PoisonError;
 
@@ -11,7 +11,7 @@ use hyper::StatusCode;
 use super::reply::{json_resp, text, Resp};
 use super::routes::{param, Page};
 use super::state::AppState;
-use super::{graph, reaper_api};
+use super::{console, graph, reaper_api};
 
 /// Answer `page` (query string `query`, `Accept` header `accept`).
 pub(super) fn answer(state: &AppState, page: Page, query: &str, accept: Option<&str>) -> Resp {
@@ -34,6 +34,7 @@ pub(super) fn answer(state: &AppState, page: Page, query: &str, accept: Option<&
         )),
         Page::Zombies => reaper_api::zombies(state, param(query, "kms").as_deref()),
         Page::Readiness => readiness(state),
+        Page::Console(page) => console::answer(state, &page, query),
     }
 }
 

@@ -35,6 +35,15 @@ impl Look {
         }
     }
 
+    /// Its name (`zombie`, `flowing`, `idle`): CSS classes, legends.
+    pub fn name(self) -> &'static str {
+        match self {
+            Look::Zombie => "zombie",
+            Look::Flowing => "flowing",
+            Look::Idle => "idle",
+        }
+    }
+
     /// Fill colour (a CSS/Graphviz `#rrggbb`).
     pub fn colour(self) -> &'static str {
         match self {
@@ -42,6 +51,18 @@ impl Look {
             Look::Flowing => "#73bf69",
             Look::Idle => "#c7d0d9",
         }
+    }
+}
+
+/// Tags that name a node when the application set them (`title`).
+pub const NAME_TAGS: &[&str] = &["participant", "room"];
+
+/// Stroke colour of a connection carrying `media` (`AUDIO`, `VIDEO`, `DATA`).
+pub fn media_colour(media: &str) -> &'static str {
+    match media {
+        "AUDIO" => "#5794f2",
+        "VIDEO" => "#b877d9",
+        _ => "#8e8e8e",
     }
 }
 

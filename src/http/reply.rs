@@ -72,6 +72,38 @@ pub fn unknown(what: &str, id: &str) -> Resp {
     json_error(StatusCode::NOT_FOUND, format!("unknown {what}: {id}"))
 }
 
+/// What the console's pages may load: their own script and style sheet, and
+/// calls to the daemon's API; never a frame of another site.
+const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// `body` with `content_type`, 200, the console's security headers.
+fn console_resp(content_type: &'static str, body: impl Into<Bytes>) -> Resp {
+    let mut r = text(StatusCode::OK, body);
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static(CONSOLE_CSP),
+    );
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert("cache-control", HeaderValue::from_static("no-store"));
+    r
+}
+
+/// A console page.
+pub fn html(body: String) -> Resp {
+    console_resp("text/html; charset=utf-8", body)
+}
+
+/// One of the console's embedded files.
+pub fn asset(content_type: &'static str, body: &'static str) -> Resp {
+    console_resp(content_type, body)
+}
+
 /// A Graphviz DOT document.
 pub fn graphviz(dot: String) -> Resp {
     let mut r = text(StatusCode::OK, dot);

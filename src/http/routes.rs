@@ -4,6 +4,7 @@
 //! `application/x-www-form-urlencoded` (`form_urlencoded`).
 //!
 //! ```text
+//!   GET  /  /console/pipelines  /console/pipelines/{id}  /console/console.{css,js}
 //!   GET  /metrics  /healthz  /readyz  /api/health  /api/graph/fields  /api/graph/data
 //!   GET  /api/v1/zombies                  POST /api/v1/objects/{id}/release
 //!   GET  /api/v1/targets
@@ -28,8 +29,18 @@ use hyper::Method;
 use matchit::{Params, Router};
 use percent_encoding::percent_decode_str;
 
+/// A page of the console (`console`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum ConsolePage {
+    Home,
+    Pipelines,
+    Pipeline(String),
+    Css,
+    Js,
+}
+
 /// A model-only page, answered synchronously.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Page {
     Metrics,
     /// `/healthz` and `/api/health`.
@@ -38,6 +49,7 @@ pub(super) enum Page {
     GraphFields,
     GraphData,
     Zombies,
+    Console(ConsolePage),
 }
 
 /// One operator API route, ids decoded.
@@ -114,8 +126,25 @@ const fn row(pattern: &'static str, allow: Allow, make: fn(Ids) -> Route) -> Ent
     }
 }
 
+const fn console(page: ConsolePage) -> Route {
+    Route::Page(Page::Console(page))
+}
+
 /// Every route of the daemon.
 const TABLE: &[Entry] = &[
+    row("/", Allow::Read, |_| console(ConsolePage::Home)),
+    row("/console/pipelines", Allow::Read, |_| {
+        console(ConsolePage::Pipelines)
+    }),
+    row("/console/pipelines/{id}", Allow::Read, |i| {
+        console(ConsolePage::Pipeline(i.id))
+    }),
+    row("/console/console.css", Allow::Read, |_| {
+        console(ConsolePage::Css)
+    }),
+    row("/console/console.js", Allow::Read, |_| {
+        console(ConsolePage::Js)
+    }),
     row("/metrics", Allow::Read, |_| Route::Page(Page::Metrics)),
     row("/healthz", Allow::Read, |_| Route::Page(Page::Health)),
     row("/readyz", Allow::Read, |_| Route::Page(Page::Readiness)),
@@ -286,6 +315,13 @@ mod tests {
             Some((Route::Page(Page::Health), Allow::Read))
         );
         assert!(Allow::Read.permits(&Method::HEAD) && !Allow::Post.permits(&Method::GET));
+        assert_eq!(find("/").map(|(r, _)| r), Some(console(ConsolePage::Home)));
+        assert_eq!(
+            find("/console/pipelines/p_kurento.MediaPipeline").map(|(r, _)| r),
+            Some(console(ConsolePage::Pipeline(
+                "p_kurento.MediaPipeline".into()
+            )))
+        );
     }
 
     const E: &str = "p_kurento.MediaPipeline/e_kurento.WebRtcEndpoint";

@@ -1,6 +1,7 @@
 //! What the handlers read: the shared state of the HTTP server.
 
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
 use crate::config::ApiConfig;
 use crate::kms::Clients;
@@ -25,6 +26,9 @@ pub struct AppState {
     pub watches: Watches,
     /// Attached players.
     pub players: Players,
+    /// The scrape interval in force (`scrape.interval`, reloadable): the
+    /// console refreshes its pages at that pace.
+    pub scrape_interval: Arc<RwLock<Duration>>,
 }
 
 impl AppState {
@@ -34,5 +38,13 @@ impl AppState {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// The scrape interval in force.
+    pub fn scrape_interval(&self) -> Duration {
+        *self
+            .scrape_interval
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -6,6 +6,8 @@
 mod collector;
 mod family;
 mod probe;
+#[cfg(target_os = "linux")]
+mod process;
 mod rtp;
 
 use prometheus_client::collector::Collector;
@@ -103,6 +105,10 @@ pub struct ExporterMetrics {
     sync_totals: Arc<std::sync::Mutex<std::collections::HashMap<String, (f64, u64)>>>,
     /// The synthetic probe's results.
     pub probe: ProbeMetrics,
+    /// 1 when the last configuration (re)load was applied, 0 when refused.
+    config_reload_ok: Gauge,
+    /// When the configuration was last applied, seconds since the epoch.
+    config_reload_at: Gauge<f64, AtomicU64>,
 }
 
 impl ExporterMetrics {
@@ -116,6 +122,17 @@ impl ExporterMetrics {
             reaper_actions: Family::default(),
             sync_totals: Arc::default(),
             probe: ProbeMetrics::default(),
+            config_reload_ok: Gauge::default(),
+            config_reload_at: Gauge::default(),
+        }
+    }
+
+    /// A configuration was applied (`ok`, at `at_seconds` since the epoch)
+    /// or refused (the one in force stays, and so does its timestamp).
+    pub fn config_reloaded(&self, ok: bool, at_seconds: f64) {
+        self.config_reload_ok.set(i64::from(ok));
+        if ok {
+            self.config_reload_at.set(at_seconds);
         }
     }
 
@@ -257,9 +274,25 @@ impl Metrics {
         let exporter = ExporterMetrics::new();
         registry.register(
             "kurento_exporter_build",
-            "Version of kurento-exporter",
-            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+            "Version, git revision and compiler of kurento-exporter",
+            Info::new(vec![
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("revision", env!("KURENTO_EXPORTER_GIT_REVISION")),
+                ("rustc_version", env!("KURENTO_EXPORTER_RUSTC_VERSION")),
+            ]),
         );
+        registry.register(
+            "kurento_exporter_config_last_reload_successful",
+            "1 when the last configuration load or reload (SIGHUP) was applied, 0 when it was refused",
+            exporter.config_reload_ok.clone(),
+        );
+        registry.register(
+            "kurento_exporter_config_last_reload_success_timestamp_seconds",
+            "When the configuration in force was applied, seconds since the epoch",
+            exporter.config_reload_at.clone(),
+        );
+        #[cfg(target_os = "linux")]
+        registry.register_collector(Box::new(process::ProcessCollector));
         registry.register(
             "kurento_exporter_sync_duration_seconds",
             "Duration of one sync cycle of a target",

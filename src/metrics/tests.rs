@@ -237,7 +237,23 @@ fn contract_series_have_model_values() {
         ),
         0.12
     );
-    assert!(line(&page, "kurento_exporter_build_info{version=").is_some());
+    let build = line(&page, "kurento_exporter_build_info{version=").unwrap();
+    assert!(
+        build.contains("revision=\"") && build.contains("rustc_version=\"rustc "),
+        "{build}"
+    );
+    #[cfg(target_os = "linux")]
+    for family in [
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "process_max_fds ",
+        "process_start_time_seconds ",
+    ] {
+        let l = line(&page, family).unwrap_or_else(|| panic!("{family} missing"));
+        let v: f64 = l.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(v > 0.0 || family.starts_with("process_cpu"), "{l}");
+    }
     assert_eq!(
         value(
             &page,
@@ -296,4 +312,23 @@ fn openmetrics_by_negotiation_and_exporter_instruments() {
     assert!(page.contains("kurento_exporter_rpc_requests_total{kms=\"kms-1\",method=\"getStats\",outcome=\"ok\"} 1"), "{page}");
     assert!(page.contains("kurento_exporter_errors_total{kms=\"kms-1\",kind=\"timeout\"} 1"));
     assert!(page.contains("kurento_exporter_sync_duration_seconds_count{kms=\"kms-1\"} 1"));
+}
+
+#[test]
+fn a_refused_reload_is_a_zero_and_keeps_the_last_good_timestamp() {
+    let (_, m) = populated();
+    m.exporter.config_reloaded(true, 1_700_000_000.0);
+    m.exporter.config_reloaded(false, 1_700_000_100.0);
+    let (_, page) = m.render(None).unwrap();
+    assert_eq!(
+        value(&page, "kurento_exporter_config_last_reload_successful "),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &page,
+            "kurento_exporter_config_last_reload_success_timestamp_seconds "
+        ),
+        1_700_000_000.0
+    );
 }

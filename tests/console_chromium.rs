@@ -1,0 +1,272 @@
+//! The console in a real headless Chromium (Debian's `chromium`, installed by
+//! `scripts/test.sh`) against the simulator over TCP: the home page lists the
+//! target up with its counts; the pipeline list shows both rooms and the
+//! search box filters them once the script ran; a pipeline page draws its
+//! topology with the zombie red and flowing elements green (the same colours
+//! as its legend), bitrates and RTP stats in the element table, and the
+//! token-gated actions hidden. A screenshot of that page is written to
+//! `<target>/tmp/console-pipeline.png` (the README's picture).
+#![cfg(feature = "demo")]
+
+mod api_common;
+mod exporter_common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use api_common::*;
+use exporter_common::*;
+use kms_sim::{Action, Scenario, Vanish};
+
+/// Flags an endpoint whose peer is gone, quickly (simulated time runs 10×).
+const POLICY: &str = r#"
+min_consecutive_cycles = 1
+
+[[rules]]
+name = "webrtc-peer-gone"
+action = "flag"
+min_age = "1s"
+match = { element_types = ["WebRtcEndpoint"] }
+when = { all = [ { no_flow = { direction = "out", for = "1s" } }, { media_disconnected = "1s" } ] }
+"#;
+
+const FLOWING_FILL: &str = "#73bf69";
+const ZOMBIE_FILL: &str = "#f2495c";
+
+/// Debian's Chromium, or a clear failure.
+fn chromium() -> PathBuf {
+    for name in ["chromium", "chromium-browser"] {
+        if let Ok(out) = Command::new("which").arg(name).output() {
+            let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            if out.status.success() && !path.is_empty() {
+                return PathBuf::from(path);
+            }
+        }
+    }
+    panic!("no chromium on PATH: this test needs a real headless browser (scripts/test.sh installs Debian's `chromium`; or `apt-get install chromium`)");
+}
+
+/// A fresh profile folder.
+fn profile() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("kx-chromium-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Run headless Chromium on `url` with `extra` flags; returns stdout.
+/// Blocking: called through `spawn_blocking`.
+fn browse(url: &str, extra: &[&str]) -> String {
+    let dir = profile();
+    let out = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", dir.display()))
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("chromium runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "chromium failed on {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The DOM of `url` after its script ran for `budget_ms` of virtual time.
+async fn dom(url: String, budget_ms: u32) -> String {
+    let budget = format!("--virtual-time-budget={budget_ms}");
+    tokio::task::spawn_blocking(move || browse(&url, &["--dump-dom", &budget]))
+        .await
+        .unwrap()
+}
+
+/// The `fill` of the first `<g class="{class}"...>` node's box.
+fn fill_of<'a>(dom: &'a str, class: &str) -> Option<&'a str> {
+    let at = dom.find(&format!("<g class=\"{class}\""))?;
+    let rest = &dom[at..];
+    let f = rest.find("fill=\"")? + 6;
+    rest[f..].split('"').next()
+}
+
+/// The text of the `data-fill` swatch of `look` in the legend.
+fn legend_fill<'a>(dom: &'a str, look: &str) -> Option<&'a str> {
+    dom.split("<span><i class=\"swatch\" data-fill=\"")
+        .skip(1)
+        .find(|s| s.contains(&format!("</i>{look}</span>")))
+        .and_then(|s| s.split('"').next())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_shows_pipelines_colours_and_stats_in_chromium() {
+    chromium();
+    let sim = sim_at(10.0).await;
+    sim.run_scenario(
+        Scenario::new()
+            .at(
+                0,
+                Action::Conference {
+                    room: "alpha".into(),
+                    participants: 3,
+                    named: vec![],
+                },
+            )
+            .at(
+                0,
+                Action::Conference {
+                    room: "beta".into(),
+                    participants: 2,
+                    named: vec![],
+                },
+            ),
+    )
+    .await
+    .unwrap();
+    let mut cfg = api_config(&sim);
+    cfg.policy = toml::from_str(POLICY).expect("policy parses");
+    cfg.scrape.interval = Duration::from_millis(500);
+    cfg.validate().expect("valid config");
+    let d = daemon(cfg).await;
+    let addr = d.addr();
+    eventually(LIMIT, "both rooms synced and flowing", || async {
+        let (_, v) = get_json(addr, "/api/v1/pipelines").await;
+        let n = v["pipelines"].as_array().map_or(0, Vec::len);
+        (n == 2).then_some(()).ok_or(format!("{v}"))
+    })
+    .await;
+    sim.run_scenario(Scenario::new().at(
+        0,
+        Action::VanishPeer {
+            room: "alpha".into(),
+            participant: "p2".into(),
+            how: Vanish::Crash,
+        },
+    ))
+    .await
+    .unwrap();
+    let zombie = eventually(Duration::from_secs(60), "p2's endpoint flagged", || async {
+        let (_, v) = get_json(addr, "/api/v1/zombies").await;
+        v["targets"][0]["zombies"][0]["object"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or(format!("{v}"))
+    })
+    .await;
+    let pipeline = zombie.split('/').next().unwrap().to_owned();
+    let base = format!("http://{addr}");
+
+    // Home: the target, up, with its counts.
+    let home = dom(format!("{base}/"), 500).await;
+    assert!(
+        home.contains("<tr class=\"target\" data-kms=\"sim\">"),
+        "{home}"
+    );
+    assert!(home.contains("<td class=\"up\">up</td>"), "{home}");
+    assert!(
+        home.contains("<td class=\"num zombies bad\">1</td>"),
+        "{home}"
+    );
+    assert!(
+        home.contains("/console/pipelines/"),
+        "a zombie links to its pipeline: {home}"
+    );
+
+    // The list, filtered by the script from ?q= once it ran.
+    let list = dom(format!("{base}/console/pipelines"), 500).await;
+    assert_eq!(list.matches("<tr class=\"pipeline").count(), 2, "{list}");
+    assert!(
+        list.contains("room-alpha") && list.contains("room-beta"),
+        "{list}"
+    );
+    let filtered = dom(format!("{base}/console/pipelines?q=beta"), 500).await;
+    assert_eq!(
+        filtered.matches("<tr class=\"pipeline").count(),
+        1,
+        "{filtered}"
+    );
+
+    // The pipeline page, after one refresh by the script.
+    let url = format!("{base}/console/pipelines/{pipeline}?kms=sim");
+    let page = dom(url.clone(), 2_500).await;
+    assert!(
+        page.contains("id=\"refreshed\">refreshed "),
+        "the script refreshed the page: {page}"
+    );
+    assert_eq!(fill_of(&page, "node zombie"), Some(ZOMBIE_FILL), "{page}");
+    assert_eq!(fill_of(&page, "node flowing"), Some(FLOWING_FILL), "{page}");
+    assert_eq!(legend_fill(&page, "zombie"), Some(ZOMBIE_FILL));
+    assert_eq!(legend_fill(&page, "flowing"), Some(FLOWING_FILL));
+    assert_eq!(
+        page.matches("<g class=\"node zombie\"").count(),
+        1,
+        "{page}"
+    );
+    assert!(
+        page.matches("<g class=\"node flowing\"").count() >= 2,
+        "{page}"
+    );
+    assert!(page.contains("<path class=\"edge video\""), "{page}");
+    assert!(page.contains("<path class=\"edge audio\""), "{page}");
+    assert!(
+        page.contains("class=\"rate\""),
+        "edges carry bitrates: {page}"
+    );
+    assert!(
+        page.contains("webrtc-peer-gone"),
+        "the verdict and its evidence: {page}"
+    );
+    assert!(
+        page.contains("<dt>media_state</dt>"),
+        "evidence facts: {page}"
+    );
+    // Stats of a flowing endpoint in the element table: kb/s, loss, jitter.
+    let row = page
+        .split("<tr class=\"element flowing\"")
+        .skip(1)
+        .find(|r| r.contains("WebRtcEndpoint"))
+        .expect("a flowing WebRtcEndpoint row");
+    let row = row.split("</tr>").next().unwrap();
+    assert!(
+        row.contains(" kb/s</td>") && row.contains(" %</td>"),
+        "{row}"
+    );
+    assert!(row.contains("CONNECTED"), "{row}");
+    // No token entered: the actions exist but are not shown.
+    assert!(page.contains("data-attach=\"/api/v1/pipelines/"), "{page}");
+    assert!(
+        !page.contains("<body data-refresh-ms=\"1000\" class=\"unlocked\""),
+        "{page}"
+    );
+
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-pipeline.png");
+    let _ = std::fs::remove_file(&shot);
+    let arg = format!("--screenshot={}", shot.display());
+    tokio::task::spawn_blocking(move || {
+        browse(
+            &url,
+            &[&arg, "--window-size=1280,900", "--virtual-time-budget=1500"],
+        )
+    })
+    .await
+    .unwrap();
+    let png = std::fs::read(&shot).expect("the screenshot was written");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "{}",
+        shot.display()
+    );
+    eprintln!("screenshot: {}", shot.display());
+    d.shutdown(Duration::from_secs(5)).await;
+    sim.shutdown().await;
+}
