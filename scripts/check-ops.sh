@@ -116,11 +116,13 @@ check "systemd unit hardening" unit_hardening
 check "dashboards: JSON, ids, datasource, variables" "$PY" scripts/ops_check.py dashboards
 check "node graph queries give the panel's fields" "$PY" scripts/ops_check.py nodegraph-queries
 check "grafana provisioning" "$PY" scripts/ops_check.py grafana-provisioning
+check "dashboards: stat colours, ICE states, units, zombie links, 0/1 mappings" "$PY" scripts/ops_check.py dashboard-defects
 
 # --- containers and Kubernetes
 check "Dockerfile" "$PY" scripts/ops_check.py dockerfile
 check "docker-compose" "$PY" scripts/ops_check.py compose
 check "kubernetes manifests" "$PY" scripts/ops_check.py k8s
+check "exposure: loopback ports, no default password, sidecar readiness" "$PY" scripts/ops_check.py exposure
 rule_drift() { "$PY" scripts/gen-prometheusrule.py --check && echo "deploy/k8s/prometheusrule.yaml matches the generator"; }
 check "PrometheusRule up to date (no drift)" rule_drift
 check "PrometheusRule == alerts/ (parsed, promtool)" "$PY" scripts/ops_check.py k8s-rule-semantics

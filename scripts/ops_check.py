@@ -32,6 +32,10 @@ DS_UID = "${datasource}"
 PANEL_TYPES = {"timeseries", "stat", "table", "state-timeline", "nodeGraph", "gauge", "bargauge", "text",
                "status-history", "piechart", "logs"}
 
+# Where alerts/README.md is published: every runbook_url is RUNBOOK_BASE#anchor
+# (alerts/README.md, "Runbook links").
+RUNBOOK_BASE = "https://runbooks.example.org/kurento-exporter/alerts/README.md"
+
 problems = []
 
 
@@ -98,8 +102,8 @@ def check_alert_meta():
             if not ann.get(key):
                 problem(f"{rel(path)}: {name}: annotation {key} missing")
         url = ann.get("runbook_url", "")
-        if not url.startswith("alerts/README.md#") or url.split("#", 1)[1] not in anchors:
-            problem(f"{rel(path)}: {name}: runbook_url {url!r} is not an anchor of alerts/README.md")
+        if not url.startswith(RUNBOOK_BASE + "#") or url.split("#", 1)[1] not in anchors:
+            problem(f"{rel(path)}: {name}: runbook_url {url!r} is not {RUNBOOK_BASE}#<anchor of alerts/README.md>")
         elif url.split("#", 1)[1] != name.lower():
             problem(f"{rel(path)}: {name}: runbook_url anchor should be #{name.lower()}")
         alerts.setdefault(name, set()).add(sev)
@@ -707,7 +711,7 @@ def check_compose():
     if services.get("kms", {}).get("image") != "kurento/kurento-media-server:7.3":
         problem("docker-compose: kms image is not kurento/kurento-media-server:7.3")
     exp = services.get("kurento-exporter", {})
-    if "build" not in exp or "9787:9787" not in exp.get("ports", []):
+    if "build" not in exp or not any(str(p).endswith("9787:9787") for p in exp.get("ports", [])):
         problem("docker-compose: kurento-exporter must be built from the Dockerfile and publish 9787")
     if not any("ws://kms:8888/kurento" in str(a) for a in exp.get("command", [])):
         problem("docker-compose: kurento-exporter does not target ws://kms:8888/kurento")
@@ -858,7 +862,153 @@ def check_k8s():
     print(f"{len(docs)} Kubernetes objects: " + ", ".join(f"{k} {len(v)}" for k, v in sorted(kinds.items())))
 
 
+# --------------------------------------------------------------------------- issue 13 defects
+# Stat panels where 0 is the bad value, and words of panels that count problems.
+ZERO_IS_BAD = {"Targets up"}
+PROBLEM_WORDS = ("zombie", "down", "failed")
+# Metrics whose value is 0 or 1: a table column showing one needs value mappings.
+BOOLEAN_METRICS = ("kurento_up", "kurento_media_connected", "kurento_media_flowing",
+                   "kurento_connection_connected", "kurento_zombie")
+ICE_STATES = ("DISCONNECTED", "GATHERING", "CONNECTING", "CONNECTED", "READY", "FAILED")
+RED = {"red", "dark-red", "semi-dark-red", "light-red", "#f2495c", "#c4162a"}
+GREEN = {"green", "dark-green", "semi-dark-green", "light-green", "#73bf69", "#37872d"}
+
+
+def colour_at(thresholds, value):
+    """The colour a stat panel shows for `value` with these absolute thresholds."""
+    colour = None
+    for step in (thresholds or {}).get("steps", []):
+        if step.get("value") is None or value >= step["value"]:
+            colour = step.get("color")
+    return colour
+
+
+def mapped_values(mappings):
+    """{value text: (display text, colour)} of a panel's value mappings."""
+    out = {}
+    for m in mappings or []:
+        if m.get("type") == "value":
+            for k, v in (m.get("options") or {}).items():
+                out[k] = (v.get("text"), v.get("color"))
+    return out
+
+
+def check_dashboard_defects():
+    """The defects a newcomer found (issue 13), each a rule: stat panels are not green on
+    their bad value; the ICE state timeline names and colours every state (FAILED red);
+    the `pipeline` variable also lists pipelines known only by a zombie verdict; bitrates
+    are in bits per second (the node graph's and the console's unit); every row of the
+    zombie table links to the pipeline dashboard with its kms and pipeline; every table
+    column of a 0/1 metric has value mappings for 0 and 1."""
+    for path in DASHBOARDS:
+        name = rel(path)
+        with open(path, encoding="utf-8") as f:
+            dash = json.load(f)
+        for v in dash.get("templating", {}).get("list", []):
+            if v.get("name") == "pipeline":
+                q = v.get("definition") or v.get("query") or ""
+                if "kurento_zombie" not in q:
+                    problem(f"{name}: variable pipeline ({q}) cannot list an empty zombie pipeline: "
+                            "take the values from kurento_zombie too")
+        for p in panels_of(dash):
+            title, pid, ptype = p.get("title") or "", p.get("id"), p.get("type")
+            defaults = (p.get("fieldConfig") or {}).get("defaults") or {}
+            exprs = " ".join(t.get("expr", "") for t in p.get("targets", []) or [])
+            where = f"{name}: panel {pid} {title!r}"
+            if ptype == "stat":
+                thr = defaults.get("thresholds")
+                if title in ZERO_IS_BAD and colour_at(thr, 0) not in RED:
+                    problem(f"{where}: shows {colour_at(thr, 0)!r} at 0, its bad value (want red)")
+                if any(w in title.lower() for w in PROBLEM_WORDS) and colour_at(thr, 1) in GREEN:
+                    problem(f"{where}: counts problems but shows green at 1")
+            unit = defaults.get("unit") or ""
+            drawn = ptype in ("timeseries", "stat", "gauge", "bargauge", "table")
+            if unit in ("Bps", "binBps", "KBs", "MBs") or (drawn and "bitrate" in exprs and unit != "bps"):
+                problem(f"{where}: bitrate in {unit!r}: use bits per second (unit bps, bytes * 8)")
+            if "bytes_per_second" in exprs and not re.search(r"(^|\W)8 \*|\* 8(\W|$)", exprs):
+                problem(f"{where}: a bytes_per_second metric shown without * 8")
+            if ptype == "state-timeline" and "kurento_ice_connection_state" in exprs:
+                mapped = mapped_values(defaults.get("mappings"))
+                texts = {t for t, _ in mapped.values()}
+                missing = [st for st in ICE_STATES if st not in texts]
+                if missing:
+                    problem(f"{where}: ICE states without a value mapping: {missing}")
+                failed = [c for t, c in mapped.values() if t == "FAILED"]
+                if failed and failed[0] not in RED:
+                    problem(f"{where}: FAILED is {failed[0]!r}, not red")
+                colours = {c for _, c in mapped.values()}
+                if len(colours) < 3:
+                    problem(f"{where}: every ICE state has the same colour {sorted(colours)}")
+            if ptype == "table":
+                organize = next((t["options"] for t in p.get("transformations", []) or []
+                                 if t.get("id") == "organize"), {})
+                renamed = organize.get("renameByName", {})
+                excluded = organize.get("excludeByName", {})
+                overrides = (p.get("fieldConfig") or {}).get("overrides") or []
+                for t in p.get("targets", []) or []:
+                    metric = re.match(r"\s*(?:max by \([^)]*\) \()?\s*([a-z_]+)", t.get("expr", ""))
+                    if not metric or metric.group(1) not in BOOLEAN_METRICS:
+                        continue
+                    column = f"Value #{t.get('refId')}"
+                    if excluded.get(column):
+                        continue
+                    shown = renamed.get(column, column)
+                    mapped = {}
+                    for o in overrides:
+                        if (o.get("matcher") or {}).get("options") == shown:
+                            for prop in o.get("properties", []):
+                                if prop.get("id") == "mappings":
+                                    mapped = mapped_values(prop.get("value"))
+                    if not {"0", "1"} <= set(mapped):
+                        problem(f"{where}: column {shown!r} ({metric.group(1)}, 0/1) has no value mappings for 0 and 1")
+                if "kurento_zombie{" in exprs:
+                    links = defaults.get("links") or []
+                    ok = [l for l in links if "/d/kurento-pipeline" in l.get("url", "")
+                          and "var-pipeline=${__data.fields.pipeline}" in l.get("url", "")
+                          and "var-kms=${__data.fields.kms}" in l.get("url", "")]
+                    if not ok:
+                        problem(f"{where}: zombie rows do not link to the pipeline dashboard "
+                                "(/d/kurento-pipeline?var-kms=...&var-pipeline=...)")
+    print(f"{len(DASHBOARDS)} dashboards: stat colours, ICE states, pipeline variable, bitrate units, "
+          "zombie links, 0/1 mappings")
+
+
+def check_exposure():
+    """What the shipped deployments expose: docker-compose publishes every TCP port on
+    127.0.0.1 only (KMS's control port and the exporter's API have no authentication) and
+    sets no Grafana admin password of its own; in the Kubernetes sidecar layout the
+    exporter's readiness is not /readyz (it would take the KMS pod out of its Service until
+    the exporter synced)."""
+    doc = load_yaml(os.path.join(ROOT, "deploy", "docker-compose.yml"))
+    ports = 0
+    for sname, svc in (doc.get("services") or {}).items():
+        for spec in svc.get("ports", []) or []:
+            spec = str(spec)
+            ports += 1
+            if spec.endswith("/udp"):
+                continue
+            if not spec.startswith("127.0.0.1:"):
+                problem(f"docker-compose: {sname}: port {spec} is published on every interface (want 127.0.0.1:...)")
+        env = svc.get("environment") or {}
+        password = str(env.get("GF_SECURITY_ADMIN_PASSWORD", ""))
+        if sname == "grafana" and not password.startswith("${"):
+            problem(f"docker-compose: grafana: admin password {password!r} is set in the file "
+                    "(take it from the environment, required: ${GRAFANA_ADMIN_PASSWORD:?...})")
+    for path in sorted(glob.glob(os.path.join(ROOT, "deploy", "k8s", "sidecar", "*.yaml"))):
+        for d in load_yaml_all(path):
+            if d.get("kind") not in ("StatefulSet", "Deployment", "DaemonSet"):
+                continue
+            for c in d["spec"]["template"]["spec"]["containers"]:
+                probe = ((c.get("readinessProbe") or {}).get("httpGet") or {}).get("path")
+                if c["name"] == "kurento-exporter" and probe == "/readyz":
+                    problem(f"{rel(path)}: the sidecar exporter's readinessProbe is /readyz: "
+                            "the KMS pod is NotReady until the exporter synced")
+    print(f"docker-compose: {ports} published ports checked; sidecar readiness checked")
+
+
 CHECKS = {
+    "dashboard-defects": check_dashboard_defects,
+    "exposure": check_exposure,
     "alert-meta": check_alert_meta,
     "contract": check_contract,
     "k8s-rule-semantics": check_k8s_rule_semantics,
