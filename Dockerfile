@@ -10,6 +10,9 @@
 ARG RUST_VERSION=1.85
 
 FROM rust:${RUST_VERSION}-slim-bookworm AS builder
+# The git revision on kurento_exporter_build_info (.git is not in the build
+# context): docker build --build-arg KURENTO_EXPORTER_REVISION=$(git rev-parse --short=12 HEAD) .
+ARG KURENTO_EXPORTER_REVISION=unknown
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

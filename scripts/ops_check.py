@@ -379,7 +379,9 @@ CONTRACT = {
     "kurento_endpoint_e2e_latency_seconds": _RTP,
     "kurento_ice_connection_state": _EP + ("state",),
     "kurento_media_connected": _EP, "kurento_connection_connected": _EP,
-    "kurento_exporter_build_info": ("version",),
+    "kurento_exporter_build_info": ("version", "revision", "rustc_version"),
+    "kurento_exporter_config_last_reload_successful": (),
+    "kurento_exporter_config_last_reload_success_timestamp_seconds": (),
     **{f"kurento_exporter_sync_duration_seconds{s}": ("kms",) + (("le",) if s == "_bucket" else ())
        for s in ("_bucket", "_sum", "_count")},
     "kurento_exporter_rpc_requests_total": ("kms", "method", "outcome"),

@@ -1,6 +1,7 @@
 //! The `kurento-exporter` binary: `--check-config`, no target (exit 2),
 //! SIGHUP reload (targets added live, an invalid file or one with no target
-//! keeps the running configuration), SIGTERM drain.
+//! keeps the running configuration and says so on
+//! `kurento_exporter_config_last_reload_successful`), SIGTERM drain.
 // Needs the simulator: built with the `demo` feature (default).
 #![cfg(feature = "demo")]
 
@@ -165,7 +166,21 @@ async fn sighup_reloads_and_sigterm_drains() {
             Err(format!("kurento_up{{kms={target}}} = {got:?}"))
         }
     };
+    let reload_ok = |want: f64| async move {
+        let (_, body) = try_get(addr, "/metrics").await.map_err(|e| e.to_string())?;
+        let page = parse(&body);
+        let got = find(&page, "kurento_exporter_config_last_reload_successful", &[])
+            .first()
+            .map(|(_, v)| *v);
+        (got == Some(want)).then_some(()).ok_or(format!(
+            "kurento_exporter_config_last_reload_successful = {got:?}"
+        ))
+    };
     eventually(LIMIT, "a up", || up("a", Some(1.0))).await;
+    eventually(LIMIT, "the start-up configuration applied", || {
+        reload_ok(1.0)
+    })
+    .await;
 
     // SIGHUP with a second target: it is watched without a restart.
     std::fs::write(
@@ -207,6 +222,7 @@ async fn sighup_reloads_and_sigterm_drains() {
         up("b", Some(1.0))
     })
     .await;
+    eventually(LIMIT, "the refused reload is a 0", || reload_ok(0.0)).await;
 
     // Removing b by reload drops its series.
     std::fs::write(&file, config_text(&listen, &[("a", a.ws_url())])).unwrap();
@@ -216,6 +232,7 @@ async fn sighup_reloads_and_sigterm_drains() {
         .unwrap()
         .success());
     eventually(LIMIT, "b removed by reload", || up("b", None)).await;
+    eventually(LIMIT, "the good reload is a 1 again", || reload_ok(1.0)).await;
 
     // A reload to no target at all is refused: a stays watched.
     std::fs::write(&file, config_text(&listen, &[])).unwrap();
