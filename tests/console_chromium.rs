@@ -5,7 +5,11 @@
 //! topology with the zombie red and flowing elements green (the same colours
 //! as its legend), bitrates and RTP stats in the element table, and the
 //! token-gated actions hidden. A screenshot of that page is written to
-//! `<target>/tmp/console-pipeline.png` (the README's picture).
+//! `<target>/tmp/console-pipeline.png` (the README's picture). Then, driving
+//! the browser over the DevTools protocol as an operator would: entering the
+//! API token shows the actions; a wrong token is refused by the API; the
+//! right one attaches a PlayerEndpoint through the authenticated API (the
+//! simulator's ground truth shows it, owned by the exporter).
 #![cfg(feature = "demo")]
 
 mod api_common;
@@ -14,6 +18,10 @@ mod exporter_common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
 
 use api_common::*;
 use exporter_common::*;
@@ -82,6 +90,142 @@ fn browse(url: &str, extra: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Chromium under the DevTools protocol: one page, attached.
+struct Devtools {
+    _browser: tokio::process::Child,
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    session: String,
+    next: u64,
+    dir: PathBuf,
+}
+
+impl Devtools {
+    /// Open `url` in a headless Chromium listening for DevTools on a free port.
+    async fn open(url: &str) -> Devtools {
+        let dir = profile();
+        let browser = tokio::process::Command::new(chromium())
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", dir.display()))
+            .arg(url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromium starts");
+        // Chromium writes its port and browser path there once it listens.
+        let file = dir.join("DevToolsActivePort");
+        let text = eventually(LIMIT, "DevTools listening", || async {
+            std::fs::read_to_string(&file)
+                .ok()
+                .filter(|t| t.lines().count() >= 2)
+                .ok_or("not yet".to_string())
+        })
+        .await;
+        let mut lines = text.lines();
+        let port = lines.next().unwrap().trim();
+        let path = lines.next().unwrap().trim();
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}{path}"))
+            .await
+            .expect("DevTools WebSocket");
+        let mut d = Devtools {
+            _browser: browser,
+            ws,
+            session: String::new(),
+            next: 0,
+            dir,
+        };
+        let targets = d.call("Target.getTargets", json!({}), false).await;
+        let id = targets["targetInfos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["type"] == "page")
+            .and_then(|t| t["targetId"].as_str())
+            .expect("a page")
+            .to_owned();
+        let attached = d
+            .call(
+                "Target.attachToTarget",
+                json!({ "targetId": id, "flatten": true }),
+                false,
+            )
+            .await;
+        d.session = attached["sessionId"].as_str().unwrap().to_owned();
+        d
+    }
+
+    /// Send `method` (to the page's session when `on_page`) and wait for its result.
+    async fn call(&mut self, method: &str, params: Value, on_page: bool) -> Value {
+        self.next += 1;
+        let id = self.next;
+        let mut msg = json!({ "id": id, "method": method, "params": params });
+        if on_page {
+            msg["sessionId"] = json!(self.session);
+        }
+        self.ws
+            .send(Message::text(msg.to_string()))
+            .await
+            .expect("send");
+        loop {
+            let frame = tokio::time::timeout(LIMIT, self.ws.next())
+                .await
+                .expect("DevTools answers")
+                .expect("open")
+                .expect("frame");
+            let Message::Text(text) = frame else { continue };
+            let v: Value = serde_json::from_str(text.as_str()).unwrap();
+            if v["id"] == id {
+                assert!(v.get("error").is_none(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+
+    /// The value of JavaScript `expr` in the page (promises awaited).
+    async fn eval(&mut self, expr: &str) -> Value {
+        let r = self
+            .call(
+                "Runtime.evaluate",
+                json!({ "expression": expr, "returnByValue": true, "awaitPromise": true }),
+                true,
+            )
+            .await;
+        assert!(r.get("exceptionDetails").is_none(), "{expr}: {r}");
+        r["result"]["value"].clone()
+    }
+
+    /// Poll `expr` until it is `true`.
+    async fn until(&mut self, what: &str, expr: &str) {
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        loop {
+            if self.eval(expr).await == true {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{what}: {expr}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Devtools {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// The DOM of `url` after its script ran for `budget_ms` of virtual time.
@@ -252,9 +396,10 @@ async fn the_console_shows_pipelines_colours_and_stats_in_chromium() {
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-pipeline.png");
     let _ = std::fs::remove_file(&shot);
     let arg = format!("--screenshot={}", shot.display());
+    let shot_url = url.clone();
     tokio::task::spawn_blocking(move || {
         browse(
-            &url,
+            &shot_url,
             &[&arg, "--window-size=1280,900", "--virtual-time-budget=1500"],
         )
     })
@@ -267,6 +412,68 @@ async fn the_console_shows_pipelines_colours_and_stats_in_chromium() {
         shot.display()
     );
     eprintln!("screenshot: {}", shot.display());
+
+    // An operator enters the token; the actions appear and go through the API.
+    let mut page = Devtools::open(&url).await;
+    page.until(
+        "the page loaded",
+        "document.readyState === 'complete' && !!document.getElementById('actions')",
+    )
+    .await;
+    let shown = "getComputedStyle(document.getElementById('actions')).display";
+    assert_eq!(
+        page.eval(shown).await,
+        "none",
+        "actions hidden without a token"
+    );
+    let enter = |token: &str| {
+        format!(
+            "document.getElementById('token').value = '{token}'; \
+             document.getElementById('token-form').requestSubmit(); true"
+        )
+    };
+    page.eval(&enter("not-the-token")).await;
+    assert_eq!(
+        page.eval(shown).await,
+        "block",
+        "actions shown once a token is entered"
+    );
+    // Into a flowing endpoint (a player attached to the zombie would see no media out).
+    let attach = "document.getElementById('action-result').textContent = ''; \
+         document.querySelector('form.attach select').value = \
+           document.querySelector('tr.element.flowing[data-id*=WebRtcEndpoint]').dataset.id; \
+         document.querySelector('form.attach').requestSubmit(); true";
+    page.eval(attach).await;
+    page.until(
+        "a wrong token is refused by the API",
+        "document.getElementById('action-result').textContent.includes(': 401 ')",
+    )
+    .await;
+    page.eval(&enter(TOKEN)).await;
+    page.eval(attach).await;
+    page.until(
+        "the player attached through the API",
+        "document.getElementById('action-result').textContent.includes(': 201 ')",
+    )
+    .await;
+    let result = page
+        .eval("document.getElementById('action-result').textContent")
+        .await;
+    let truth = sim.truth();
+    let player = truth
+        .objects
+        .iter()
+        .find(|o| o.kind == "PlayerEndpoint" && o.parent.as_deref() == Some(pipeline.as_str()))
+        .unwrap_or_else(|| panic!("no PlayerEndpoint in {pipeline}: {result}"));
+    assert!(
+        player
+            .tags
+            .iter()
+            .any(|(k, v)| k == "kurento-exporter.owner" && v == "kurento-exporter"),
+        "{:?}",
+        player.tags
+    );
+    drop(page);
     d.shutdown(Duration::from_secs(5)).await;
     sim.shutdown().await;
 }
