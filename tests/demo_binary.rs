@@ -2,7 +2,8 @@
 //! loopback ports: it prints the console URL first; within 90 s of start
 //! `/api/v1/zombies` lists exactly the simulator's ground-truth zombies;
 //! within 150 s the simulator's release ledger shows each of them released
-//! and nothing live touched; its output carries no terminal escape code.
+//! and nothing live touched; its output carries no terminal escape code
+//! (also checked on its own, in a few seconds).
 //! Also `--help` shows the defaults and the environment prefix.
 #![cfg(feature = "demo")]
 
@@ -84,62 +85,132 @@ fn typed(ids: &BTreeSet<String>, types: &BTreeMap<String, String>) -> Vec<String
         .collect()
 }
 
+/// The demo as started by a newcomer, on free loopback ports, not on a
+/// terminal, with no colour or log setting of the caller's.
+struct Demo {
+    run: Running,
+    /// Its first stdout lines (the banner).
+    printed: Vec<String>,
+    /// Later stdout lines.
+    lines: mpsc::Receiver<String>,
+    stderr: std::thread::JoinHandle<Vec<u8>>,
+    /// The console's and the simulator's control addresses.
+    http: SocketAddr,
+    control: SocketAddr,
+}
+
+impl Demo {
+    fn start() -> Demo {
+        let mut cmd = Command::new(BIN);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("KURENTO_EXPORTER") || k == "NO_COLOR" || k == "RUST_LOG" {
+                cmd.env_remove(k);
+            }
+        }
+        let child = cmd
+            .args([
+                "demo",
+                "--listen",
+                "127.0.0.1:0",
+                "--sim-listen",
+                "127.0.0.1:0",
+                "--sim-control",
+                "127.0.0.1:0",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut run = Running(child);
+        let (tx, lines) = mpsc::channel::<String>();
+        let out = run.0.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut err = run.0.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = err.read_to_end(&mut s);
+            s
+        });
+        let mut printed = Vec::new();
+        while printed.len() < 6 {
+            let line = lines
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the demo prints its URLs at start");
+            printed.push(line);
+        }
+        let urls: Vec<&String> = printed.iter().filter(|l| l.contains("://")).collect();
+        assert!(
+            urls[0].contains("console") && urls[0].trim_end().ends_with('/'),
+            "the console URL comes first: {printed:#?}"
+        );
+        assert!(urls[1].contains("/api/v1/zombies"), "{printed:#?}");
+        assert!(urls[2].contains("/metrics"), "{printed:#?}");
+        assert!(urls[3].contains("/truth"), "{printed:#?}");
+        let http = addr_of(urls[0]);
+        let control = addr_of(urls[3]);
+        assert!(http.ip().is_loopback() && control.ip().is_loopback());
+        Demo {
+            run,
+            printed,
+            lines,
+            stderr,
+            http,
+            control,
+        }
+    }
+
+    /// Stop it; everything it wrote.
+    fn stop(self) -> (String, String) {
+        drop(self.run);
+        let mut out = self.printed.join("\n");
+        for l in self.lines.try_iter() {
+            out.push('\n');
+            out.push_str(&l);
+        }
+        let err = String::from_utf8(self.stderr.join().unwrap()).unwrap();
+        (out, err)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_prints_the_console_first_and_no_escape_code_when_piped() {
+    let demo = Demo::start();
+    let (http, control) = (demo.http, demo.control);
+    exporter_common::eventually(
+        Duration::from_secs(30),
+        "the demo's target synced",
+        || async {
+            let v = json(http, "/api/v1/targets").await;
+            (v["targets"][0]["synced_once"] == true)
+                .then_some(())
+                .ok_or(format!("{v}"))
+        },
+    )
+    .await;
+    let (status, page) = get(http, "/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<td class=\"up\">up</td>"), "{page}");
+    let truth = json(control, "/truth").await;
+    assert!(truth["counts"]["pipelines"].as_u64() >= Some(3), "{truth}");
+    let (out, err) = demo.stop();
+    let all = format!("{out}\n{err}");
+    assert!(
+        !all.contains('\u{1b}'),
+        "escape codes in the output of a demo not on a terminal:\n{all}"
+    );
+    assert!(err.contains(" INFO "), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_flags_then_releases_exactly_the_simulators_zombies() {
     let started = Instant::now();
-    let mut cmd = Command::new(BIN);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("KURENTO_EXPORTER") || k == "NO_COLOR" || k == "RUST_LOG" {
-            cmd.env_remove(k);
-        }
-    }
-    let child = cmd
-        .args([
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--sim-listen",
-            "127.0.0.1:0",
-            "--sim-control",
-            "127.0.0.1:0",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut demo = Running(child);
-    let (tx, rx) = mpsc::channel::<String>();
-    let out = demo.0.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut err = demo.0.stderr.take().unwrap();
-    let stderr = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = err.read_to_end(&mut s);
-        s
-    });
-    let mut printed = Vec::new();
-    while printed.len() < 6 {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the demo prints its URLs at start");
-        printed.push(line);
-    }
-    let urls: Vec<&String> = printed.iter().filter(|l| l.contains("://")).collect();
-    assert!(
-        urls[0].contains("console") && urls[0].trim_end().ends_with('/'),
-        "the console URL comes first: {printed:#?}"
-    );
-    assert!(urls[1].contains("/api/v1/zombies"), "{printed:#?}");
-    assert!(urls[2].contains("/metrics"), "{printed:#?}");
-    assert!(urls[3].contains("/truth"), "{printed:#?}");
-    let http = addr_of(urls[0]);
-    let control = addr_of(urls[3]);
-    assert!(http.ip().is_loopback() && control.ip().is_loopback());
+    let demo = Demo::start();
+    let (http, control) = (demo.http, demo.control);
 
     // Within 90 s: the exporter lists exactly the simulator's zombies. The
     // reaper enforces, so a zombie may be released (and leave both lists)
@@ -218,9 +289,8 @@ async fn the_demo_flags_then_releases_exactly_the_simulators_zombies() {
     assert_eq!(status, 200);
     assert!(page.contains("<h1>Targets</h1>"), "{page}");
 
-    drop(demo);
-    let stderr = String::from_utf8(stderr.join().unwrap()).unwrap();
-    let all = format!("{}\n{stderr}", printed.join("\n"));
+    let (out, stderr) = demo.stop();
+    let all = format!("{out}\n{stderr}");
     assert!(
         !all.contains('\u{1b}'),
         "escape codes in the output of a demo not on a terminal:\n{all}"

@@ -267,7 +267,7 @@ fn draw_edges(s: &mut String, edges: &[Edge], layer: &[usize], pos: &[(usize, us
                 (
                     format!("M{x1},{y1} C{mx},{y1} {mx},{y2} {x2},{y2}"),
                     mx,
-                    (y1 + y2) / 2.0 + 12.0,
+                    (y1 + y2) / 2.0 + 17.0,
                 )
             } else {
                 let (x1, y1, x2, y2) = (ax + w, ay + h / 2.0 + off, bx + w, by + h / 2.0 + off);
