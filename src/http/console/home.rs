@@ -10,7 +10,7 @@ use crate::clock::now_millis;
 
 use super::super::paint::short_id;
 use super::super::state::AppState;
-use super::fmt::{age, esc};
+use super::fmt::{age, attr, esc};
 use super::{pipeline_href, shell, Verdicts};
 
 /// Most zombies listed on the home page (the API lists them all).
@@ -37,11 +37,12 @@ pub(super) fn page(state: &AppState) -> String {
         let count = verdicts.count(&m.name);
         let _ = writeln!(
             body,
-            "<tr class=\"target\" data-kms=\"{kms}\"><td>{kms}</td><td class=\"{up_class}\">{up_text}</td>\
+            "<tr class=\"target\" data-kms=\"{kms_attr}\"><td>{kms}</td><td class=\"{up_class}\">{up_text}</td>\
              <td>{version}</td><td>{sync} ago</td><td class=\"num\">{pipelines}</td>\
              <td class=\"num\">{endpoints}</td><td class=\"num\">{elements}</td>\
              <td class=\"num zombies{zc}\">{count}</td><td>{mode}</td></tr>",
             kms = esc(&m.name),
+            kms_attr = attr(&m.name),
             up_class = if up { "up" } else { "down" },
             up_text = if up { "up" } else { "down" },
             version = esc(m.server.as_ref().map_or("—", |s| s.version.as_str())),
@@ -79,7 +80,7 @@ pub(super) fn page(state: &AppState) -> String {
                 "<tr class=\"zombie\"><td>{}</td><td><a href=\"{}\">{}</a></td><td>{} {}</td>\
                  <td>{}</td><td>{}</td></tr>",
                 esc(kms),
-                esc(&pipeline_href(kms, pid)),
+                attr(&pipeline_href(kms, pid)),
                 esc(if pname.is_empty() {
                     short_id(pid)
                 } else {
