@@ -273,6 +273,14 @@ async fn the_console_shows_pipelines_colours_and_stats_in_chromium() {
                     participants: 2,
                     named: vec![],
                 },
+            )
+            .at(
+                0,
+                Action::Conference {
+                    room: "big".into(),
+                    participants: 24,
+                    named: vec![],
+                },
             ),
     )
     .await
@@ -286,7 +294,7 @@ async fn the_console_shows_pipelines_colours_and_stats_in_chromium() {
     eventually(LIMIT, "both rooms synced and flowing", || async {
         let (_, v) = get_json(addr, "/api/v1/pipelines").await;
         let n = v["pipelines"].as_array().map_or(0, Vec::len);
-        (n == 2).then_some(()).ok_or(format!("{v}"))
+        (n == 3).then_some(()).ok_or(format!("{v}"))
     })
     .await;
     sim.run_scenario(Scenario::new().at(
@@ -328,7 +336,7 @@ async fn the_console_shows_pipelines_colours_and_stats_in_chromium() {
 
     // The list, filtered by the script from ?q= once it ran.
     let list = dom(format!("{base}/console/pipelines"), 500).await;
-    assert_eq!(list.matches("<tr class=\"pipeline").count(), 2, "{list}");
+    assert_eq!(list.matches("<tr class=\"pipeline").count(), 3, "{list}");
     assert!(
         list.contains("room-alpha") && list.contains("room-beta"),
         "{list}"
@@ -473,6 +481,63 @@ async fn the_console_shows_pipelines_colours_and_stats_in_chromium() {
         "{:?}",
         player.tags
     );
+
+    // The offer and answer read from KMS, with the problems found.
+    page.eval(
+        "document.querySelector('tr.element.flowing[data-id*=WebRtcEndpoint] a').click(); \
+         document.querySelector('details.element-details.flowing [data-negotiation]').click(); true",
+    )
+    .await;
+    page.until(
+        "the negotiation read and analysed",
+        "[...document.querySelectorAll('.negotiation-out')].some(o => \
+           o.querySelector('pre') && o.querySelector('pre').textContent.startsWith('v=0') && \
+           /problem/i.test(o.textContent))",
+    )
+    .await;
+
+    // 49 elements (24 participants and their hub): every node drawn, none
+    // over another, text no smaller than 11 px.
+    let (_, v) = get_json(addr, "/api/v1/pipelines").await;
+    let big = v["pipelines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["tags"]["room"] == "big")
+        .and_then(|p| p["id"].as_str())
+        .unwrap()
+        .to_owned();
+    page.call(
+        "Page.navigate",
+        json!({ "url": format!("{base}/console/pipelines/{big}?kms=sim") }),
+        true,
+    )
+    .await;
+    page.until(
+        "the big room's page",
+        "document.readyState === 'complete' && document.querySelectorAll('g.node').length === 49",
+    )
+    .await;
+    let overlaps = page
+        .eval(
+            "(() => { const r = [...document.querySelectorAll('g.node rect')].map(e => e.getBoundingClientRect()); \
+             let n = 0; for (let i = 0; i < r.length; i++) for (let j = i + 1; j < r.length; j++) \
+             if (r[i].left < r[j].right && r[j].left < r[i].right && r[i].top < r[j].bottom && r[j].top < r[i].bottom) n++; \
+             return n; })()",
+        )
+        .await;
+    assert_eq!(overlaps, 0, "nodes drawn over one another");
+    let smallest = page
+        .eval(
+            "Math.min(...[...document.querySelectorAll('svg.topology text')] \
+             .map(t => parseFloat(getComputedStyle(t).fontSize)))",
+        )
+        .await;
+    assert!(smallest.as_f64().unwrap() >= 10.0, "text of {smallest} px");
+    let layers = page
+        .eval("new Set([...document.querySelectorAll('g.node rect')].map(r => r.getAttribute('x'))).size")
+        .await;
+    assert_eq!(layers, 3, "endpoints, hub ports, hub");
     drop(page);
     d.shutdown(Duration::from_secs(5)).await;
     sim.shutdown().await;
