@@ -9,7 +9,10 @@
 //! the browser over the DevTools protocol as an operator would: entering the
 //! API token shows the actions; a wrong token is refused by the API; the
 //! right one attaches a PlayerEndpoint through the authenticated API (the
-//! simulator's ground truth shows it, owned by the exporter).
+//! simulator's ground truth shows it, owned by the exporter) and releases the
+//! zombie through the reaper's API (the simulator's ledger shows that release
+//! and no other); the offer and answer read from KMS show their problems; a
+//! 49-element room is drawn with every node apart, in three layers.
 #![cfg(feature = "demo")]
 
 mod api_common;
@@ -481,6 +484,31 @@ async fn the_console_shows_pipelines_colours_and_stats_in_chromium() {
         "{:?}",
         player.tags
     );
+
+    // The zombie released from its details, through the reaper's API.
+    page.eval(
+        "window.confirm = () => true; \
+         document.getElementById('action-result').textContent = ''; \
+         document.querySelector('details.element-details.zombie button[data-release]').click(); true",
+    )
+    .await;
+    page.until(
+        "the release answered",
+        "/release: \\d{3} /.test(document.getElementById('action-result').textContent)",
+    )
+    .await;
+    let answer = page
+        .eval("document.getElementById('action-result').textContent")
+        .await;
+    assert!(answer.as_str().unwrap().contains(": 200 "), "{answer}");
+    let released: Vec<String> = sim
+        .truth()
+        .releases
+        .iter()
+        .filter(|r| !r.by_app)
+        .map(|r| r.object.clone())
+        .collect();
+    assert_eq!(released, vec![zombie.clone()], "only the zombie released");
 
     // The offer and answer read from KMS, with the problems found.
     page.eval(
