@@ -567,6 +567,22 @@ async fn the_console_shows_pipelines_colours_and_stats_in_chromium() {
         .await;
     assert_eq!(layers, 3, "endpoints, hub ports, hub");
     drop(page);
+    let big_shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-big-room.png");
+    let arg = format!("--screenshot={}", big_shot.display());
+    let big_url = format!("{base}/console/pipelines/{big}?kms=sim");
+    tokio::task::spawn_blocking(move || {
+        browse(
+            &big_url,
+            &[
+                &arg,
+                "--window-size=1280,1700",
+                "--virtual-time-budget=1000",
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(std::fs::metadata(&big_shot).is_ok_and(|m| m.len() > 20_000));
     d.shutdown(Duration::from_secs(5)).await;
     sim.shutdown().await;
 }

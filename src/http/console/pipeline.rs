@@ -12,13 +12,33 @@ use crate::clock::now_millis;
 use crate::model::ObjectId;
 
 use super::super::lookup;
-use super::super::paint::{media_colour, short_id, Look};
+use super::super::paint::{media_colour, short_id, title, Look, NAME_TAGS};
 use super::super::state::AppState;
 use super::element::{self, details, evidence, rates};
 use super::fmt::{attr, esc, path_segment, query_value, span};
 use super::list::looks;
 use super::svg::{self, Edge};
 use super::{shell, Verdicts};
+
+/// `s` with its runs of digits zero-padded, so that text sorts `p2` before `p10`.
+fn natural(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut digits = String::new();
+    for c in s.chars().chain(std::iter::once('\0')) {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        if !digits.is_empty() {
+            out.push_str(&format!("{digits:0>12}"));
+            digits.clear();
+        }
+        if c != '\0' {
+            out.push(c);
+        }
+    }
+    out
+}
 
 /// The page of pipeline `id` (on target `kms` when given); `None` when no
 /// target's model holds it.
@@ -28,7 +48,13 @@ pub(super) fn page(state: &AppState, kms: Option<&str>, id: &str) -> Option<Stri
     let p = m.pipelines.get(id)?;
     let now = now_millis();
     let verdicts = Verdicts::read(state);
-    let elements: Vec<_> = m.children(id).collect();
+    let mut elements: Vec<_> = m.children(id).collect();
+    // Media sources first, then by title in natural order (p2 before p10).
+    elements.sort_by_cached_key(|e| {
+        let source =
+            kms_proto::ids::is_rtp_endpoint(&e.element_type) || e.element_type == "PlayerEndpoint";
+        (!source, natural(&title(e, NAME_TAGS)), e.id.clone())
+    });
     let index: BTreeMap<&ObjectId, usize> = elements
         .iter()
         .enumerate()
@@ -200,4 +226,14 @@ pub(super) fn page(state: &AppState, kms: Option<&str>, id: &str) -> Option<Stri
         what = attr(name),
     );
     Some(shell(state, &format!("Pipeline {name}"), &body))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn titles_sort_in_natural_order() {
+        let mut t = vec!["p10", "p2", "p1", "HubPort p3"];
+        t.sort_by_key(|s| super::natural(s));
+        assert_eq!(t, ["HubPort p3", "p1", "p2", "p10"]);
+    }
 }
