@@ -2,6 +2,7 @@
 //! element counts by look (flowing, idle, zombie) and age; `?q=` keeps the
 //! rows whose text contains it (the script filters as one types, too).
 
+use std::collections::HashMap;
 use std::fmt::Write;
 
 use crate::clock::now_millis;
@@ -21,16 +22,33 @@ pub(super) struct Looks {
     pub zombie: usize,
 }
 
+impl Looks {
+    fn add(&mut self, look: Look) {
+        self.elements += 1;
+        match look {
+            Look::Flowing => self.flowing += 1,
+            Look::Idle => self.idle += 1,
+            Look::Zombie => self.zombie += 1,
+        }
+    }
+}
+
 /// The looks of the elements of pipeline `id`.
 pub(super) fn looks(m: &TargetModel, verdicts: &Verdicts, id: &str) -> Looks {
     let mut out = Looks::default();
     for e in m.children(id) {
-        out.elements += 1;
-        match Look::of(e, verdicts.of(&m.name, &e.id)) {
-            Look::Flowing => out.flowing += 1,
-            Look::Idle => out.idle += 1,
-            Look::Zombie => out.zombie += 1,
-        }
+        out.add(Look::of(e, verdicts.of(&m.name, &e.id)));
+    }
+    out
+}
+
+/// The looks of every pipeline's elements, in one pass over the elements.
+fn all_looks<'m>(m: &'m TargetModel, verdicts: &Verdicts) -> HashMap<&'m str, Looks> {
+    let mut out: HashMap<&str, Looks> = HashMap::new();
+    for e in m.elements.values() {
+        out.entry(e.pipeline.as_str())
+            .or_default()
+            .add(Look::of(e, verdicts.of(&m.name, &e.id)));
     }
     out
 }
@@ -42,13 +60,14 @@ pub(super) fn page(state: &AppState, q: Option<&str>) -> String {
     let mut rows = Vec::new();
     for t in state.store.targets() {
         let m = t.read();
+        let mut by_pipeline = all_looks(&m, &verdicts);
         for p in m.pipelines.values() {
             let room = p.tags.get("room").map_or("", String::as_str);
             let text = format!("{} {} {} {}", m.name, room, p.name, p.id).to_lowercase();
             if needle.as_ref().is_some_and(|n| !text.contains(n.as_str())) {
                 continue;
             }
-            let l = looks(&m, &verdicts, &p.id);
+            let l = by_pipeline.remove(p.id.as_str()).unwrap_or_default();
             let pipeline_zombie = verdicts.of(&m.name, &p.id).is_some();
             let born = p.created.map_or(p.first_seen, |s| s * 1000);
             let mut row = String::new();

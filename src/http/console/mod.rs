@@ -22,6 +22,8 @@ mod list;
 mod pipeline;
 mod svg;
 
+use std::collections::HashMap;
+
 use hyper::StatusCode;
 
 use crate::reaper::{Mode, TargetBoard, Zombie};
@@ -63,27 +65,39 @@ pub(super) fn answer(state: &AppState, page: &ConsolePage, query: &str) -> Resp 
     }
 }
 
-/// The reaper's board as the last judgements left it.
-pub(super) struct Verdicts(Vec<TargetBoard>);
+/// The reaper's board as the last judgements left it, indexed by object.
+pub(super) struct Verdicts {
+    boards: Vec<TargetBoard>,
+    /// (target, object) → (board, zombie) of its first verdict.
+    first: HashMap<(String, String), (usize, usize)>,
+}
 
 impl Verdicts {
     pub fn read(state: &AppState) -> Verdicts {
-        Verdicts(
-            state
-                .reaper
-                .as_ref()
-                .map(|r| r.board().targets())
-                .unwrap_or_default(),
-        )
+        let boards = state
+            .reaper
+            .as_ref()
+            .map(|r| r.board().targets())
+            .unwrap_or_default();
+        let mut first = HashMap::new();
+        for (b, board) in boards.iter().enumerate() {
+            for (z, zombie) in board.zombies.iter().enumerate() {
+                first
+                    .entry((board.kms.clone(), zombie.object.clone()))
+                    .or_insert((b, z));
+            }
+        }
+        Verdicts { boards, first }
     }
 
     fn board(&self, kms: &str) -> Option<&TargetBoard> {
-        self.0.iter().find(|b| b.kms == kms)
+        self.boards.iter().find(|b| b.kms == kms)
     }
 
     /// The first verdict on `object` of target `kms`.
     pub fn of(&self, kms: &str, object: &str) -> Option<&Zombie> {
-        self.board(kms)?.zombies.iter().find(|z| z.object == object)
+        let &(b, z) = self.first.get(&(kms.to_owned(), object.to_owned()))?;
+        self.boards.get(b)?.zombies.get(z)
     }
 
     /// Every verdict on `pipeline` or its elements.
