@@ -43,6 +43,10 @@ const LIMIT: Duration = Duration::from_secs(90);
 /// Queries with no data in this scenario, and why.
 const EXPECTED_EMPTY: &[(&str, &str)] = &[
     (
+        "alert KurentoExporterConfigReloadFailed (warning)",
+        "no reload is refused in this scenario (tests/daemon_bin.rs refuses one and reads the gauge)",
+    ),
+    (
         "alert KurentoExporterAbsent (warning)",
         "absent(): has data only when Prometheus scrapes no exporter at all",
     ),
