@@ -59,8 +59,8 @@ async fn negotiation_returns_both_sdps_parsed_and_the_planted_problem() {
     )
     .await;
     assert_eq!(status, 200, "{n}");
-    let local = app.get_local_session_descriptor(&clean).await.unwrap();
-    let remote = app.get_remote_session_descriptor(&clean).await.unwrap();
+    let local = app.get_local_session_descriptor(&clean).await.unwrap().expect("local SDP");
+    let remote = app.get_remote_session_descriptor(&clean).await.unwrap().expect("remote SDP");
     assert_eq!(n["local_sdp"], local.as_str(), "as KMS holds it");
     assert_eq!(n["remote_sdp"], remote.as_str());
     assert_eq!(n["kms"], "sim");
