@@ -33,7 +33,9 @@ pub struct OutboundRtp {
     pub media: Option<MediaType>,
     pub bytes: u64,
     pub packets: u64,
-    pub round_trip_seconds: f64,
+    /// From RTCP; `None` when KMS reports none or exactly 0 (it reports 0 for
+    /// audio streams where the browser measured 1–2 ms: unknown, not perfect).
+    pub round_trip_seconds: Option<f64>,
     pub target_bitrate_bps: f64,
     pub nacks: u64,
     pub plis: u64,

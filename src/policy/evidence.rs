@@ -28,7 +28,7 @@ impl<T: Copy> From<Since<T>> for StateSince<T> {
 }
 
 /// What was known about an object when it was judged.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Evidence {
     /// KMS target name.
     pub target: String,

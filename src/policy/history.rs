@@ -11,7 +11,7 @@ use crate::model::{Millis, ObjectId};
 use super::Decision;
 
 /// A run of consecutive candidate cycles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Streak {
     /// Consecutive decisions in which the object was a candidate.
     pub cycles: u32,

@@ -194,7 +194,8 @@ pub fn json_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
 
 /// Release rules of the leak scenarios (tests/reaper_sim.rs, tests/alerts_e2e.rs),
 /// durations scaled to a simulator at 10× speed and 500 ms cycles: endpoints
-/// whose peer is gone, silent hub ports, rooms the application no longer lists.
+/// whose peer is gone, hub ports whose endpoint is a zombie (or gone), rooms
+/// the application no longer lists.
 pub const LEAK_POLICY: &str = r#"
 min_consecutive_cycles = 2
 max_releases_per_cycle = 500
@@ -207,11 +208,11 @@ match = { element_types = ["WebRtcEndpoint"] }
 when = { all = [ { no_flow = { direction = "out", for = "2s" } }, { media_disconnected = "1s" } ] }
 
 [[rules]]
-name = "hubport-silent"
+name = "port-of-zombie"
 action = "release"
 min_age = "3s"
 match = { element_types = ["HubPort"] }
-when = { no_flow = { direction = "both", for = "2s" } }
+when = { neighbours_zombie = "1s" }
 
 [[rules]]
 name = "room-closed"

@@ -6,6 +6,7 @@ mod conditions;
 mod config;
 mod defaults;
 mod logic;
+mod oracle;
 pub(crate) mod props;
 mod releases;
 
