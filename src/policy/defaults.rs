@@ -29,7 +29,7 @@ impl Default for PolicyConfig {
             duration: d,
         };
         PolicyConfig {
-            min_consecutive_cycles: 3,
+            min_consecutive_cycles: 2,
             max_releases_per_cycle: 10,
             flow_grace: None,
             duration_scale: 1.0,

@@ -213,7 +213,10 @@ async fn element_identity(rpc: &Rpc, id: &str, now: Millis, out: &mut ReadResult
     let created = out.check(id, created);
     let tags = out.check(id, tags);
     let sinks = sinks.and_then(|r| out.check(id, r));
-    let hub = hub.and_then(|r| out.check(id, r)).flatten();
+    let hub = hub
+        .and_then(|r| out.check(id, r))
+        .flatten()
+        .filter(|h| is_hub(type_of(h)));
     if out.gone.is_some() {
         return;
     }

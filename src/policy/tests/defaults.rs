@@ -23,7 +23,7 @@ fn has(d: &Decision, object: &str, rule: &str) -> bool {
 #[test]
 fn default_policy_only_flags() {
     let p = default_policy();
-    assert_eq!(p.min_consecutive_cycles, 3);
+    assert_eq!(p.min_consecutive_cycles, 2);
     assert_eq!(p.max_releases_per_cycle, 10);
     assert!(p.rules.iter().all(|r| r.action == RuleAction::Flag));
     assert_eq!(p.protect_tag.key, "kurento-exporter.protect");
