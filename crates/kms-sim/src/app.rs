@@ -171,13 +171,9 @@ a=rtcp-mux\r\na=rtpmap:96 VP8/90000\r\n"
         for (ep, _) in r.participants.values() {
             self.vanish_peer(ep, how);
         }
+        // the pipeline, its elements and hubs, and the hubs' ports
         let mut ids = vec![r.pipeline.clone()];
-        ids.extend(
-            self.objects
-                .get(&r.pipeline)
-                .map(|p| p.children.iter().cloned().collect::<Vec<_>>())
-                .unwrap_or_default(),
-        );
+        ids.extend(self.elements_of(&r.pipeline));
         for id in ids {
             if let Some(o) = self.objects.get_mut(&id) {
                 o.zombie = true;

@@ -228,33 +228,38 @@ impl Engine {
         kind: Kind,
         ctor: &Map<String, Value>,
     ) -> Result<String, RpcError> {
+        // A HubPort belongs to its hub, not to the pipeline (PROTOCOL.md "Hubs
+        // and their ports"); its id still starts with the pipeline's.
         let (id, parent) = if kind == Kind::MediaPipeline {
             (format!("{}_kurento.MediaPipeline", self.uuid()), None)
-        } else {
-            let pipeline = if kind == Kind::HubPort {
-                let hub = ctor
-                    .get("hub")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| marshall("'hub' parameter should be a string"))?;
-                self.obj(hub)?
-                    .parent
-                    .clone()
-                    .ok_or_else(|| marshall("'hub' parameter should be a Hub"))?
-            } else {
-                let pl = ctor
-                    .get("mediaPipeline")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| marshall("'mediaPipeline' parameter should be a string"))?;
-                if self.obj(pl)?.kind != Kind::MediaPipeline {
-                    return Err(marshall(
-                        "'mediaPipeline' parameter should be a MediaPipeline",
-                    ));
-                }
-                pl.to_owned()
-            };
+        } else if kind == Kind::HubPort {
+            let hub = ctor
+                .get("hub")
+                .and_then(Value::as_str)
+                .ok_or_else(|| marshall("'hub' parameter should be a string"))?;
+            if !self.obj(hub)?.kind.is_a("Hub") {
+                return Err(marshall("'hub' parameter should be a Hub"));
+            }
+            let pipeline = self
+                .pipeline_of(hub)
+                .ok_or_else(|| marshall("'hub' parameter should be a Hub"))?;
             (
                 format!("{pipeline}/{}_kurento.{}", self.uuid(), kind.name()),
-                Some(pipeline),
+                Some(hub.to_owned()),
+            )
+        } else {
+            let pl = ctor
+                .get("mediaPipeline")
+                .and_then(Value::as_str)
+                .ok_or_else(|| marshall("'mediaPipeline' parameter should be a string"))?;
+            if self.obj(pl)?.kind != Kind::MediaPipeline {
+                return Err(marshall(
+                    "'mediaPipeline' parameter should be a MediaPipeline",
+                ));
+            }
+            (
+                format!("{pl}/{}_kurento.{}", self.uuid(), kind.name()),
+                Some(pl.to_owned()),
             )
         };
         let mut obj = self.new_obj(id.clone(), kind, parent.clone());

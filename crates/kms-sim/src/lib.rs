@@ -56,6 +56,7 @@ mod control;
 mod engine;
 mod events;
 mod handle;
+mod hub;
 mod ice;
 mod info;
 mod invoke;
@@ -178,5 +179,7 @@ pub enum SimError {
 mod blip_tests;
 #[cfg(test)]
 mod engine_tests;
+#[cfg(test)]
+mod hub_tests;
 #[cfg(test)]
 mod ice_tests;
