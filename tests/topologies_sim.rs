@@ -182,23 +182,86 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Observe mode: a daemon running from the start and one started after the
+/// scenario ran both flag exactly the ground truth's zombies.
 async fn observe(scenario: Scenario, what: &str) {
     let s = simulator().await;
     let dir = temp_dir();
+    let cfg = |name: &str| config(&s.ws_url(), Mode::Observe, false, &dir.join(name));
+    let early = Daemon::start(cfg("early.jsonl"))
+        .await
+        .expect("daemon starts");
+    cycles(&early, 1).await;
     s.run_scenario(scenario).await.unwrap();
+    let late = Daemon::start(cfg("late.jsonl"))
+        .await
+        .expect("daemon starts");
+    let zombies = flags_match_truth(&s, &early, &format!("{what}, from the start")).await;
+    let again = flags_match_truth(&s, &late, &format!("{what}, started late")).await;
+    assert_eq!(zombies, again);
+    println!("{what}: {} zombies flagged, exactly", zombies.len());
+    early.shutdown(Duration::from_secs(5)).await;
+    late.shutdown(Duration::from_secs(5)).await;
+    s.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Enforce mode, every shipped rule releasing: exactly the zombies go, each
+/// released once (or with its pipeline), nothing live.
+async fn enforce(scenario: Scenario, what: &str) {
+    let s = simulator().await;
+    let dir = temp_dir();
     let d = Daemon::start(config(
         &s.ws_url(),
-        Mode::Observe,
-        false,
+        Mode::Enforce,
+        true,
         &dir.join("audit.jsonl"),
     ))
     .await
     .expect("daemon starts");
-    let zombies = flags_match_truth(&s, &d, what).await;
+    s.run_scenario(scenario).await.unwrap();
+    let (zombies, live) = truth_sets(&s);
+    assert!(!zombies.is_empty(), "{what}: the scenario leaks");
+    eventually(LIMIT, &format!("{what}: every zombie released"), || async {
+        let t = s.truth();
+        let left: BTreeSet<String> = zombies.iter().filter(|z| t.contains(z)).cloned().collect();
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("left: {:?}", describe(&s, &left)))
+        }
+    })
+    .await;
+    cycles(&d, 3).await;
+    let t = s.truth();
+    let mut released = BTreeSet::new();
+    for r in t.releases.iter().filter(|r| !r.by_app) {
+        assert!(
+            zombies.contains(&r.object),
+            "{what}: released a live object {}",
+            r.object
+        );
+        assert!(
+            released.insert(r.object.clone()),
+            "{what}: released twice {}",
+            r.object
+        );
+    }
+    let gone: Vec<&String> = live.iter().filter(|o| !t.contains(o)).collect();
+    // The application itself may end rooms; nothing live went by our hand.
+    for g in gone {
+        assert!(
+            t.releases_of(g).all(|r| r.by_app)
+                || t.releases
+                    .iter()
+                    .any(|r| r.by_app && g.starts_with(r.object.as_str())),
+            "{what}: live object {g} gone"
+        );
+    }
     println!(
-        "{what}: {} of {} zombies flagged",
+        "{what}: {} zombies released by {} requests",
         zombies.len(),
-        zombies.len()
+        released.len()
     );
     d.shutdown(Duration::from_secs(5)).await;
     s.shutdown().await;
@@ -208,4 +271,9 @@ async fn observe(scenario: Scenario, what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_scenario_eight_of_eight() {
     observe(kurento_exporter::demo::leaky_conference(), "demo").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_scenario_released_exactly() {
+    enforce(kurento_exporter::demo::leaky_conference(), "demo").await;
 }
