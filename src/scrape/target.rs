@@ -241,11 +241,18 @@ impl Task {
         ok &= self.run_reads(recheck, now).await;
         self.unref(touched).await;
         let sent = self.rpc.take_sent();
-        let elements = self.model.read().elements.len();
-        if elements > 0 {
+        // Per RTP endpoint: what every other element costs is counted in.
+        let endpoints = self
+            .model
+            .read()
+            .elements
+            .values()
+            .filter(|e| e.is_rtp_endpoint())
+            .count();
+        if endpoints > 0 {
             self.rpc
                 .metrics
-                .requests_per_endpoint(&self.rpc.kms, sent as f64 / elements as f64);
+                .requests_per_endpoint(&self.rpc.kms, sent as f64 / endpoints as f64);
         }
         if !ok {
             self.rpc
