@@ -51,6 +51,8 @@ pub struct Obj {
     pub subs: Vec<Sub>,
     /// Set by scenarios: the application forgot this object.
     pub zombie: bool,
+    /// Why the object is (or is not) a zombie, when the application knows.
+    pub why: Option<String>,
     pub props: BTreeMap<String, Value>,
     /// Pipelines only.
     pub latency_stats: bool,
@@ -97,6 +99,9 @@ pub struct Engine {
     /// ICE behaviour of WebRtcEndpoints created over the wire from now on
     /// (`SimHandle::set_wire_ice`; scenario participants have their own).
     pub(crate) wire_ice: super::webrtc::IceMode,
+    /// The application's browsers whose offer comes later: (due, endpoint,
+    /// the browser sends media).
+    pub(crate) late_offers: Vec<(u64, String, bool)>,
 }
 
 pub(crate) type RpcResult = Result<Value, RpcError>;
@@ -131,6 +136,7 @@ impl Engine {
             origins: HashMap::new(),
             ledger: Default::default(),
             wire_ice: Default::default(),
+            late_offers: Vec::new(),
         };
         e.server_id = e.uuid();
         let sm = e.new_obj(SERVER_MANAGER.into(), Kind::ServerManager, None);
@@ -168,6 +174,7 @@ impl Engine {
             created: self.now / 1000,
             subs: Vec::new(),
             zombie: false,
+            why: None,
             props: BTreeMap::new(),
             latency_stats: false,
             el: kind.is_element().then(|| Box::new(Element::new(kind))),
