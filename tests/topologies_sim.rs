@@ -277,3 +277,18 @@ async fn the_demo_scenario_eight_of_eight() {
 async fn the_demo_scenario_released_exactly() {
     enforce(kurento_exporter::demo::leaky_conference(), "demo").await;
 }
+
+fn matrix() -> Scenario {
+    let path = root().join("crates/kms-sim/scenarios/matrix.json");
+    Scenario::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_topology_flagged_exactly() {
+    observe(matrix(), "matrix").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_topology_released_exactly() {
+    enforce(matrix(), "matrix").await;
+}
