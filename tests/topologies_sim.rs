@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use exporter_common::*;
-use kms_sim::{self as sim, Scenario, SimConfig, SimHandle};
+use kms_sim::{Scenario, SimHandle};
 use kurento_exporter::config::Config;
 use kurento_exporter::daemon::Daemon;
 use kurento_exporter::policy::{PolicyConfig, RuleAction};
@@ -30,16 +30,7 @@ const SCALE: f64 = 0.01;
 const LIMIT: Duration = Duration::from_secs(60);
 
 async fn simulator() -> SimHandle {
-    sim::start(SimConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        control: None,
-        gc_period: Duration::from_secs(3600),
-        tick: Duration::from_millis(100),
-        seed: 5,
-        speed: SPEED,
-    })
-    .await
-    .expect("simulator starts")
+    fast_simulator(SPEED, 5).await
 }
 
 fn temp_dir() -> PathBuf {

@@ -143,19 +143,21 @@ pub fn decide(
         .iter()
         .filter(|r| !r.on_pipelines())
         .partition(|r| !r.when.reads_neighbours());
+    let no_zombies = BTreeMap::new();
+    let base = Ctx {
+        model,
+        index: &index,
+        sessions,
+        now,
+        zombies: &no_zombies,
+        isolated: &isolated,
+    };
     let mut verdicts = Vec::new();
     // Since when each element is a zombie, and the endpoints that says rests on.
     let mut zombies: BTreeMap<ObjectId, Millis> = BTreeMap::new();
     let mut rests: BTreeMap<ObjectId, Vec<ObjectId>> = BTreeMap::new();
     {
-        let ctx = Ctx {
-            model,
-            index: &index,
-            sessions,
-            now,
-            zombies: &zombies,
-            isolated: &isolated,
-        };
+        let ctx = base.with(&zombies);
         for (e, tags) in &judged {
             for rule in &plain {
                 if matches(rule, e, tags)
@@ -177,14 +179,7 @@ pub fn decide(
     loop {
         let mut found = Vec::new();
         {
-            let ctx = Ctx {
-                model,
-                index: &index,
-                sessions,
-                now,
-                zombies: &zombies,
-                isolated: &isolated,
-            };
+            let ctx = base.with(&zombies);
             for (e, tags) in &judged {
                 for rule in &derived {
                     if done.contains(&(e.id.clone(), rule.name.as_str()))
@@ -222,14 +217,7 @@ pub fn decide(
             verdicts.push(v);
         }
     }
-    let ctx = Ctx {
-        model,
-        index: &index,
-        sessions,
-        now,
-        zombies: &zombies,
-        isolated: &isolated,
-    };
+    let ctx = base.with(&zombies);
     for rule in policy.rules.iter().filter(|r| r.on_pipelines()) {
         for p in model.pipelines.values() {
             if eval::pipeline_age(p, now) < rule.min_age

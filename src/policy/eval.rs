@@ -149,6 +149,16 @@ pub(super) struct Ctx<'a> {
     pub isolated: &'a BTreeMap<ObjectId, Millis>,
 }
 
+impl<'a> Ctx<'a> {
+    /// The same context with another set of zombies (the next fixpoint pass).
+    pub fn with<'b>(&self, zombies: &'b BTreeMap<ObjectId, Millis>) -> Ctx<'b>
+    where
+        'a: 'b,
+    {
+        Ctx { zombies, ..*self }
+    }
+}
+
 /// The object a condition is evaluated on.
 #[derive(Clone, Copy)]
 pub(super) enum Obj<'a> {

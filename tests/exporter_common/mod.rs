@@ -27,6 +27,21 @@ pub async fn simulator(gc_period: Duration) -> SimHandle {
     .expect("simulator starts")
 }
 
+/// A simulator on an ephemeral port whose clock runs `speed` times faster
+/// than the real one (no garbage collection within a test).
+pub async fn fast_simulator(speed: f64, seed: u64) -> SimHandle {
+    sim::start(SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        control: None,
+        gc_period: Duration::from_secs(3600),
+        tick: Duration::from_millis(100),
+        seed,
+        speed,
+    })
+    .await
+    .expect("simulator starts")
+}
+
 /// A daemon config for `targets` with short cycles.
 pub fn config(targets: &[(&str, String)], interval: Duration) -> Config {
     let mut c = Config {
