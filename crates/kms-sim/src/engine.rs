@@ -100,8 +100,8 @@ pub struct Engine {
     /// (`SimHandle::set_wire_ice`; scenario participants have their own).
     pub(crate) wire_ice: super::webrtc::IceMode,
     /// The application's browsers whose offer comes later: (due, endpoint,
-    /// the browser sends media).
-    pub(crate) late_offers: Vec<(u64, String, bool)>,
+    /// (the browser sends, receives)).
+    pub(crate) late_offers: Vec<(u64, String, (bool, bool))>,
 }
 
 pub(crate) type RpcResult = Result<Value, RpcError>;

@@ -15,6 +15,8 @@ struct Fx {
     e: Engine,
     now: u64,
     next: u64,
+    /// Every event frame delivered to session "t".
+    events: Vec<Value>,
 }
 
 impl Fx {
@@ -23,6 +25,7 @@ impl Fx {
             e: Engine::new(7, T0),
             now: T0,
             next: 1,
+            events: Vec::new(),
         }
     }
 
@@ -35,7 +38,9 @@ impl Fx {
             method: method.into(),
             params: Some(params),
         };
-        self.e.handle(Some("t"), req, self.now).response.outcome
+        let out = self.e.handle(Some("t"), req, self.now);
+        self.events.extend(out.events.into_iter().map(|d| d.frame));
+        out.response.outcome
     }
 
     fn create(&mut self, ty: &str, ctor: Value) -> String {
@@ -122,7 +127,15 @@ fn a_hub_port_belongs_to_its_hub() {
     let p = f.create("MediaPipeline", json!({}));
     let hub = f.create("Composite", json!({"mediaPipeline": p}));
     let ep = f.create("WebRtcEndpoint", json!({"mediaPipeline": p}));
+    let sub = json!({"object": "manager_ServerManager", "type": "ObjectCreated"});
+    f.try_call("subscribe", sub).unwrap();
     let port = f.create("HubPort", json!({"hub": hub}));
+    assert!(
+        f.events
+            .iter()
+            .any(|ev| ev["params"]["value"]["data"]["object"] == json!(port)),
+        "ObjectCreated announces the port"
+    );
     let port2 = f.create("HubPort", json!({"hub": hub}));
     assert!(port.starts_with(&format!("{p}/")) && port.ends_with("_kurento.HubPort"));
     assert_eq!(

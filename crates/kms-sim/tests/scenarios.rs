@@ -241,6 +241,32 @@ fn leaving_releases_and_ending_releases_everything() {
     assert_eq!(e.truth().counts.pipelines, 0);
 }
 
+#[test]
+fn a_new_presenter_feeds_the_viewers_left() {
+    let s: Scenario = serde_json::from_str(
+        r#"{"steps": [
+            {"at_ms": 0, "action": "room", "room": "w", "topology": "one_to_many"},
+            {"at_ms": 3000, "action": "forget", "room": "w", "participant": "p1"},
+            {"at_ms": 10000, "action": "join", "room": "w", "participant": "next"}
+        ]}"#,
+    )
+    .expect("scenario");
+    let mut e = Engine::new(9, T0);
+    s.play(&mut e, T0, 250, 14_000).expect("runs");
+    let t = e.truth();
+    let next = &find(&t, "w", "next", "WebRtcEndpoint")[0];
+    assert!(next.why.contains("presenter"), "{}", next.why);
+    assert_eq!(
+        flowing(next, "VIDEO"),
+        (false, true),
+        "the new presenter sends"
+    );
+    for p in ["p2", "p3"] {
+        let v = &find(&t, "w", p, "WebRtcEndpoint")[0];
+        assert_eq!(flowing(v, "VIDEO"), (true, false), "{p} receives again");
+    }
+}
+
 #[tokio::test]
 async fn the_binary_runs_the_matrix() {
     let path = dir().join("matrix.json");

@@ -157,14 +157,15 @@ a=rtcp-mux\r\na=rtpmap:96 VP8/90000\r\n"
         self.browser_offer_dir(true, true)
     }
 
-    /// The browser of `ep` negotiates: offer (sending or receive-only),
-    /// gathering, a candidate. With `delay_ms` > 0 the offer arrives that
-    /// much later (the endpoint stays mid-negotiation until then).
+    /// The browser of `ep` negotiates: an offer whose direction is `dir`
+    /// (the browser sends, receives), gathering, a candidate. With
+    /// `delay_ms` > 0 the offer arrives that much later (the endpoint stays
+    /// mid-negotiation until then).
     pub(crate) fn browser_negotiates(
         &mut self,
         ep: &str,
         ice: IceMode,
-        sends: bool,
+        dir: (bool, bool),
         delay_ms: u64,
     ) -> Result<(), RpcError> {
         if let Some(r) = self.rtc_mut(ep) {
@@ -172,10 +173,10 @@ a=rtcp-mux\r\na=rtpmap:96 VP8/90000\r\n"
         }
         if delay_ms > 0 {
             self.late_offers
-                .push((self.now + delay_ms, ep.to_owned(), sends));
+                .push((self.now + delay_ms, ep.to_owned(), dir));
             return Ok(());
         }
-        let offer = self.browser_offer_dir(sends, true);
+        let offer = self.browser_offer_dir(dir.0, dir.1);
         self.process_offer(ep, &offer)?;
         self.gather_candidates(ep)?;
         self.add_ice_candidate(ep, Some(&browser_candidate()))?;
@@ -189,11 +190,11 @@ a=rtcp-mux\r\na=rtpmap:96 VP8/90000\r\n"
             .into_iter()
             .partition(|o| o.0 <= now);
         self.late_offers = later;
-        for (_, ep, sends) in due {
+        for (_, ep, dir) in due {
             if self.objects.contains_key(&ep) {
                 let ice = self.rtc(&ep).map(|r| r.ice_mode).unwrap_or_default();
                 // a failure leaves the endpoint unnegotiated, as a lost offer would
-                let _ = self.browser_negotiates(&ep, ice, sends, 0);
+                let _ = self.browser_negotiates(&ep, ice, dir, 0);
                 self.note_negotiated(&ep);
             }
         }
@@ -236,7 +237,13 @@ a=rtcp-mux\r\na=rtpmap:96 VP8/90000\r\n"
         }
         let pl = r.pipeline.clone();
         let first = r.order.first().cloned();
-        let role = match (r.topology, &first) {
+        let presenter = r
+            .participants
+            .values()
+            .find(|m| m.role == Role::Presenter)
+            .map(|m| m.endpoint.clone());
+        // one-to-many: whoever joins while nobody presents presents
+        let role = match (r.topology, &presenter) {
             (Topology::OneToMany, None) => Role::Presenter,
             (Topology::OneToMany, Some(_)) => Role::Viewer,
             _ => Role::Peer,
@@ -247,7 +254,13 @@ a=rtcp-mux\r\na=rtpmap:96 VP8/90000\r\n"
             endpoint: ep.clone(),
             ..Member::default()
         };
-        let sends = role != Role::Viewer && r.topology != Topology::Playback;
+        // (sends, receives): a presenter and an SFU publisher only send,
+        // viewers and playback browsers only receive
+        let dir = match (role, r.topology) {
+            (Role::Viewer, _) | (_, Topology::Playback) => (false, true),
+            (Role::Presenter, _) | (_, Topology::Sfu) => (true, false),
+            _ => (true, true),
+        };
         match r.topology {
             Topology::OneToOne => {
                 if let Some(other) = first.as_ref().and_then(|f| r.participants.get(f)) {
@@ -255,21 +268,25 @@ a=rtcp-mux\r\na=rtpmap:96 VP8/90000\r\n"
                     self.link_all(&ep, &other.endpoint);
                 }
             }
-            Topology::OneToMany => {
-                if let Some(p) = first.as_ref().and_then(|f| r.participants.get(f)) {
-                    self.link_all(&p.endpoint, &ep);
+            Topology::OneToMany => match &presenter {
+                Some(p) => self.link_all(p, &ep),
+                // a new presenter feeds the viewers already there
+                None => {
+                    for v in r.participants.values() {
+                        self.link_all(&ep, &v.endpoint);
+                    }
                 }
-            }
+            },
             Topology::Sfu => {
                 for (name, other) in &r.participants {
                     // mine: receives `other`'s publisher; theirs: receives mine
                     let mine = self.tagged_endpoint(room, &pl, participant)?;
                     self.link_all(&other.endpoint, &mine);
-                    self.browser_negotiates(&mine, ice, false, offer_delay_ms)?;
+                    self.browser_negotiates(&mine, ice, (false, true), offer_delay_ms)?;
                     m.receivers.insert(name.clone(), mine);
                     let theirs = self.tagged_endpoint(room, &pl, name)?;
                     self.link_all(&ep, &theirs);
-                    self.browser_negotiates(&theirs, IceMode::Normal, false, 0)?;
+                    self.browser_negotiates(&theirs, IceMode::Normal, (false, true), 0)?;
                     if let Some(o) = self
                         .rooms
                         .get_mut(room)
@@ -330,7 +347,7 @@ a=rtcp-mux\r\na=rtpmap:96 VP8/90000\r\n"
             }
             Topology::Loopback => self.link_all(&ep, &ep),
         }
-        self.browser_negotiates(&ep, ice, sends, offer_delay_ms)?;
+        self.browser_negotiates(&ep, ice, dir, offer_delay_ms)?;
         if offer_delay_ms > 0 {
             m.note = Some("mid-negotiation: the offer is late".into());
         }
