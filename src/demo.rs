@@ -15,7 +15,7 @@ use kms_sim::{SimConfig, SimError, SimHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Target};
-use crate::policy::{ConditionConfig, PolicyConfig, RuleAction};
+use crate::policy::{PolicyConfig, RuleAction};
 use crate::reaper::{Board, Mode};
 
 /// The shipped rules' durations are divided by this in the demo (5 min → 10 s).
@@ -82,35 +82,6 @@ fn scaled(d: Duration) -> Duration {
     d / DEMO_SPEEDUP
 }
 
-fn scale_condition(c: &ConditionConfig) -> ConditionConfig {
-    use ConditionConfig as C;
-    match c {
-        C::All(cs) => C::All(cs.iter().map(scale_condition).collect()),
-        C::Any(cs) => C::Any(cs.iter().map(scale_condition).collect()),
-        C::NoFlow {
-            direction,
-            duration,
-        } => C::NoFlow {
-            direction: *direction,
-            duration: scaled(*duration),
-        },
-        C::IceState { states, duration } => C::IceState {
-            states: states.clone(),
-            duration: scaled(*duration),
-        },
-        C::IceNeverConnected(d) => C::IceNeverConnected(scaled(*d)),
-        C::NoRemoteSdp(d) => C::NoRemoteSdp(scaled(*d)),
-        C::MediaDisconnected(d) => C::MediaDisconnected(scaled(*d)),
-        C::DtlsClosed(d) => C::DtlsClosed(scaled(*d)),
-        C::SessionTerminated(d) => C::SessionTerminated(scaled(*d)),
-        C::NoConnections(d) => C::NoConnections(scaled(*d)),
-        C::PipelineEmpty(d) => C::PipelineEmpty(scaled(*d)),
-        C::PipelineAllZombie(d) => C::PipelineAllZombie(scaled(*d)),
-        C::SessionGone(s) => C::SessionGone(s.clone()),
-        C::MinAge(d) => C::MinAge(scaled(*d)),
-    }
-}
-
 /// The shipped policy for the demo only: every duration divided by
 /// `DEMO_SPEEDUP`, every rule a release rule.
 pub fn demo_policy(shipped: &PolicyConfig) -> PolicyConfig {
@@ -119,7 +90,7 @@ pub fn demo_policy(shipped: &PolicyConfig) -> PolicyConfig {
     for r in &mut p.rules {
         r.action = RuleAction::Release;
         r.min_age = scaled(r.min_age);
-        r.when = scale_condition(&r.when);
+        r.when = r.when.scaled(1.0 / f64::from(DEMO_SPEEDUP));
     }
     p
 }

@@ -51,7 +51,7 @@ pub(super) async fn negotiation(
     let read = |c: Client| async move {
         let local = c.get_local_session_descriptor(element).await?;
         let remote = c.get_remote_session_descriptor(element).await?;
-        Ok((local, remote))
+        Ok((local.unwrap_or_default(), remote.unwrap_or_default()))
     };
     let (local, remote) = match read_then_unref(state, target, pipeline, read).await {
         Ok(v) => v,

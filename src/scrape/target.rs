@@ -19,7 +19,7 @@ use crate::model::{Element, Millis, ObjectId, Pipeline, ServerSummary, SharedTar
 use super::plan::{plan, stagger, touched_pipelines, Book, Read};
 use super::reads::{execute, ReadResult, Rpc};
 use crate::clock::now_millis;
-use kms_proto::ids::{pipeline_of, type_of};
+use kms_proto::ids::{is_hub, is_hub_port, pipeline_of, type_of};
 
 /// One configured target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,11 +241,18 @@ impl Task {
         ok &= self.run_reads(recheck, now).await;
         self.unref(touched).await;
         let sent = self.rpc.take_sent();
-        let elements = self.model.read().elements.len();
-        if elements > 0 {
+        // Per RTP endpoint: what every other element costs is counted in.
+        let endpoints = self
+            .model
+            .read()
+            .elements
+            .values()
+            .filter(|e| e.is_rtp_endpoint())
+            .count();
+        if endpoints > 0 {
             self.rpc
                 .metrics
-                .requests_per_endpoint(&self.rpc.kms, sent as f64 / elements as f64);
+                .requests_per_endpoint(&self.rpc.kms, sent as f64 / endpoints as f64);
         }
         if !ok {
             self.rpc
@@ -286,6 +293,27 @@ impl Task {
                 Err(e) => return Err(e),
             }
         }
+        // A pipeline does not list hub ports: they are its hubs' children.
+        let hubs: Vec<String> = found
+            .iter()
+            .flat_map(|(_, kids)| kids.iter().filter(|k| is_hub(type_of(k))).cloned())
+            .collect();
+        let ports: Vec<(String, Result<Vec<String>, ClientError>)> = stream::iter(hubs)
+            .map(|h| async move {
+                let r = rpc.call("getChildren", rpc.client.get_children(&h)).await;
+                (h, r)
+            })
+            .buffer_unordered(self.spec.scrape.concurrency)
+            .collect()
+            .await;
+        let mut hub_of: Vec<(String, String)> = Vec::new();
+        for (h, r) in ports {
+            match r {
+                Ok(kids) => hub_of.extend(kids.into_iter().map(|k| (k, h.clone()))),
+                Err(ClientError::ObjectNotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let mut m = self.model.write();
         for (p, kids) in &found {
             seen.insert(p.clone());
@@ -302,6 +330,14 @@ impl Task {
                 if !m.elements.contains_key(k) {
                     m.apply(Update::Element(Box::new(stub(k, now))));
                 }
+            }
+        }
+        for (port, hub) in hub_of {
+            seen.insert(port.clone());
+            if !m.elements.contains_key(&port) {
+                let mut e = stub(&port, now);
+                e.hub = Some(hub);
+                m.apply(Update::Element(Box::new(e)));
             }
         }
         m.retain_only(&seen);
@@ -414,6 +450,14 @@ fn apply_result(
     for u in res.updates {
         if let Update::Stats { element, .. } = &u {
             stats_of = Some(element.clone());
+        }
+        if let Update::Sinks { sinks, .. } = &u {
+            // Connections name hub ports a pipeline walk cannot list.
+            for (sink, _) in sinks {
+                if is_hub_port(type_of(sink)) && !m.elements.contains_key(sink) {
+                    m.apply(Update::Element(Box::new(stub(sink, now))));
+                }
+            }
         }
         m.apply(u);
     }

@@ -53,8 +53,8 @@ pub(super) fn anchor(id: &str) -> String {
 }
 
 /// The node of `e` in the topology.
-pub(super) fn node(e: &Element, verdict: Option<&Zombie>) -> Node {
-    let look = Look::of(e, verdict);
+pub(super) fn node(m: &TargetModel, e: &Element, verdict: Option<&Zombie>) -> Node {
+    let look = Look::in_model(m, e, verdict);
     let r = rates(e);
     let subtitle = match (verdict, total(&r.recv), total(&r.send)) {
         (Some(z), _, _) => format!("zombie: {}", z.rule),
@@ -89,8 +89,8 @@ fn or_dash(v: Option<String>) -> String {
 }
 
 /// The row of `e` in the element table.
-pub(super) fn row(e: &Element, verdict: Option<&Zombie>) -> String {
-    let look = Look::of(e, verdict);
+pub(super) fn row(m: &TargetModel, e: &Element, verdict: Option<&Zombie>) -> String {
+    let look = Look::in_model(m, e, verdict);
     let r = rates(e);
     let stats = e.stats.as_ref();
     let loss = stats.and_then(|s| {
@@ -110,7 +110,7 @@ pub(super) fn row(e: &Element, verdict: Option<&Zombie>) -> String {
     let rtt = stats.and_then(|s| {
         s.outbound
             .iter()
-            .map(|o| o.round_trip_seconds)
+            .filter_map(|o| o.round_trip_seconds)
             .reduce(f64::max)
             .map(ms)
     });
@@ -253,7 +253,7 @@ fn sdp(label: &str, s: Option<&SdpSummary>) -> String {
 
 /// The details of `e`: verdicts, streams, endpoint states, SDPs, actions.
 pub(super) fn details(m: &TargetModel, e: &Element, verdicts: &[&Zombie], now: Millis) -> String {
-    let look = Look::of(e, verdicts.first().copied());
+    let look = Look::in_model(m, e, verdicts.first().copied());
     let mut out = format!(
         "<details class=\"element-details {look}\" id=\"{anchor}\"><summary><span class=\"dot {look}\"></span>\
          {title} <code>{id}</code></summary>",
@@ -315,7 +315,7 @@ pub(super) fn details(m: &TargetModel, e: &Element, verdicts: &[&Zombie], now: M
                 o.media.map_or("—".into(), |m| m.to_string()),
                 or_dash(bps.map(kbps)),
                 o.packets,
-                ms(o.round_trip_seconds),
+                o.round_trip_seconds.map_or_else(|| "—".into(), ms),
                 o.nacks,
                 o.plis
             );

@@ -37,7 +37,7 @@ impl Looks {
 pub(super) fn looks(m: &TargetModel, verdicts: &Verdicts, id: &str) -> Looks {
     let mut out = Looks::default();
     for e in m.children(id) {
-        out.add(Look::of(e, verdicts.of(&m.name, &e.id)));
+        out.add(Look::in_model(m, e, verdicts.of(&m.name, &e.id)));
     }
     out
 }
@@ -48,7 +48,7 @@ fn all_looks<'m>(m: &'m TargetModel, verdicts: &Verdicts) -> HashMap<&'m str, Lo
     for e in m.elements.values() {
         out.entry(e.pipeline.as_str())
             .or_default()
-            .add(Look::of(e, verdicts.of(&m.name, &e.id)));
+            .add(Look::in_model(m, e, verdicts.of(&m.name, &e.id)));
     }
     out
 }

@@ -6,15 +6,13 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use kms_proto::ids::is_hub;
-
 use crate::clock::now_millis;
 use crate::model::ObjectId;
 
 use super::super::lookup;
-use super::super::paint::{media_colour, short_id, title, Look, NAME_TAGS};
+use super::super::paint::{edge, media_colour, short_id, title, Look, NAME_TAGS};
 use super::super::state::AppState;
-use super::element::{self, details, evidence, rates};
+use super::element::{self, details, evidence};
 use super::fmt::{attr, esc, path_segment, query_value, span};
 use super::list::looks;
 use super::svg::{self, Edge};
@@ -62,42 +60,31 @@ pub(super) fn page(state: &AppState, kms: Option<&str>, id: &str) -> Option<Stri
         .collect();
     let nodes: Vec<svg::Node> = elements
         .iter()
-        .map(|e| element::node(e, verdicts.of(&m.name, &e.id)))
+        .map(|e| element::node(&m, e, verdicts.of(&m.name, &e.id)))
         .collect();
     let mut edges = Vec::new();
     for (i, e) in elements.iter().enumerate() {
         for (sink, media) in &e.sinks {
             let Some(&j) = index.get(sink) else { continue };
-            let media = media.to_string();
-            // What crosses the connection: what the source receives from its
-            // peer, else what the sink sends to its peer.
-            let bps = rates(e)
-                .recv
-                .get(&media)
-                .copied()
-                .or_else(|| rates(elements[j]).send.get(&media).copied());
+            // What crosses the connection, as every picture reads it.
+            let crossing = edge(&m, e, sink, *media);
             edges.push(Edge {
                 source: i,
                 sink: j,
-                media,
-                bps,
+                media: media.to_string(),
+                bps: crossing.bps,
+                flowing: crossing.flowing == Some(true),
             });
         }
-    }
-    // A hub port belongs to a hub of its pipeline: with one hub, to that one.
-    let hubs: Vec<usize> = (0..elements.len())
-        .filter(|&i| is_hub(&elements[i].element_type))
-        .collect();
-    if let [hub] = hubs[..] {
-        for (i, e) in elements.iter().enumerate() {
-            if e.element_type == "HubPort" {
-                edges.push(Edge {
-                    source: i,
-                    sink: hub,
-                    media: svg::HUB_LINK.into(),
-                    bps: None,
-                });
-            }
+        // A hub port is linked to its hub.
+        if let Some(j) = e.hub.as_ref().and_then(|h| index.get(h)) {
+            edges.push(Edge {
+                source: i,
+                sink: *j,
+                media: svg::HUB_LINK.into(),
+                bps: None,
+                flowing: true,
+            });
         }
     }
     let l = looks(&m, &verdicts, id);
@@ -187,7 +174,7 @@ pub(super) fn page(state: &AppState, kms: Option<&str>, id: &str) -> Option<Stri
          <th>Tags</th><th>Zombie rule</th></tr></thead><tbody>\n",
     );
     for e in &elements {
-        body.push_str(&element::row(e, verdicts.of(&m.name, &e.id)));
+        body.push_str(&element::row(&m, e, verdicts.of(&m.name, &e.id)));
         body.push('\n');
     }
     body.push_str("</tbody></table>\n<h2>Details</h2>\n");

@@ -50,6 +50,8 @@ pub(super) struct Edge {
     /// `AUDIO`, `VIDEO`, `DATA`, or `HUB_LINK`.
     pub media: String,
     pub bps: Option<f64>,
+    /// Media flows on it (drawn faded otherwise).
+    pub flowing: bool,
 }
 
 /// The layer of every node.
@@ -290,7 +292,15 @@ fn draw_edges(s: &mut String, edges: &[Edge], layer: &[usize], pos: &[(usize, us
                 extra = if hub {
                     " stroke-dasharray=\"5 4\"".to_owned()
                 } else {
-                    format!(" marker-end=\"url(#arrow-{})\"", attr(&e.media))
+                    format!(
+                        " marker-end=\"url(#arrow-{})\"{}",
+                        attr(&e.media),
+                        if e.flowing {
+                            ""
+                        } else {
+                            " stroke-opacity=\"0.35\" data-flowing=\"false\""
+                        }
+                    )
                 },
             );
             if let (0, Some(bps)) = (k, rate) {
@@ -328,6 +338,7 @@ mod tests {
             sink,
             media: "VIDEO".into(),
             bps: None,
+            flowing: true,
         }
     }
 
