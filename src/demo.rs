@@ -78,19 +78,13 @@ pub async fn start_simulator(
     Ok(sim)
 }
 
-fn scaled(d: Duration) -> Duration {
-    d / DEMO_SPEEDUP
-}
-
 /// The shipped policy for the demo only: every duration divided by
-/// `DEMO_SPEEDUP`, every rule a release rule.
+/// `DEMO_SPEEDUP` (`policy.duration_scale`), every rule a release rule.
 pub fn demo_policy(shipped: &PolicyConfig) -> PolicyConfig {
     let mut p = shipped.clone();
-    p.flow_grace = p.flow_grace.map(scaled);
+    p.duration_scale = 1.0 / f64::from(DEMO_SPEEDUP);
     for r in &mut p.rules {
         r.action = RuleAction::Release;
-        r.min_age = scaled(r.min_age);
-        r.when = r.when.scaled(1.0 / f64::from(DEMO_SPEEDUP));
     }
     p
 }
