@@ -205,6 +205,11 @@ def check_dashboards():
             ids.add(pid)
             if p.get("type") == "row":
                 continue
+            if p.get("type") == "text":
+                # A legend: markdown only, no data.
+                if (p.get("options") or {}).get("mode") != "markdown" or p.get("targets"):
+                    problem(f"{name}: panel {pid} {title!r}: a text panel is markdown without queries")
+                continue
             if p.get("type") not in PANEL_TYPES:
                 problem(f"{name}: panel {pid} {title!r}: type {p.get('type')!r} is not a core Grafana panel")
             if (p.get("datasource") or {}).get("uid") != DS_UID:
@@ -272,6 +277,7 @@ NG_KMS, NG_PIPE = "kms-1", "p1"
 EL_A = "P1_kurento.MediaPipeline/aaaaaaaa-0000-4000-8000-000000000001_kurento.WebRtcEndpoint"
 EL_B = "P1_kurento.MediaPipeline/bbbbbbbb-0000-4000-8000-000000000002_kurento.WebRtcEndpoint"
 EL_P = "P1_kurento.MediaPipeline/cccccccc-0000-4000-8000-000000000003_kurento.PlayerEndpoint"
+EL_H = "P1_kurento.MediaPipeline/dddddddd-0000-4000-8000-000000000004_kurento.HubPort"
 
 
 def _series(metric, values, **labels):
@@ -322,24 +328,42 @@ def check_nodegraph_queries():
         _series("kurento_element_connection_info", "1x5", source=EL_P, sink=EL_A, media="VIDEO"),
         _series("kurento_element_connection_info", "1x5", source=EL_A, sink=EL_B, media="VIDEO"),
         _series("kurento_element_connection_info", "1x5", source=EL_A, sink=EL_B, media="AUDIO"),
+        _series("kurento_element_connection_info", "1x5", source=EL_B, sink=EL_H, media="VIDEO"),
+        # no rate at either end: no bitrate, grey
+        _series("kurento_element_connection_info", "1x5", source=EL_H, sink=EL_B, media="AUDIO"),
+        # B's peer is gone: a zombie verdict (the rule is the node's subtitle)
+        _series("kurento_zombie", "1x5", element=EL_B, element_type="WebRtcEndpoint", rule="webrtc-peer-gone",
+                because=""),
+        # a hub port that carries nothing measured: live, idle
+        _series("kurento_element_info", "1x5", element=EL_H, element_type="HubPort", name=EL_H, room="r1"),
     ]
 
-    def node(el, name, etype, mainstat, flowing, title):
+    def node(el, name, etype, mainstat, look, title, rule=None):
+        extra = {"rule": rule, "subtitle": rule} if rule else {"subtitle": etype}
         return {"labels": _labels(kms=NG_KMS, pipeline=NG_PIPE, element=el, element_type=etype, name=name, room="r1",
-                                  id=el, title=title, subtitle=etype, mainstat=mainstat, flowing=flowing,
-                                  color="green" if flowing == "1" else "red"),
+                                  id=el, title=title, mainstat=mainstat,
+                                  color={"zombie": "red", "flowing": "green", "idle": "gray"}[look], **extra),
                 "value": 1}
 
-    def edge(src, dst, media):
-        return {"labels": _labels(__name__="kurento_element_connection_info", kms=NG_KMS, pipeline=NG_PIPE,
-                                  source=src, sink=dst, media=media, id=f"{src} -> {dst} -> {media}", target=dst,
-                                  mainstat=media),
-                "value": 1}
+    def edge(src, dst, media, kbps=None):
+        lab = dict(kms=NG_KMS, pipeline=NG_PIPE, source=src, sink=dst, media=media, id=f"{src} -> {dst} -> {media}",
+                   target=dst, mainstat=f"{media} {kbps} kb/s" if kbps else media,
+                   rate=f"{media} {kbps}" if kbps else f"{media} ",
+                   color="green" if kbps and kbps != "0" else "gray")
+        if kbps:
+            lab["kbps"] = kbps
+        else:
+            lab["__name__"] = "kurento_element_connection_info"
+        return {"labels": _labels(**lab), "value": 1}
 
-    exp_nodes = [node(EL_A, EL_A, "WebRtcEndpoint", "1548 kb/s", "1", "aaaaaaaa"),
-                 node(EL_B, "bob", "WebRtcEndpoint", "0 kb/s", "0", "bob"),
-                 node(EL_P, EL_P, "PlayerEndpoint", "0 kb/s", "1", "cccccccc")]
-    exp_edges = [edge(EL_P, EL_A, "VIDEO"), edge(EL_A, EL_B, "VIDEO"), edge(EL_A, EL_B, "AUDIO")]
+    exp_nodes = [node(EL_A, EL_A, "WebRtcEndpoint", "1548 kb/s", "flowing", "aaaaaaaa"),
+                 node(EL_B, "bob", "WebRtcEndpoint", "0 kb/s", "zombie", "bob", rule="webrtc-peer-gone"),
+                 node(EL_P, EL_P, "PlayerEndpoint", "0 kb/s", "flowing", "cccccccc"),
+                 node(EL_H, EL_H, "HubPort", "0 kb/s", "idle", "dddddddd")]
+    # an edge's rate: its source's receive rate, else its sink's send rate
+    exp_edges = [edge(EL_P, EL_A, "VIDEO", "300"), edge(EL_A, EL_B, "VIDEO", "1200"),
+                 edge(EL_A, EL_B, "AUDIO", "48"), edge(EL_B, EL_H, "VIDEO", "0"),
+                 edge(EL_H, EL_B, "AUDIO")]
     doc = {"rule_files": [], "evaluation_interval": "1m",
            "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": [
                {"expr": queries["nodes"], "eval_time": "2m", "exp_samples": exp_nodes},
