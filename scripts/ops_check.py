@@ -413,7 +413,11 @@ CONTRACT = {
        for s in ("_bucket", "_sum", "_count")},
     "kurento_exporter_last_sync_timestamp_seconds": ("kms",),
     "kurento_exporter_errors_total": ("kms", "kind"),
-    "kurento_zombie": _EP + ("element_type", "rule"), "kurento_zombies": ("kms", "rule"),
+    "kurento_zombie": _EP + ("element_type", "rule", "because"), "kurento_zombies": ("kms", "rule"),
+    "kurento_fleet_endpoints": ("kms", "ice_state", "media_state", "flowing"),
+    **{f"kurento_fleet_endpoint_{m}{s}": ("kms",) + (("le",) if s == "_bucket" else ())
+       for m in ("loss_ratio", "jitter_seconds", "round_trip_time_seconds", "receive_bitrate_bytes_per_second")
+       for s in ("_bucket", "_sum", "_count")},
     "kurento_reaper_actions_total": ("kms", "rule", "action", "outcome"),
     "kurento_reaper_mode": ("kms", "mode"),
     "kurento_probe_success": ("kms",), "kurento_probe_duration_seconds": ("kms", "phase"),

@@ -166,6 +166,51 @@ impl ModelCollector {
                 Ok(())
             },
         )?;
+        // RTP endpoints by ICE state, media state and flow from their peer:
+        // a fleet view that never reads per-endpoint series.
+        let per_state: Vec<(&str, std::collections::BTreeMap<(&str, &str, &str), usize>)> = views
+            .iter()
+            .filter(|v| v.model.health.synced_once)
+            .map(|v| {
+                let mut m = std::collections::BTreeMap::new();
+                for e in v.model.elements.values().filter(|e| e.is_rtp_endpoint()) {
+                    let ep = e.endpoint.as_ref();
+                    let ice = ep
+                        .and_then(|s| s.ice_state())
+                        .map_or("unknown", |s| s.as_str());
+                    let media = ep
+                        .and_then(|s| s.media_state)
+                        .map_or("unknown", |s| s.value.as_str());
+                    let flowing = if e.flow.any(crate::model::Direction::Out) {
+                        "true"
+                    } else {
+                        "false"
+                    };
+                    *m.entry((ice, media, flowing)).or_insert(0) += 1;
+                }
+                (v.kms(), m)
+            })
+            .collect();
+        family(
+            enc,
+            "kurento_fleet_endpoints",
+            "RTP endpoints by ICE state (component 1), media state and whether media from their peer flows",
+            Gauge,
+            |f| {
+                for (kms, m) in &per_state {
+                    for ((ice, media, flowing), n) in m {
+                        let l = vec![
+                            ("kms", *kms),
+                            ("ice_state", *ice),
+                            ("media_state", *media),
+                            ("flowing", *flowing),
+                        ];
+                        f.emit(&l, *n as f64)?;
+                    }
+                }
+                Ok(())
+            },
+        )?;
         let server = |f: &mut Family, get: fn(&crate::model::ServerSummary) -> f64| {
             for v in views {
                 if let Some(s) = &v.model.server {

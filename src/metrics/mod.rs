@@ -5,6 +5,7 @@
 
 mod collector;
 mod family;
+mod fleet;
 mod probe;
 #[cfg(target_os = "linux")]
 mod process;
@@ -22,6 +23,7 @@ use std::sync::atomic::AtomicU64;
 
 pub use collector::{ModelCollector, Settings};
 pub use family::Labels;
+pub use fleet::{quality, FleetHistograms, Quality};
 pub use probe::ProbeMetrics;
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -105,6 +107,8 @@ pub struct ExporterMetrics {
     sync_totals: Arc<std::sync::Mutex<std::collections::HashMap<String, (f64, u64)>>>,
     /// The synthetic probe's results.
     pub probe: ProbeMetrics,
+    /// Fleet distributions, observed once per sync cycle.
+    pub fleet: FleetHistograms,
     /// 1 when the last configuration (re)load was applied, 0 when refused.
     config_reload_ok: Gauge,
     /// When the configuration was last applied, seconds since the epoch.
@@ -122,6 +126,7 @@ impl ExporterMetrics {
             reaper_actions: Family::default(),
             sync_totals: Arc::default(),
             probe: ProbeMetrics::default(),
+            fleet: FleetHistograms::default(),
             config_reload_ok: Gauge::default(),
             config_reload_at: Gauge::default(),
         }
@@ -324,6 +329,7 @@ impl Metrics {
             exporter.reaper_actions.clone(),
         );
         exporter.probe.register(&mut registry);
+        exporter.fleet.register(&mut registry);
         registry.register_collector(Box::new(ModelCollector::new(store, settings.clone())));
         for c in collectors {
             registry.register_collector(c);

@@ -332,3 +332,39 @@ fn a_refused_reload_is_a_zero_and_keeps_the_last_good_timestamp() {
         1_700_000_000.0
     );
 }
+
+#[test]
+fn fleet_counts_and_distributions() {
+    let (store, metrics) = populated();
+    let model = store.target("kms-1");
+    metrics
+        .exporter
+        .fleet
+        .observe("kms-1", &quality(&model.read()));
+    let (_, page) = metrics.render(None).unwrap();
+    // B: ICE READY, media CONNECTED, nothing from its peer (flow out false).
+    assert_eq!(
+        value(
+            &page,
+            "kurento_fleet_endpoints{kms=\"kms-1\",ice_state=\"READY\",media_state=\"CONNECTED\",flowing=\"false\"}"
+        ),
+        1.0
+    );
+    // One endpoint observed once in each histogram.
+    for h in [
+        "kurento_fleet_endpoint_loss_ratio",
+        "kurento_fleet_endpoint_jitter_seconds",
+        "kurento_fleet_endpoint_receive_bitrate_bytes_per_second",
+    ] {
+        assert_eq!(
+            value(&page, &format!("{h}_count{{kms=\"kms-1\"}}")),
+            1.0,
+            "{h}"
+        );
+        assert_eq!(
+            value(&page, &format!("{h}_bucket{{kms=\"kms-1\",le=\"+Inf\"}}")),
+            1.0,
+            "{h}"
+        );
+    }
+}

@@ -263,6 +263,10 @@ impl Task {
             ok,
             at: now_millis(),
         });
+        if ok {
+            let q = crate::metrics::quality(&self.model.read());
+            self.rpc.metrics.fleet.observe(&self.rpc.kms, &q);
+        }
         self.rpc
             .metrics
             .sync(&self.rpc.kms, started.elapsed().as_secs_f64());
