@@ -99,6 +99,9 @@ impl Collector for ModelCollector {
     }
 }
 
+/// RTP endpoints counted by (ICE state, media state, flowing).
+type StateCounts<'a> = std::collections::BTreeMap<(&'a str, &'a str, &'a str), usize>;
+
 impl ModelCollector {
     fn encode_targets(&self, enc: &mut DescriptorEncoder, views: &[View]) -> fmt::Result {
         use MetricType::{Gauge, Info};
@@ -168,7 +171,7 @@ impl ModelCollector {
         )?;
         // RTP endpoints by ICE state, media state and flow from their peer:
         // a fleet view that never reads per-endpoint series.
-        let per_state: Vec<(&str, std::collections::BTreeMap<(&str, &str, &str), usize>)> = views
+        let per_state: Vec<(&str, StateCounts<'_>)> = views
             .iter()
             .filter(|v| v.model.health.synced_once)
             .map(|v| {
