@@ -5,6 +5,7 @@
 //! Unknown keys are rejected; `validate` checks every value and names the key
 //! and the bad value of each problem it finds.
 
+mod bounds;
 mod validate;
 
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ pub const ENV_PREFIX: &str = "KURENTO_EXPORTER";
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Address of the HTTP server (`/metrics`, `/healthz`, `/readyz`, API).
+    #[serde(deserialize_with = "socket_addr")]
     pub listen: SocketAddr,
     /// How long a SIGTERM/SIGINT drain may take before the process exits.
     #[serde(with = "humantime_serde")]
@@ -283,6 +285,16 @@ impl Config {
             Err(problems)
         }
     }
+}
+
+/// An `address:port` whose error names the value as written.
+fn socket_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not an address:port (IPv4 or [IPv6], port 0 to 65535)"
+        ))
+    })
 }
 
 /// `--kms ws://host:port/kurento` (named `host:port`) or `--kms name=ws://...`.

@@ -136,6 +136,7 @@ pub(super) fn problems(cfg: &Config) -> Vec<Problem> {
         .map(|t| (t.name.clone(), t.mode(&cfg.reaper)))
         .collect();
     c.extend(cfg.reaper.problems(&modes));
+    super::bounds::check(cfg, &mut c);
     c.into_vec()
 }
 
@@ -157,5 +158,22 @@ fn check_ws_url(url: &str) -> Result<(), &'static str> {
     if uri.host().is_none_or(str::is_empty) {
         return Err("URL has no host");
     }
+    // The port as written: `Uri` accepts any digits there.
+    if let Some(p) = uri.authority().and_then(|a| port_of(a.as_str())) {
+        match p.parse::<u16>() {
+            Ok(n) if n > 0 => {}
+            _ => return Err("port must be a number between 1 and 65535"),
+        }
+    }
     Ok(())
+}
+
+/// The port part of an authority (`user@host:port`, `[v6]:port`), if any.
+fn port_of(authority: &str) -> Option<&str> {
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let after_host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(_, rest)| rest),
+        None => host_port.find(':').map_or("", |i| &host_port[i..]),
+    };
+    after_host.strip_prefix(':')
 }
