@@ -165,6 +165,9 @@ impl Default for ScrapeConfig {
     }
 }
 
+/// The one place attached players may play from by default.
+pub const DEFAULT_PLAYER_DIR: &str = "file:///usr/share/kurento/";
+
 /// Limits of the operator API (`/api/v1/...`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -189,6 +192,10 @@ pub struct ApiConfig {
     pub player_wait: Duration,
     /// Attached players at once, over every target.
     pub max_players: usize,
+    /// What an attached player may play: a URI must start with one of these
+    /// (scheme, host or directory, ending in `/`). Default: files under
+    /// `/usr/share/kurento/` on the KMS host only; empty = no attachment.
+    pub player_uri_prefixes: Vec<String>,
 }
 
 impl Default for ApiConfig {
@@ -201,6 +208,7 @@ impl Default for ApiConfig {
             player_ttl: Duration::from_secs(60),
             player_wait: Duration::from_secs(10),
             max_players: 4,
+            player_uri_prefixes: vec![DEFAULT_PLAYER_DIR.into()],
         }
     }
 }
@@ -258,6 +266,7 @@ impl Config {
                 .list_separator(",")
                 .with_list_parse_key("scrape.tag_labels")
                 .with_list_parse_key("readiness.targets")
+                .with_list_parse_key("api.player_uri_prefixes")
                 .try_parsing(true)
                 .source(Some(env)),
         );

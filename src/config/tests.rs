@@ -392,6 +392,16 @@ fn bad_configurations_are_refused_with_key_and_value() {
             short.to_str().unwrap(),
         ),
     ];
+    let prefixes = |p: &str| format!("{ONE_TARGET}[api]\nplayer_uri_prefixes = [\"{p}\"]\n");
+    let mut cases = cases;
+    for p in [
+        "ftp://media/",
+        "file:///srv/media",
+        "file:///srv/../etc/",
+        "http://h/a%2e%2e/",
+    ] {
+        cases.push((prefixes(p), "api.player_uri_prefixes[0]", p));
+    }
     assert!(cases.len() >= 20);
     for (text, key, value) in &cases {
         let p = match load_toml(text, &[], &Overrides::default()) {

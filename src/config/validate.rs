@@ -125,6 +125,34 @@ pub(super) fn problems(cfg: &Config) -> Vec<Problem> {
         );
     }
     c.range("api.max_players", api.max_players, 1, 64);
+    for (i, p) in api.player_uri_prefixes.iter().enumerate() {
+        let key = format!("api.player_uri_prefixes[{i}]");
+        let scheme_ok = ["file:///", "http://", "https://", "rtsp://"]
+            .iter()
+            .any(|s| p.starts_with(s));
+        if !scheme_ok {
+            c.fail(
+                key,
+                p,
+                "must start with file:///, http://, https:// or rtsp://",
+            );
+        } else if !p.ends_with('/') {
+            c.fail(
+                key,
+                p,
+                "must end with / (a directory or a whole host, not a name prefix)",
+            );
+        } else if p.split('/').any(|s| s == "." || s == "..")
+            || p.contains('%')
+            || p.chars().any(|ch| ch.is_whitespace() || ch.is_control())
+        {
+            c.fail(
+                key,
+                p,
+                "no dot segments, percent escapes, whitespace or control characters",
+            );
+        }
+    }
     let target_names: Vec<&str> = cfg.targets.iter().map(|t| t.name.as_str()).collect();
     for (key, value, reason) in cfg.probe.problems(&target_names) {
         c.fail(key, value, &reason);
