@@ -95,10 +95,7 @@ impl Daemon {
             watches: Watches::default(),
             players: players.clone(),
         };
-        let limits = Limits {
-            header_read_timeout: config.http.header_read_timeout,
-            max_header_bytes: config.http.max_header_bytes,
-        };
+        let limits = Limits::from(&config.http);
         let http_cancel = CancellationToken::new();
         let http = tokio::spawn(http::serve(listener, state, limits, http_cancel.clone()));
         let mut d = Daemon {

@@ -12,6 +12,9 @@ pub(super) fn check(cfg: &Config, c: &mut Problems) {
     let timeouts: Vec<(String, Duration)> = [
         ("shutdown_grace", cfg.shutdown_grace),
         ("http.header_read_timeout", cfg.http.header_read_timeout),
+        ("http.body_read_timeout", cfg.http.body_read_timeout),
+        ("http.write_timeout", cfg.http.write_timeout),
+        ("http.accept_backoff_max", cfg.http.accept_backoff_max),
         ("scrape.request_timeout", cfg.scrape.request_timeout),
         ("api.live_timeout", cfg.api.live_timeout),
         ("api.player_wait", cfg.api.player_wait),

@@ -108,6 +108,8 @@ impl Default for LogConfig {
     }
 }
 
+/// Limits of the HTTP server (`[http]`): what one client may hold, so that
+/// slow or hostile clients cannot starve `/metrics` or the process.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
@@ -116,6 +118,26 @@ pub struct HttpConfig {
     pub header_read_timeout: Duration,
     /// Largest request header accepted, in bytes.
     pub max_header_bytes: usize,
+    /// Time allowed to read a request's body (read only after the token
+    /// was checked, and only by the routes that take one).
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Open connections at once; beyond, a connection gets a 503 and is
+    /// closed (cut to the process's file-descriptor limit less a reserve).
+    pub max_connections: usize,
+    /// Longest time a response write may make no progress (a client that
+    /// stops reading) before the connection is dropped.
+    #[serde(with = "humantime_serde")]
+    pub write_timeout: Duration,
+    /// Pages (`/metrics`, graph, zombies) rendered at once, off the async
+    /// workers; more requests wait. `/healthz` and `/readyz` never wait.
+    pub max_concurrent_renders: usize,
+    /// Longest pause after failed `accept`s (e.g. out of file descriptors):
+    /// the pause doubles from 5ms up to this.
+    #[serde(with = "humantime_serde")]
+    pub accept_backoff_max: Duration,
 }
 
 impl Default for HttpConfig {
@@ -123,6 +145,12 @@ impl Default for HttpConfig {
         HttpConfig {
             header_read_timeout: Duration::from_secs(5),
             max_header_bytes: 16 * 1024,
+            body_read_timeout: Duration::from_secs(10),
+            max_body_bytes: 64 * 1024,
+            max_connections: 512,
+            write_timeout: Duration::from_secs(30),
+            max_concurrent_renders: 1,
+            accept_backoff_max: Duration::from_secs(1),
         }
     }
 }

@@ -34,6 +34,22 @@ pub(super) fn problems(cfg: &Config) -> Vec<Problem> {
     c.positive("scrape.keepalive_interval", s.keepalive_interval);
     c.positive("shutdown_grace", cfg.shutdown_grace);
     c.positive("http.header_read_timeout", cfg.http.header_read_timeout);
+    c.positive("http.body_read_timeout", cfg.http.body_read_timeout);
+    c.positive("http.write_timeout", cfg.http.write_timeout);
+    c.positive("http.accept_backoff_max", cfg.http.accept_backoff_max);
+    c.range(
+        "http.max_body_bytes",
+        cfg.http.max_body_bytes,
+        1024,
+        16 << 20,
+    );
+    c.range("http.max_connections", cfg.http.max_connections, 8, 65_536);
+    c.range(
+        "http.max_concurrent_renders",
+        cfg.http.max_concurrent_renders,
+        1,
+        64,
+    );
     if s.state_interval < s.interval {
         c.fail(
             "scrape.state_interval",
