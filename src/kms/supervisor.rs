@@ -325,7 +325,10 @@ async fn pump(
                         Ok(t) => shared.on_text(t, generation),
                         Err(_) => {
                             shared.counters.garbage_frames.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(len = b.len(), "ignoring a non-UTF-8 binary frame");
+                            if let Some(count) = shared.noise.garbage.hit() {
+                                tracing::warn!(url = %shared.cfg.url, len = b.len(), count,
+                                    "ignoring unreadable frames (a non-UTF-8 binary one; count since the last such line)");
+                            }
                         }
                     }
                 }
