@@ -94,6 +94,7 @@ impl Daemon {
             api: api.clone(),
             watches: Watches::default(),
             players: players.clone(),
+            live: Default::default(),
         };
         let limits = Limits::from(&config.http);
         let http_cancel = CancellationToken::new();

@@ -7,6 +7,9 @@
 //!   within 100 ms throughout (renders run off the async workers, one at a
 //!   time), and their connections are dropped after `http.write_timeout`
 //!   (the memory bound of one shared page awaits the pre-rendered page);
+//! - 300 unauthenticated GETs of a pipeline's GStreamer DOT at once
+//!   (defect 7): a few reach KMS (`api.live_*` per target), the rest get
+//!   429, and those that reached KMS are counted in the RPC metrics;
 //! - body limits: the token is checked before any body is read; a body too
 //!   large is refused from its declared length; a slow one after
 //!   `http.body_read_timeout`; over `http.max_connections`, 503.
@@ -397,6 +400,60 @@ async fn bodies_are_bounded_in_size_and_time_and_connections_in_number() {
         }
     })
     .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    sim.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_reads_are_limited_per_target_and_counted() {
+    let _serial = SERIAL.lock().await;
+    let sim = sim_with(1, 2).await;
+    let dir = temp_dir();
+    let port = free_port();
+    let config = dir.join("k.toml");
+    let extra = "[api]\nlive_max_concurrent = 2\nlive_reads_per_second = 5\n";
+    std::fs::write(&config, config_text(port, &sim.ws_url(), extra)).unwrap();
+    let mut child = start(&config, &dir.join("daemon.log"), None);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    up(addr).await;
+    let pipeline = sim
+        .truth()
+        .objects
+        .iter()
+        .find(|o| o.parent.is_none())
+        .unwrap()
+        .id
+        .clone();
+    let path = format!("/api/v1/pipelines/{pipeline}/dot?gstreamer=1");
+    let t0 = Instant::now();
+    let answers = futures_util::future::join_all((0..300).map(|_| {
+        let path = path.clone();
+        async move { try_get(addr, &path).await.map(|(s, _)| s).unwrap_or(0) }
+    }))
+    .await;
+    let took = t0.elapsed();
+    let ok = answers.iter().filter(|s| **s == 200).count();
+    let limited = answers.iter().filter(|s| **s == 429).count();
+    println!("300 DOT reads in {took:?}: {ok} read KMS, {limited} got 429");
+    assert_eq!(ok + limited, 300, "{answers:?}");
+    // A burst of 5, then 5 a second.
+    let bound = 5 + (took.as_secs_f64() * 5.0).ceil() as usize;
+    assert!(
+        (1..=bound).contains(&ok),
+        "{ok} reads reached KMS (bound {bound})"
+    );
+    let page = parse(&get(addr, "/metrics").await.1);
+    let counted: f64 = find(
+        &page,
+        "kurento_exporter_rpc_requests_total",
+        &[("kms", "kms"), ("method", "getGstreamerDot")],
+    )
+    .iter()
+    .map(|(_, v)| v)
+    .sum();
+    assert_eq!(counted as usize, ok, "every KMS read is counted");
     child.kill().unwrap();
     child.wait().unwrap();
     sim.shutdown().await;

@@ -197,7 +197,7 @@ impl Default for ScrapeConfig {
 pub const DEFAULT_PLAYER_DIR: &str = "file:///usr/share/kurento/";
 
 /// Limits of the operator API (`/api/v1/...`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
     /// Longest watch (`POST /api/v1/elements/{id}/watch`); longer requests are cut to this.
@@ -220,6 +220,12 @@ pub struct ApiConfig {
     pub player_wait: Duration,
     /// Attached players at once, over every target.
     pub max_players: usize,
+    /// Live KMS reads (SDPs, GStreamer DOT) running at once, per target;
+    /// beyond, 429.
+    pub live_max_concurrent: usize,
+    /// Live KMS reads started per second, per target (as many in a burst);
+    /// beyond, 429.
+    pub live_reads_per_second: f64,
     /// What an attached player may play: a URI must start with one of these
     /// (scheme, host or directory, ending in `/`). Default: files under
     /// `/usr/share/kurento/` on the KMS host only; empty = no attachment.
@@ -236,6 +242,8 @@ impl Default for ApiConfig {
             player_ttl: Duration::from_secs(60),
             player_wait: Duration::from_secs(10),
             max_players: 4,
+            live_max_concurrent: 2,
+            live_reads_per_second: 5.0,
             player_uri_prefixes: vec![DEFAULT_PLAYER_DIR.into()],
         }
     }

@@ -141,6 +141,14 @@ pub(super) fn problems(cfg: &Config) -> Vec<Problem> {
         );
     }
     c.range("api.max_players", api.max_players, 1, 64);
+    c.range("api.live_max_concurrent", api.live_max_concurrent, 1, 64);
+    if !(api.live_reads_per_second > 0.0 && api.live_reads_per_second <= 1000.0) {
+        c.fail(
+            "api.live_reads_per_second",
+            api.live_reads_per_second,
+            "must be greater than 0 and at most 1000",
+        );
+    }
     for (i, p) in api.player_uri_prefixes.iter().enumerate() {
         let key = format!("api.player_uri_prefixes[{i}]");
         let scheme_ok = ["file:///", "http://", "https://", "rtsp://"]

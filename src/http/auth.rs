@@ -56,6 +56,15 @@ pub fn rejection(state: &AppState, auth: Option<&str>, what: &str) -> Option<Res
     }
 }
 
+/// Whether the request carries the configured token (never, when none is
+/// configured): it may then see what is redacted for others.
+pub fn authorized(state: &AppState, auth: Option<&str>) -> bool {
+    let Some(token) = state.reaper.as_ref().and_then(|r| r.token()) else {
+        return false;
+    };
+    auth.and_then(bearer).is_some_and(|t| same(t, &token))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

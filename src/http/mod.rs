@@ -27,6 +27,7 @@ use tokio::sync::Semaphore;
 mod api;
 mod auth;
 mod dot;
+mod gate;
 mod graph;
 mod limits;
 mod live;
@@ -150,6 +151,7 @@ mod tests {
             players: Players::new(crate::own::Ownership::new(
                 crate::policy::PolicyConfig::default().owner_tag,
             )),
+            live: Default::default(),
         }
     }
 

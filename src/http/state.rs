@@ -25,6 +25,8 @@ pub struct AppState {
     pub watches: Watches,
     /// Attached players.
     pub players: Players,
+    /// The gates of the live KMS reads, per target.
+    pub live: super::gate::LiveGates,
 }
 
 impl AppState {
