@@ -16,6 +16,7 @@ pub(super) fn check(cfg: &Config, c: &mut Problems) {
         ("http.write_timeout", cfg.http.write_timeout),
         ("http.accept_backoff_max", cfg.http.accept_backoff_max),
         ("scrape.request_timeout", cfg.scrape.request_timeout),
+        ("scrape.keepalive_timeout", cfg.scrape.keepalive_timeout),
         ("api.live_timeout", cfg.api.live_timeout),
         ("api.player_wait", cfg.api.player_wait),
         ("reaper.release_timeout", cfg.reaper.release_timeout),
@@ -34,6 +35,10 @@ pub(super) fn check(cfg: &Config, c: &mut Problems) {
         ("scrape.interval", cfg.scrape.interval),
         ("scrape.state_interval", cfg.scrape.state_interval),
         ("scrape.keepalive_interval", cfg.scrape.keepalive_interval),
+        (
+            "scrape.reconnect_backoff_max",
+            cfg.scrape.reconnect_backoff_max,
+        ),
         ("reaper.release_spacing", cfg.reaper.release_spacing),
         ("probe.interval", cfg.probe.interval),
     ]

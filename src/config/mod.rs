@@ -173,6 +173,21 @@ pub struct ScrapeConfig {
     /// JSON-RPC keep-alive `ping` period.
     #[serde(with = "humantime_serde")]
     pub keepalive_interval: Duration,
+    /// Time a keep-alive `ping` may take before it counts as failed.
+    #[serde(with = "humantime_serde")]
+    pub keepalive_timeout: Duration,
+    /// Consecutive failed pings after which the connection is dropped (the
+    /// target is then down) and redialled; after a failure the next ping
+    /// goes at once. A hung KMS is down within about
+    /// `keepalive_interval + keepalive_failures × keepalive_timeout`.
+    pub keepalive_failures: u32,
+    /// Longest pause between two reconnection attempts (the pause doubles
+    /// from 100ms, with jitter, up to this).
+    #[serde(with = "humantime_serde")]
+    pub reconnect_backoff_max: Duration,
+    /// Percentage of a cycle's KMS requests that may time out: beyond it
+    /// the cycle is not a good sync (`kurento_up` 0, the last-sync time kept).
+    pub max_timeout_percent: u32,
     /// Most endpoints per target exported as series; beyond, series are dropped and counted.
     pub max_endpoints: usize,
     /// Element tags exported as labels of `kurento_element_info` (tag key = label name).
@@ -186,7 +201,11 @@ impl Default for ScrapeConfig {
             state_interval: Duration::from_secs(120),
             concurrency: 64,
             request_timeout: Duration::from_secs(5),
-            keepalive_interval: Duration::from_secs(5),
+            keepalive_interval: Duration::from_secs(2),
+            keepalive_timeout: Duration::from_secs(2),
+            keepalive_failures: 2,
+            reconnect_backoff_max: Duration::from_secs(5),
+            max_timeout_percent: 1,
             max_endpoints: 20_000,
             tag_labels: Vec::new(),
         }

@@ -32,6 +32,22 @@ pub(super) fn problems(cfg: &Config) -> Vec<Problem> {
     c.positive("scrape.interval", s.interval);
     c.positive("scrape.request_timeout", s.request_timeout);
     c.positive("scrape.keepalive_interval", s.keepalive_interval);
+    c.positive("scrape.keepalive_timeout", s.keepalive_timeout);
+    c.positive("scrape.reconnect_backoff_max", s.reconnect_backoff_max);
+    if !(1..=10).contains(&s.keepalive_failures) {
+        c.fail(
+            "scrape.keepalive_failures",
+            s.keepalive_failures,
+            "must be between 1 and 10",
+        );
+    }
+    if s.max_timeout_percent > 100 {
+        c.fail(
+            "scrape.max_timeout_percent",
+            s.max_timeout_percent,
+            "must be between 0 and 100",
+        );
+    }
     c.positive("shutdown_grace", cfg.shutdown_grace);
     c.positive("http.header_read_timeout", cfg.http.header_read_timeout);
     c.positive("http.body_read_timeout", cfg.http.body_read_timeout);

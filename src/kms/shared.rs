@@ -32,7 +32,11 @@ pub struct ConnectionConfig {
     pub max_in_flight: usize,
     /// Keep-alive `ping` period, also sent to KMS as `interval`.
     pub ping_interval: Duration,
-    /// Consecutive failed pings after which the socket is dropped and redialled.
+    /// Time a keep-alive `ping` may take before it counts as failed (none:
+    /// `request_timeout`).
+    pub ping_timeout: Option<Duration>,
+    /// Consecutive failed pings after which the socket is dropped and
+    /// redialled (after a failure the next ping goes at once).
     pub ping_failures_to_reconnect: u32,
     /// First reconnection delay; doubles per failed attempt, with jitter.
     pub backoff_initial: Duration,
@@ -51,6 +55,7 @@ impl ConnectionConfig {
             connect_timeout: Duration::from_secs(10),
             max_in_flight: 64,
             ping_interval: Duration::from_secs(5),
+            ping_timeout: None,
             ping_failures_to_reconnect: 3,
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(30),

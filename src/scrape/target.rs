@@ -39,6 +39,9 @@ pub fn client_for(spec: &TargetSpec) -> Client {
     cc.connect_timeout = spec.scrape.request_timeout;
     cc.max_in_flight = spec.scrape.concurrency;
     cc.ping_interval = spec.scrape.keepalive_interval;
+    cc.ping_timeout = Some(spec.scrape.keepalive_timeout);
+    cc.ping_failures_to_reconnect = spec.scrape.keepalive_failures;
+    cc.backoff_max = spec.scrape.reconnect_backoff_max;
     Client::start(cc)
 }
 
@@ -145,6 +148,13 @@ impl Task {
         }
     }
 
+    /// The scrape's requests to this target that timed out so far.
+    fn timeouts(&self) -> u64 {
+        self.rpc
+            .metrics
+            .errors_so_far(&self.rpc.kms, ErrorKind::timeout)
+    }
+
     /// Count the client's failed dials and handshakes since the last look as
     /// `kurento_exporter_errors_total{kind="connect"}`.
     fn count_connect_failures(&mut self, client: &Client) {
@@ -200,6 +210,7 @@ impl Task {
     async fn cycle(&mut self, walk: bool) -> bool {
         let started = Instant::now();
         let now = now_millis();
+        let timeouts_before = self.timeouts();
         let mut ok = true;
         let mut touched = BTreeSet::new();
         let mut walked = false;
@@ -239,8 +250,15 @@ impl Task {
                 .collect()
         };
         ok &= self.run_reads(recheck, now).await;
+        // Requests that got no answer: beyond the allowed share, what the
+        // cycle read is not a good sync (stale data must not look live).
+        let timed_out = self.timeouts().saturating_sub(timeouts_before);
         self.unref(touched).await;
         let sent = self.rpc.take_sent();
+        if timed_out * 100 > u64::from(self.spec.scrape.max_timeout_percent) * sent.max(1) {
+            tracing::warn!(kms = %self.rpc.kms, timed_out, sent, "sync cycle failed: too many KMS requests timed out");
+            ok = false;
+        }
         let elements = self.model.read().elements.len();
         if elements > 0 {
             self.rpc
