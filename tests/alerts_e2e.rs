@@ -37,6 +37,9 @@ use kurento_exporter::reaper::Mode;
 /// Every alert's `for:` in the test copy of the rules.
 const FOR: &str = "2s";
 const FOR_SECONDS: f64 = 2.0;
+/// WebRtcEndpoints created and never negotiated, alongside the meetings.
+const UNNEGOTIATED: usize = 5;
+
 /// Long enough for a loaded 2-core machine; the usual run is much shorter.
 const LIMIT: Duration = Duration::from_secs(90);
 
@@ -302,6 +305,20 @@ async fn zombie_alert_fires_and_resolves_and_every_query_runs() {
         t0.elapsed()
     );
 
+    // Endpoints an application created and never negotiated: KMS answers
+    // their SDP getters 40202/40203, "no SDP yet", never an exporter error.
+    let app = kurento_exporter::kms::Client::connect(kurento_exporter::kms::ConnectionConfig::new(
+        sim.ws_url(),
+    ))
+    .await
+    .expect("application client connects");
+    let unnegotiated = app.create_pipeline().await.expect("pipeline");
+    for _ in 0..UNNEGOTIATED {
+        app.create_element("WebRtcEndpoint", &unnegotiated)
+            .await
+            .expect("endpoint");
+    }
+
     // The leak: in dry-run the zombies stay and the alerts fire.
     sim.run_scenario(leak()).await.unwrap();
     let zombies =
@@ -328,6 +345,21 @@ async fn zombie_alert_fires_and_resolves_and_every_query_runs() {
         let i = notified(&got, alert, severity, "firing", 0).unwrap();
         assert_eq!(got[i].receiver, *receiver, "{alert} routed by severity");
     }
+    // The never-negotiated endpoints were read many times: no error counted,
+    // and KurentoExporterErrors silent.
+    let kms_errors = find(
+        &scrape(d).await,
+        "kurento_exporter_errors_total",
+        &[("kms", "kms"), ("kind", "kms_error")],
+    )
+    .iter()
+    .map(|(_, v)| *v)
+    .sum::<f64>();
+    assert_eq!(kms_errors, 0.0, "no SDP yet is not an error");
+    assert!(
+        notified(&got, "KurentoExporterErrors", "warning", "firing", 0).is_none(),
+        "KurentoExporterErrors fired before any fault"
+    );
     println!("[{:?}] zombie alerts firing at the webhook", t0.elapsed());
 
     // Acceptance 2, first pass: while zombies are there.
@@ -398,9 +430,10 @@ async fn zombie_alert_fires_and_resolves_and_every_query_runs() {
     .await;
     // The leaked pipelines, the forgotten endpoints and hub ports, and the
     // three endpoints whose ICE failed (no media from their peers, media
-    // DISCONNECTED: the peer-gone rule's dead calls, though the app keeps them).
+    // DISCONNECTED: the peer-gone rule's dead calls, though the app keeps them)
+    // with their three hub ports (whose only neighbour is then a zombie).
     // (The simulator forgets an object before the reaper books its answer.)
-    let want = (LEAKED_ROOMS + 4 * KEPT_ROOMS + 3) as f64;
+    let want = (LEAKED_ROOMS + 4 * KEPT_ROOMS + 3 + 3) as f64;
     eventually(LIMIT, "releases counted", || async move {
         match reaper_actions(d, "release", "ok").await {
             n if n == want => Ok(()),

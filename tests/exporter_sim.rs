@@ -244,13 +244,25 @@ async fn metrics_match_ground_truth_and_released_series_vanish() {
         .map(|e| {
             let keys: BTreeSet<String> = e.as_object().unwrap().keys().cloned().collect();
             assert_eq!(keys, names("edges_fields"));
+            // "VIDEO 1200 kb/s": the media type first (then its bitrate).
+            let main = e["mainStat"].as_str().unwrap();
             (
                 e["source"].as_str().unwrap().to_string(),
                 e["target"].as_str().unwrap().to_string(),
-                e["mainStat"].as_str().unwrap().to_string(),
+                main.split(' ').next().unwrap_or(main).to_string(),
             )
         })
         .collect();
+    // Hub ports are linked to their hub.
+    let (links, edges): (BTreeSet<_>, BTreeSet<_>) =
+        edges.into_iter().partition(|(_, _, main)| main == "port");
+    let truth_links: BTreeSet<(String, String, String)> = truth
+        .objects
+        .iter()
+        .filter(|o| children.contains(&o.id) && o.kind == "HubPort")
+        .filter_map(|o| Some((o.id.clone(), o.parent.clone()?, "port".to_string())))
+        .collect();
+    assert_eq!(links, truth_links);
     let truth_edges: BTreeSet<(String, String, String)> = truth
         .objects
         .iter()

@@ -30,8 +30,16 @@ async fn negotiate(c: &Client, pipeline: &str, offer: &str) -> (String, String, 
         };
         c.add_ice_candidate(&ep, &cand).await.unwrap();
     }
-    let local = c.get_local_session_descriptor(&ep).await.unwrap();
-    let remote = c.get_remote_session_descriptor(&ep).await.unwrap();
+    let local = c
+        .get_local_session_descriptor(&ep)
+        .await
+        .unwrap()
+        .expect("local SDP");
+    let remote = c
+        .get_remote_session_descriptor(&ep)
+        .await
+        .unwrap()
+        .expect("remote SDP");
     assert!(local.starts_with(answer.lines().next().unwrap()), "{local}");
     let n = analyze(Some(&local), Some(&remote), Offerer::Remote);
     (local, remote, n)

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use exporter_common::*;
-use kms_sim::{self as sim, Action, Scenario, SimConfig, SimHandle, Truth, Vanish};
+use kms_sim::{self as sim, Action, Scenario, SimHandle, Truth, Vanish};
 use kurento_exporter::config::Config;
 use kurento_exporter::daemon::Daemon;
 use kurento_exporter::reaper::{Mode, SessionSourceConfig};
@@ -26,16 +26,7 @@ const PER_ROOM: u32 = 4;
 const TOKEN: &str = "test-token-0123456789";
 
 async fn simulator() -> SimHandle {
-    sim::start(SimConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        control: None,
-        gc_period: Duration::from_secs(3600),
-        tick: Duration::from_millis(200),
-        seed: 11,
-        speed: SPEED,
-    })
-    .await
-    .expect("simulator starts")
+    fast_simulator(SPEED, 11).await
 }
 
 fn temp_dir() -> PathBuf {

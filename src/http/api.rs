@@ -49,9 +49,11 @@ pub(super) async fn handle(
                 let name = t.read().name.clone();
                 return live::gstreamer_dot(state, &name, &id).await;
             }
-            with_pipeline(state, kms, &id, |m| match dot::render(m, &id) {
-                Some(dot) => graphviz(dot),
-                None => unknown("pipeline", &id),
+            with_pipeline(state, kms, &id, |m| {
+                match dot::render(m, &id, &views::verdicts(state, &m.name)) {
+                    Some(dot) => graphviz(dot),
+                    None => unknown("pipeline", &id),
+                }
             })
         }
         ApiRoute::Element(id) => with_element(state, kms, &id, |m| {

@@ -163,7 +163,7 @@ pub(super) async fn negotiation(
                 c.get_remote_session_descriptor(element)
             ),
         );
-        Ok((local?, remote?))
+        Ok((local?.unwrap_or_default(), remote?.unwrap_or_default()))
     };
     let (local, remote) = match gated_read(state, target, pipeline, read).await {
         Ok(v) => v,

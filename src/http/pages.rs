@@ -31,6 +31,7 @@ pub(super) fn answer(state: &AppState, page: Page, query: &str, accept: Option<&
             &state.store,
             param(query, "kms").as_deref(),
             param(query, "pipeline").as_deref(),
+            &|kms| super::views::verdicts(state, kms),
         )),
         Page::Zombies => reaper_api::zombies(state, param(query, "kms").as_deref()),
         Page::Readiness => readiness(state),

@@ -34,6 +34,15 @@ fn zombies(state: &AppState, kms: &str, wanted: impl Fn(&Zombie) -> bool) -> Vec
         .collect()
 }
 
+/// The current verdicts of target `kms` by object (its first rule).
+pub(super) fn verdicts(state: &AppState, kms: &str) -> super::paint::Verdicts {
+    let mut out = super::paint::Verdicts::new();
+    for z in zombies(state, kms, |_| true) {
+        out.entry(z.object.clone()).or_insert(z);
+    }
+    out
+}
+
 /// `GET /api/v1/targets`.
 pub(super) fn targets(state: &AppState) -> Value {
     let boards = state

@@ -23,7 +23,7 @@ use super::types::{
     ConnectionState, DtlsConnection, ElementConnectionData, IceCandidatePair, IceConnection,
     MediaState, MediaType, ObjectDescription, ServerInfo, Tag,
 };
-use super::wire::SERVER_MANAGER;
+use super::wire::{code, SERVER_MANAGER};
 
 type Result<T> = std::result::Result<T, ClientError>;
 
@@ -395,20 +395,40 @@ impl Client {
         self.get(endpoint, Operation::GetIceCandidatePairs).await
     }
 
-    /// `getLocalSessionDescriptor` (empty before negotiation).
-    pub async fn get_local_session_descriptor(&self, endpoint: &str) -> Result<String> {
-        let v = self
+    /// `getLocalSessionDescriptor`; `None` before one was generated (KMS
+    /// answers 40202, an expected answer, not a failure).
+    pub async fn get_local_session_descriptor(&self, endpoint: &str) -> Result<Option<String>> {
+        let r = self
             .invoke(endpoint, Operation::GetLocalSessionDescriptor, None)
-            .await?;
-        decode_sdp("getLocalSessionDescriptor", v)
+            .await;
+        sdp_or_none(
+            "getLocalSessionDescriptor",
+            r,
+            code::SDP_END_POINT_NO_LOCAL_SDP_ERROR,
+        )
     }
 
-    /// `getRemoteSessionDescriptor` (empty before negotiation).
-    pub async fn get_remote_session_descriptor(&self, endpoint: &str) -> Result<String> {
-        let v = self
+    /// `getRemoteSessionDescriptor`; `None` before a remote one was processed
+    /// (KMS answers 40203).
+    pub async fn get_remote_session_descriptor(&self, endpoint: &str) -> Result<Option<String>> {
+        let r = self
             .invoke(endpoint, Operation::GetRemoteSessionDescriptor, None)
-            .await?;
-        decode_sdp("getRemoteSessionDescriptor", v)
+            .await;
+        sdp_or_none(
+            "getRemoteSessionDescriptor",
+            r,
+            code::SDP_END_POINT_NO_REMOTE_SDP_ERROR,
+        )
+    }
+}
+
+/// A session description, or `None` when there is none yet: KMS's "no SDP"
+/// error `none_code`, `null` or an empty string.
+fn sdp_or_none(what: &str, r: Result<Value>, none_code: i64) -> Result<Option<String>> {
+    match r {
+        Err(ClientError::Kms { code, .. }) if code == none_code => Ok(None),
+        Err(e) => Err(e),
+        Ok(v) => Ok(Some(decode_sdp(what, v)?).filter(|s| !s.trim().is_empty())),
     }
 }
 

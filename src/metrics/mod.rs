@@ -293,7 +293,7 @@ impl Metrics {
         );
         registry.register(
             "kurento_exporter_requests_per_endpoint",
-            "KMS requests per endpoint in the last stats cycle, unref included",
+            "KMS requests per RTP endpoint (WebRtcEndpoint, RtpEndpoint) in the last sync cycle, every other element's reads and unref included",
             exporter.requests_per_endpoint.clone(),
         );
         registry.register(

@@ -167,7 +167,7 @@ pub(super) fn encode(enc: &mut DescriptorEncoder, t: &Targets) -> fmt::Result {
         "kurento_rtp_round_trip_time_seconds",
         "Round-trip time from RTCP of the sent stream",
         Gauge,
-        |r, _, _| Some(r.round_trip_seconds),
+        |r, _, _| r.round_trip_seconds,
     )?;
     inbound(
         enc,

@@ -40,7 +40,7 @@ fn sample(at: u64, rx: u64, tx: u64) -> StatsSample {
             media: Some(MediaType::AUDIO),
             bytes: tx,
             packets: tx / 100,
-            round_trip_seconds: 0.05,
+            round_trip_seconds: Some(0.05),
             ..Default::default()
         }],
         e2e_latency_seconds: [(MediaType::VIDEO, 0.12)].into(),

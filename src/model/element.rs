@@ -23,6 +23,9 @@ pub struct Element {
     pub created: Option<u64>,
     /// When the model first saw the element.
     pub first_seen: Millis,
+    /// A HubPort's hub (Composite, Dispatcher, ...): on KMS a port belongs to
+    /// its hub, not to the pipeline. `None` for other elements, or until read.
+    pub hub: Option<ObjectId>,
     /// Outgoing connections: `(sink, media)`.
     pub sinks: BTreeSet<(ObjectId, MediaType)>,
     pub flow: Flow,
@@ -48,6 +51,9 @@ impl Element {
         self.tags = fresh.tags;
         if fresh.created.is_some() {
             self.created = fresh.created;
+        }
+        if fresh.hub.is_some() {
+            self.hub = fresh.hub;
         }
     }
 

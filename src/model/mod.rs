@@ -261,8 +261,8 @@ impl TargetModel {
         }
     }
 
-    /// Forget an object; a pipeline takes its elements with it, and edges into
-    /// a removed element go too.
+    /// Forget an object; a pipeline takes its elements with it, a hub its
+    /// ports, and edges into a removed element go too.
     pub fn remove(&mut self, id: &str) {
         let removed: Vec<ObjectId> = if self.pipelines.remove(id).is_some() {
             let children: Vec<ObjectId> = self
@@ -276,7 +276,19 @@ impl TargetModel {
             }
             children
         } else if self.elements.remove(id).is_some() {
-            vec![id.to_string()]
+            // A hub takes its ports with it.
+            let mut gone = vec![id.to_string()];
+            let ports: Vec<ObjectId> = self
+                .elements
+                .values()
+                .filter(|e| e.hub.as_deref() == Some(id))
+                .map(|e| e.id.clone())
+                .collect();
+            for port in ports {
+                self.elements.remove(&port);
+                gone.push(port);
+            }
+            gone
         } else {
             return;
         };

@@ -137,6 +137,10 @@ pub struct EndpointState {
     /// it from KMS when asked.
     pub local_sdp: Option<SdpSummary>,
     pub remote_sdp: Option<SdpSummary>,
+    /// Since when KMS has answered that it holds no remote SDP (never
+    /// negotiated: error 40203 or an empty answer); `None` once it has one,
+    /// or before the first answer.
+    pub no_remote_sdp: Option<Millis>,
     pub session_started: Option<Millis>,
     pub session_terminated: Option<Millis>,
 }
@@ -171,7 +175,13 @@ impl EndpointState {
             }
             EndpointChange::Dtls(s) => Since::set(&mut self.dtls, s, at),
             EndpointChange::LocalSdp(s) => self.local_sdp = summary(s.as_deref()),
-            EndpointChange::RemoteSdp(s) => self.remote_sdp = summary(s.as_deref()),
+            EndpointChange::RemoteSdp(s) => {
+                self.remote_sdp = summary(s.as_deref());
+                self.no_remote_sdp = match self.remote_sdp {
+                    Some(_) => None,
+                    None => Some(self.no_remote_sdp.unwrap_or(at)),
+                };
+            }
             EndpointChange::MediaSessionStarted => {
                 self.session_started.get_or_insert(at);
                 self.session_terminated = None;

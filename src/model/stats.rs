@@ -33,7 +33,9 @@ pub struct OutboundRtp {
     pub media: Option<MediaType>,
     pub bytes: u64,
     pub packets: u64,
-    pub round_trip_seconds: f64,
+    /// From RTCP; `None` when KMS reports none or exactly 0 (it reports 0 for
+    /// audio streams where the browser measured 1–2 ms: unknown, not perfect).
+    pub round_trip_seconds: Option<f64>,
     pub target_bitrate_bps: f64,
     pub nacks: u64,
     pub plis: u64,
@@ -103,7 +105,8 @@ impl StatsSample {
     ///
     /// Inbound bytes growing = media from the peer flows `Out` of the element;
     /// outbound bytes growing = media from the pipeline flows `In`. A stream
-    /// present before and gone now has stopped.
+    /// present before and gone now has stopped; no stream either way in both
+    /// samples is no flow that way.
     pub fn derive_flow(&self, prev: &StatsSample) -> BTreeMap<(Direction, MediaType), bool> {
         let mut flow: BTreeMap<(Direction, MediaType), bool> = BTreeMap::new();
         let mut mark = |d: Direction, m: Option<MediaType>, flowing: bool| {
@@ -136,6 +139,24 @@ impl StatsSample {
         for o in &prev.outbound {
             if !self.outbound.iter().any(|s| s.ssrc == o.ssrc) {
                 mark(Direction::In, o.media, false);
+            }
+        }
+        // No stream at all one way (a receive-only viewer's peer sends
+        // nothing): measured, and silent.
+        for (d, none) in [
+            (
+                Direction::Out,
+                self.inbound.is_empty() && prev.inbound.is_empty(),
+            ),
+            (
+                Direction::In,
+                self.outbound.is_empty() && prev.outbound.is_empty(),
+            ),
+        ] {
+            if none {
+                for m in [MediaType::AUDIO, MediaType::VIDEO] {
+                    mark(d, Some(m), false);
+                }
             }
         }
         flow
@@ -205,6 +226,28 @@ mod tests {
         assert_eq!(f.get(&(Out, AUDIO)), Some(&false));
         assert_eq!(f.get(&(In, VIDEO)), Some(&false));
         assert_eq!(f.get(&(In, AUDIO)), Some(&false));
+    }
+
+    #[test]
+    fn a_receive_only_endpoint_has_measured_silence_from_its_peer() {
+        use Direction::*;
+        use MediaType::*;
+        // A viewer: KMS sends it audio and video, its browser sends nothing.
+        let a = sample(
+            0,
+            vec![],
+            vec![outbound("s1", VIDEO, 10), outbound("s2", AUDIO, 10)],
+        );
+        let b = sample(
+            1_000,
+            vec![],
+            vec![outbound("s1", VIDEO, 20), outbound("s2", AUDIO, 20)],
+        );
+        let f = b.derive_flow(&a);
+        assert_eq!(f.get(&(In, VIDEO)), Some(&true));
+        assert_eq!(f.get(&(Out, VIDEO)), Some(&false));
+        assert_eq!(f.get(&(Out, AUDIO)), Some(&false));
+        assert_eq!(f.get(&(Out, DATA)), None);
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub struct PolicyConfig {
     /// the rule's longest condition duration.
     #[serde(with = "humantime_serde")]
     pub flow_grace: Option<Duration>,
+    /// Every rule duration (`min_age`, conditions, `flow_grace`) multiplied
+    /// by this, in (0, 1]: rules scaled down for a demo or a test without
+    /// rewriting them. Default 1.
+    pub duration_scale: f64,
     /// Objects carrying this tag are never acted on.
     pub protect_tag: TagPair,
     /// Objects the daemon created carry this tag; never acted on.
@@ -142,11 +146,18 @@ pub enum ConditionConfig {
     SessionTerminated(#[serde(with = "humantime_serde")] Duration),
     /// `{ no_connections = "5m" }`: no connection to or from the element, this old.
     NoConnections(#[serde(with = "humantime_serde")] Duration),
-    /// `{ pipeline_empty = "5m" }`: a pipeline with no children, this old.
+    /// `{ neighbours_zombie = "30s" }`: every media neighbour of the element
+    /// has been a zombie this long (counted from when the last of them became
+    /// one), or it has had none for this long. Neighbours: the elements it is
+    /// connected to either way; for a hub, its ports; for a port, the
+    /// elements connected to it. Never true of an RTP endpoint (it is judged
+    /// by its own peer: a viewer whose browser lives is not a zombie).
+    NeighboursZombie(#[serde(with = "humantime_serde")] Duration),
+    /// `{ pipeline_empty = "5m" }`: a pipeline that has had no element for
+    /// this long.
     PipelineEmpty(#[serde(with = "humantime_serde")] Duration),
-    /// `{ pipeline_all_zombie = "5m" }`: every child (hubs aside: their ports
-    /// are judged) has been a candidate of an
-    /// element rule this long.
+    /// `{ pipeline_all_zombie = "30s" }`: every element of the pipeline (hubs
+    /// and ports included) is a zombie, the last of them for this long.
     PipelineAllZombie(#[serde(with = "humantime_serde")] Duration),
     /// `{ session_gone = "room" }`: the tag's value is not a live application session.
     SessionGone(String),
@@ -175,6 +186,49 @@ impl ConditionConfig {
             )
     }
 
+    /// Whether the tree reads other objects' verdicts (`neighbours_zombie`).
+    pub fn reads_neighbours(&self) -> bool {
+        match self {
+            ConditionConfig::All(cs) | ConditionConfig::Any(cs) => {
+                cs.iter().any(ConditionConfig::reads_neighbours)
+            }
+            ConditionConfig::NeighboursZombie(_) => true,
+            _ => false,
+        }
+    }
+
+    /// The same tree with every duration multiplied by `k`.
+    pub fn scaled(&self, k: f64) -> ConditionConfig {
+        use ConditionConfig as C;
+        let f = |d: &Duration| d.mul_f64(k);
+        match self {
+            C::All(cs) => C::All(cs.iter().map(|c| c.scaled(k)).collect()),
+            C::Any(cs) => C::Any(cs.iter().map(|c| c.scaled(k)).collect()),
+            C::NoFlow {
+                direction,
+                duration,
+            } => C::NoFlow {
+                direction: *direction,
+                duration: f(duration),
+            },
+            C::IceState { states, duration } => C::IceState {
+                states: states.clone(),
+                duration: f(duration),
+            },
+            C::IceNeverConnected(d) => C::IceNeverConnected(f(d)),
+            C::NoRemoteSdp(d) => C::NoRemoteSdp(f(d)),
+            C::MediaDisconnected(d) => C::MediaDisconnected(f(d)),
+            C::DtlsClosed(d) => C::DtlsClosed(f(d)),
+            C::SessionTerminated(d) => C::SessionTerminated(f(d)),
+            C::NoConnections(d) => C::NoConnections(f(d)),
+            C::NeighboursZombie(d) => C::NeighboursZombie(f(d)),
+            C::PipelineEmpty(d) => C::PipelineEmpty(f(d)),
+            C::PipelineAllZombie(d) => C::PipelineAllZombie(f(d)),
+            C::SessionGone(t) => C::SessionGone(t.clone()),
+            C::MinAge(d) => C::MinAge(f(d)),
+        }
+    }
+
     /// The longest duration anywhere in the tree.
     pub fn longest(&self) -> Duration {
         use ConditionConfig as C;
@@ -187,69 +241,11 @@ impl ConditionConfig {
             | C::DtlsClosed(d)
             | C::SessionTerminated(d)
             | C::NoConnections(d)
+            | C::NeighboursZombie(d)
             | C::PipelineEmpty(d)
             | C::PipelineAllZombie(d)
             | C::MinAge(d) => *d,
             C::SessionGone(_) => Duration::ZERO,
-        }
-    }
-}
-
-impl Default for PolicyConfig {
-    /// Flag-only: peers gone, never negotiated, empty or all-zombie pipelines.
-    fn default() -> Self {
-        let five = Duration::from_secs(300);
-        let webrtc = || MatchConfig {
-            element_types: vec!["WebRtcEndpoint".into()],
-            ..Default::default()
-        };
-        PolicyConfig {
-            min_consecutive_cycles: 3,
-            max_releases_per_cycle: 10,
-            flow_grace: None,
-            protect_tag: TagPair {
-                key: "kurento-exporter.protect".into(),
-                value: "true".into(),
-            },
-            owner_tag: TagPair {
-                key: "kurento-exporter.owner".into(),
-                value: "kurento-exporter".into(),
-            },
-            rules: vec![
-                RuleConfig {
-                    name: "webrtc-peer-gone".into(),
-                    action: RuleAction::Flag,
-                    min_age: five,
-                    matcher: webrtc(),
-                    when: ConditionConfig::All(vec![
-                        ConditionConfig::NoFlow {
-                            direction: FlowSide::Out,
-                            duration: five,
-                        },
-                        ConditionConfig::MediaDisconnected(five),
-                    ]),
-                },
-                RuleConfig {
-                    name: "webrtc-never-negotiated".into(),
-                    action: RuleAction::Flag,
-                    min_age: five,
-                    matcher: webrtc(),
-                    when: ConditionConfig::NoRemoteSdp(five),
-                },
-                RuleConfig {
-                    name: "pipeline-empty-or-all-zombie".into(),
-                    action: RuleAction::Flag,
-                    min_age: five,
-                    matcher: MatchConfig {
-                        element_types: vec![PIPELINE_TYPE.into()],
-                        ..Default::default()
-                    },
-                    when: ConditionConfig::Any(vec![
-                        ConditionConfig::PipelineEmpty(five),
-                        ConditionConfig::PipelineAllZombie(five),
-                    ]),
-                },
-            ],
         }
     }
 }
@@ -270,6 +266,13 @@ impl PolicyConfig {
                 "policy.max_releases_per_cycle",
                 self.max_releases_per_cycle,
                 "must be at most 10000",
+            );
+        }
+        if !(self.duration_scale > 0.0 && self.duration_scale <= 1.0) {
+            p.fail(
+                "policy.duration_scale",
+                self.duration_scale,
+                "must be greater than 0 and at most 1",
             );
         }
         if let Some(g) = self.flow_grace {
@@ -401,6 +404,7 @@ fn variant_name(c: &ConditionConfig) -> &'static str {
         C::DtlsClosed(_) => "dtls_closed",
         C::SessionTerminated(_) => "session_terminated",
         C::NoConnections(_) => "no_connections",
+        C::NeighboursZombie(_) => "neighbours_zombie",
         C::PipelineEmpty(_) => "pipeline_empty",
         C::PipelineAllZombie(_) => "pipeline_all_zombie",
         C::SessionGone(_) => "session_gone",

@@ -12,7 +12,6 @@ use crate::kms::types::{ConnectionState, DtlsConnectionState, IceComponentState,
 use crate::model::{Direction, Element, Millis, ObjectId, Pipeline, TargetModel};
 
 use super::config::{ConditionConfig, FlowSide};
-use super::history::History;
 
 /// A three-valued truth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -60,24 +59,39 @@ pub enum SessionView {
     Unknown,
 }
 
-/// Lookups built once per decision: children per pipeline and incoming
-/// connections per element (the model only stores outgoing ones).
+/// Lookups built once per decision: children per pipeline, incoming
+/// connections per element (the model only stores outgoing ones) and ports
+/// per hub.
 pub(super) struct Index<'a> {
     children: BTreeMap<&'a str, Vec<&'a Element>>,
-    incoming: BTreeMap<&'a str, usize>,
+    incoming: BTreeMap<&'a str, Vec<&'a str>>,
+    ports: BTreeMap<&'a str, Vec<&'a str>>,
+    model: &'a TargetModel,
 }
 
 impl<'a> Index<'a> {
     pub fn new(model: &'a TargetModel) -> Self {
         let mut children: BTreeMap<&str, Vec<&Element>> = BTreeMap::new();
-        let mut incoming: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut incoming: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let mut ports: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for e in model.elements.values() {
             children.entry(e.pipeline.as_str()).or_default().push(e);
             for (sink, _) in &e.sinks {
-                *incoming.entry(sink.as_str()).or_default() += 1;
+                let from = incoming.entry(sink.as_str()).or_default();
+                if from.last() != Some(&e.id.as_str()) {
+                    from.push(e.id.as_str());
+                }
+            }
+            if let Some(hub) = &e.hub {
+                ports.entry(hub.as_str()).or_default().push(e.id.as_str());
             }
         }
-        Index { children, incoming }
+        Index {
+            children,
+            incoming,
+            ports,
+            model,
+        }
     }
 
     /// Elements of a pipeline.
@@ -87,7 +101,36 @@ impl<'a> Index<'a> {
 
     /// Connections into an element.
     pub fn incoming(&self, element: &str) -> usize {
-        self.incoming.get(element).copied().unwrap_or(0)
+        self.incoming.get(element).map_or(0, Vec::len)
+    }
+
+    /// The media neighbours of an element: for a hub, its ports; for any
+    /// other element, the elements connected to it either way (itself and
+    /// hubs aside). Sorted, without repeats.
+    pub fn neighbours(&self, e: &Element) -> Vec<&'a str> {
+        let mut out: Vec<&str> = if kms_proto::ids::is_hub(&e.element_type) {
+            self.ports.get(e.id.as_str()).cloned().unwrap_or_default()
+        } else {
+            let sinks = self
+                .model
+                .elements
+                .get(&e.id)
+                .into_iter()
+                .flat_map(|me| me.sinks.iter().map(|(s, _)| s.as_str()));
+            let sources = self
+                .incoming
+                .get(e.id.as_str())
+                .into_iter()
+                .flatten()
+                .copied();
+            sinks
+                .chain(sources)
+                .filter(|n| *n != e.id && !kms_proto::ids::is_hub(kms_proto::ids::type_of(n)))
+                .collect()
+        };
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 }
 
@@ -96,10 +139,24 @@ pub(super) struct Ctx<'a> {
     pub model: &'a TargetModel,
     pub index: &'a Index<'a>,
     pub sessions: &'a SessionView,
-    pub history: &'a History,
     pub now: Millis,
-    /// Elements that are candidates of an element rule in this decision.
-    pub zombies: &'a BTreeSet<ObjectId>,
+    /// Elements that are candidates of an element rule in this decision, and
+    /// since when each is a zombie (a derived one: since its last neighbour
+    /// became one).
+    pub zombies: &'a BTreeMap<ObjectId, Millis>,
+    /// Since when each element has had no media neighbour and each pipeline
+    /// no element (kept across decisions in `History`).
+    pub isolated: &'a BTreeMap<ObjectId, Millis>,
+}
+
+impl<'a> Ctx<'a> {
+    /// The same context with another set of zombies (the next fixpoint pass).
+    pub fn with<'b>(&self, zombies: &'b BTreeMap<ObjectId, Millis>) -> Ctx<'b>
+    where
+        'a: 'b,
+    {
+        Ctx { zombies, ..*self }
+    }
 }
 
 /// The object a condition is evaluated on.
@@ -186,28 +243,22 @@ fn eval_pipeline(c: &ConditionConfig, p: &Pipeline, ctx: &Ctx<'_>) -> Tri {
             if !ctx.model.health.synced_once {
                 return Tri::Unknown;
             }
-            let empty = ctx.index.children(&p.id).is_empty();
-            Tri::from_bool(empty && pipeline_age(p, now) >= ms(*d))
+            Tri::from_bool(
+                ctx.isolated
+                    .get(&p.id)
+                    .is_some_and(|since| now.saturating_sub(*since) >= ms(*d)),
+            )
         }
         C::PipelineAllZombie(d) => {
-            let mut any = false;
-            // Hubs carry no media of their own (their ports are judged).
-            let judged = ctx
-                .index
-                .children(&p.id)
-                .iter()
-                .filter(|c| !kms_proto::ids::is_hub(&c.element_type));
-            for child in judged {
-                any = true;
-                if !ctx.zombies.contains(&child.id) {
-                    return Tri::False;
-                }
-                let since = ctx.history.candidate_since(&child.id).unwrap_or(now);
-                if now.saturating_sub(since) < ms(*d) {
-                    return Tri::False;
+            let children = ctx.index.children(&p.id);
+            let mut last = None;
+            for child in children {
+                match ctx.zombies.get(&child.id) {
+                    None => return Tri::False,
+                    Some(since) => last = last.max(Some(*since)),
                 }
             }
-            Tri::from_bool(any)
+            Tri::from_bool(last.is_some_and(|since| now.saturating_sub(since) >= ms(*d)))
         }
         // Element conditions do not apply to pipelines (validation forbids them).
         _ => Tri::False,
@@ -269,7 +320,14 @@ fn eval_element(c: &ConditionConfig, e: &Element, ctx: &Ctx<'_>) -> Tri {
                         .media_state
                         .is_some_and(|s| s.value == MediaState::CONNECTED)
                     || ep.session_started.is_some();
-                Tri::from_bool(!negotiated && age >= ms(*d))
+                if negotiated {
+                    Tri::False
+                } else if ep.no_remote_sdp.is_none() {
+                    // KMS has not answered yet whether it holds one.
+                    Tri::Unknown
+                } else {
+                    Tri::from_bool(age >= ms(*d))
+                }
             }
         },
         C::IceNeverConnected(d) => match ep {
@@ -308,6 +366,14 @@ fn eval_element(c: &ConditionConfig, e: &Element, ctx: &Ctx<'_>) -> Tri {
                 }))
             }
         },
+        C::NeighboursZombie(d) => {
+            if !ctx.model.health.synced_once {
+                return Tri::Unknown;
+            }
+            Tri::from_bool(
+                derived_since(e, ctx).is_some_and(|(since, _)| now.saturating_sub(since) >= ms(*d)),
+            )
+        }
         C::NoConnections(d) => {
             if !ctx.model.health.synced_once {
                 return Tri::Unknown;
@@ -318,4 +384,22 @@ fn eval_element(c: &ConditionConfig, e: &Element, ctx: &Ctx<'_>) -> Tri {
         // Pipeline conditions do not apply to elements (validation forbids them).
         _ => Tri::False,
     }
+}
+
+/// Why an element could be a derived zombie: since when, and the neighbours
+/// it rests on (none: it has no neighbour left). `None` when some neighbour
+/// is not a zombie, or for an RTP endpoint (judged by its own peer).
+pub(super) fn derived_since<'a>(e: &Element, ctx: &Ctx<'a>) -> Option<(Millis, Vec<&'a str>)> {
+    if e.is_rtp_endpoint() {
+        return None;
+    }
+    let neighbours = ctx.index.neighbours(e);
+    if neighbours.is_empty() {
+        return ctx.isolated.get(&e.id).map(|since| (*since, neighbours));
+    }
+    let mut last = 0;
+    for n in &neighbours {
+        last = last.max(*ctx.zombies.get(*n)?);
+    }
+    Some((last, neighbours))
 }

@@ -28,7 +28,7 @@ impl<T: Copy> From<Since<T>> for StateSince<T> {
 }
 
 /// What was known about an object when it was judged.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Evidence {
     /// KMS target name.
     pub target: String,
@@ -56,6 +56,77 @@ pub struct Evidence {
     /// Children of a pipeline; connections of an element (in + out).
     pub children: usize,
     pub connections: usize,
+    /// For a verdict derived from other verdicts (`neighbours_zombie`,
+    /// `pipeline_all_zombie`): the chain behind it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub because: Option<Because>,
+}
+
+/// Why a derived verdict holds: the zombies it follows from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Because {
+    /// In words: `its only neighbour is zombie <id>`, `every neighbour (3)
+    /// is a zombie`, `no media neighbour left`, `every element (5) is a zombie`.
+    pub reason: String,
+    /// The zombies it follows from (neighbours, or a pipeline's elements).
+    pub zombies: Vec<ObjectId>,
+    /// The RTP endpoints whose gone peers the chain starts from: what must
+    /// carry no media for a release to go ahead.
+    pub rests_on: Vec<ObjectId>,
+    /// Since when it holds: when the last of `zombies` became one.
+    pub since: Millis,
+}
+
+impl Because {
+    /// An element whose every neighbour is a zombie (or that has none).
+    pub(super) fn neighbours(neighbours: &[&str], rests_on: Vec<ObjectId>, since: Millis) -> Self {
+        let reason = match neighbours {
+            [] => "no media neighbour left".to_string(),
+            [one] => format!("its only neighbour is zombie {one}"),
+            many => format!("every neighbour ({}) is a zombie", many.len()),
+        };
+        Because {
+            reason,
+            zombies: neighbours.iter().map(|n| n.to_string()).collect(),
+            rests_on,
+            since,
+        }
+    }
+
+    /// A pipeline all of whose elements are zombies, or that has none.
+    pub(super) fn of_pipeline(
+        index: &Index<'_>,
+        p: &Pipeline,
+        zombies: &BTreeMap<ObjectId, Millis>,
+        rests: &BTreeMap<ObjectId, Vec<ObjectId>>,
+        isolated: &BTreeMap<ObjectId, Millis>,
+    ) -> Option<Because> {
+        let children = index.children(&p.id);
+        if children.is_empty() {
+            return isolated.get(&p.id).map(|since| Because {
+                reason: "no element left".into(),
+                zombies: Vec::new(),
+                rests_on: Vec::new(),
+                since: *since,
+            });
+        }
+        let mut since = 0;
+        for c in children {
+            since = since.max(*zombies.get(&c.id)?);
+        }
+        let mut rests_on: Vec<ObjectId> = children
+            .iter()
+            .flat_map(|c| rests.get(&c.id).cloned().unwrap_or_default())
+            .collect();
+        rests_on.sort_unstable();
+        rests_on.dedup();
+        Some(Because {
+            reason: format!("every element ({}) is a zombie", children.len()),
+            zombies: children.iter().map(|c| c.id.clone()).collect(),
+            rests_on,
+            since,
+        })
+    }
 }
 
 /// Evidence of one element.
@@ -92,6 +163,7 @@ pub(super) fn of_element(
         tags: tags.clone(),
         children: 0,
         connections: e.sinks.len() + index.incoming(&e.id),
+        because: None,
     }
 }
 
@@ -127,5 +199,6 @@ pub(super) fn of_pipeline(
         tags: p.tags.clone(),
         children: children.len(),
         connections: 0,
+        because: None,
     }
 }

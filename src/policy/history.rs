@@ -11,7 +11,7 @@ use crate::model::{Millis, ObjectId};
 use super::Decision;
 
 /// A run of consecutive candidate cycles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Streak {
     /// Consecutive decisions in which the object was a candidate.
     pub cycles: u32,
@@ -23,6 +23,9 @@ pub struct Streak {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct History {
     streaks: BTreeMap<(ObjectId, String), Streak>,
+    /// Since when each element has had no media neighbour, each pipeline no
+    /// element (`Decision::isolated` of the last decision).
+    isolated: BTreeMap<ObjectId, Millis>,
 }
 
 impl History {
@@ -40,6 +43,12 @@ impl History {
     /// Set a streak (restoring saved history, tests).
     pub fn insert(&mut self, object: impl Into<ObjectId>, rule: impl Into<String>, s: Streak) {
         self.streaks.insert((object.into(), rule.into()), s);
+    }
+
+    /// Since when the object has been isolated (no neighbour; a pipeline: no
+    /// element), as of the last decision.
+    pub fn isolated_since(&self, object: &str) -> Option<Millis> {
+        self.isolated.get(object).copied()
     }
 
     /// The earliest start of any streak of `object` (under any rule).
@@ -69,7 +78,10 @@ impl History {
     /// The history after `decision`: its verdicts extend or start streaks,
     /// every other streak ends.
     pub fn observe(&self, decision: &Decision, now: Millis) -> History {
-        let mut next = History::default();
+        let mut next = History {
+            isolated: decision.isolated.clone(),
+            ..History::default()
+        };
         for v in &decision.verdicts {
             let s = self.extended(&v.object, &v.rule, now);
             next.insert(v.object.clone(), v.rule.clone(), s);

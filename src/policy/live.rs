@@ -3,7 +3,10 @@
 //! seen now or within the grace), the reaper's last look before a release
 //! to what KMS answers now; both call [`liveness`].
 //!
-//! - a hub (Composite, Dispatcher, ...) carries no media of its own;
+//! - a hub (Composite, Dispatcher, ...) carries no media of its own, and
+//!   KMS's flow flags on a hub port do not tell liveness (a live port may
+//!   report video-in false, a dead participant's port keeps audio-out true:
+//!   PROTOCOL.md, hubs and their ports): both are judged by their neighbours;
 //! - a WebRtcEndpoint or RtpEndpoint is live while media arrives from its
 //!   peer (flow `out`), or while the pipeline feeds it (flow `in`) and its
 //!   media state is not DISCONNECTED: a receive-only participant is live, but
@@ -11,7 +14,7 @@
 //!   not (PROTOCOL.md: flow direction, when a peer vanishes);
 //! - any other element is live while media flows either way.
 
-use kms_proto::ids::{is_hub, is_rtp_endpoint};
+use kms_proto::ids::{is_hub, is_hub_port, is_rtp_endpoint};
 
 /// What an element's flow says about a live call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +44,7 @@ impl Liveness {
 /// flowing in (`flowing_in`: the pipeline feeds it) and out (`flowing_out`:
 /// for an endpoint, media arrives from its peer).
 pub fn liveness(element_type: &str, flowing_in: bool, flowing_out: bool) -> Liveness {
-    if is_hub(element_type) {
+    if is_hub(element_type) || is_hub_port(element_type) {
         return Liveness::Idle;
     }
     if is_rtp_endpoint(element_type) {
@@ -73,8 +76,8 @@ mod tests {
             ("RtpEndpoint", true, false, FedUnlessDisconnected),
             ("PlayerEndpoint", false, true, Live),
             ("RecorderEndpoint", true, false, Live),
-            ("HubPort", true, false, Live),
-            ("HubPort", false, false, Idle),
+            ("HubPort", true, false, Idle),
+            ("HubPort", false, true, Idle),
             ("Composite", true, true, Idle),
             ("Dispatcher", true, true, Idle),
         ];

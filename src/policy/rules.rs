@@ -126,10 +126,12 @@ impl Policy {
                 .iter()
                 .filter_map(|t| TagSelector::parse(t).ok())
                 .collect();
+            let k = cfg.duration_scale;
+            let when = r.when.scaled(k);
             rules.push(Rule {
                 name: r.name.clone(),
                 action: r.action,
-                min_age: ms(r.min_age),
+                min_age: ms(r.min_age.mul_f64(k)),
                 matcher: Matcher {
                     pipelines: r.matcher.element_types.iter().any(|t| t == PIPELINE_TYPE),
                     element_types: r.matcher.element_types.clone(),
@@ -137,8 +139,8 @@ impl Policy {
                     pipeline_name,
                     targets: r.matcher.targets.clone(),
                 },
-                when: r.when.clone(),
-                longest: ms(r.when.longest()),
+                longest: ms(when.longest()),
+                when,
             });
         }
         if !bad.is_empty() {
@@ -148,7 +150,7 @@ impl Policy {
             rules,
             min_consecutive_cycles: cfg.min_consecutive_cycles,
             max_releases_per_cycle: cfg.max_releases_per_cycle,
-            flow_grace: cfg.flow_grace.map(ms),
+            flow_grace: cfg.flow_grace.map(|g| ms(g.mul_f64(cfg.duration_scale))),
             protect_tag: cfg.protect_tag.clone(),
             owner_tag: cfg.owner_tag.clone(),
         })

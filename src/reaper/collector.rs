@@ -1,5 +1,6 @@
 //! The reaper's series, computed from its board at scrape time: one
-//! `kurento_zombie` per (object, rule) verdict, `kurento_zombies` per rule
+//! `kurento_zombie` per (object, rule) verdict (with the chain of a derived
+//! one in `because`), `kurento_zombies` per rule
 //! (zeros included), `kurento_reaper_mode`, and the application-session
 //! source's state. A released object's series vanish with its verdict.
 
@@ -52,6 +53,14 @@ impl Collector for ReaperCollector {
                         ("element", z.object.as_str()),
                         ("element_type", z.element_type.as_str()),
                         ("rule", z.rule.as_str()),
+                        // The chain of a derived verdict: "its only neighbour is zombie X".
+                        (
+                            "because",
+                            z.evidence
+                                .because
+                                .as_ref()
+                                .map_or("", |b| b.reason.as_str()),
+                        ),
                     ];
                     zombie.push((labels, 1.0));
                 }

@@ -1,5 +1,5 @@
-//! The last look before a release: whether the object carries a live call
-//! now, read from KMS with `isMediaFlowingIn/Out` (and `getMediaState` for an
+//! The last look before a release: whether the elements the release rests
+//! on carry a live call now, read from KMS with `isMediaFlowingIn/Out` (and `getMediaState` for an
 //! endpoint the pipeline still feeds), by the rule of `policy::liveness`,
 //! the one `policy::flowed_within` applies to the model.
 
@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::kms::types::{MediaState, MediaType};
 use crate::kms::{Client, ClientError};
 use crate::policy::{liveness, Liveness};
-use kms_proto::ids::type_of;
+use kms_proto::ids::{is_rtp_endpoint, type_of};
 
 use super::ledger::Job;
 
@@ -56,18 +56,29 @@ async fn live_now(client: &Client, e: &str) -> Result<Option<String>, ClientErro
     )))
 }
 
-/// What flows on the object now, read from KMS: `Ok(Some(description))` if
-/// the element, or any child of the pipeline, carries a live call.
+/// What flows now, read from KMS, on the elements a release of the job's
+/// object rests on (as `policy::decide` chose them from the model): a
+/// pipeline's RTP endpoints (listed afresh); for a verdict derived from its
+/// neighbours, the endpoints its chain starts from; else the element itself.
+/// `Ok(Some(description))` if any carries a live call.
 pub(super) async fn flowing(
     client: &Client,
     job: &Job,
     limit: Duration,
 ) -> Result<Option<String>, ClientError> {
     let work = async {
-        let elements = if job.pipeline_release {
-            client.get_children(&job.object).await?
+        let derived = job.evidence.as_ref().and_then(|e| e.because.as_ref());
+        let (elements, gone_ok) = if job.pipeline_release {
+            let children = client.get_children(&job.object).await?;
+            let endpoints = children
+                .into_iter()
+                .filter(|c| is_rtp_endpoint(type_of(c)))
+                .collect();
+            (endpoints, true)
+        } else if let Some(b) = derived {
+            (b.rests_on.clone(), true)
         } else {
-            vec![job.object.clone()]
+            (vec![job.object.clone()], false)
         };
         let checks = elements.iter().map(|e| live_now(client, e));
         let mut found = None;
@@ -75,8 +86,8 @@ pub(super) async fn flowing(
             match r {
                 Ok(Some(why)) if found.is_none() => found = Some(why),
                 Ok(_) => {}
-                // A child released meanwhile carries nothing.
-                Err(ClientError::ObjectNotFound { .. }) if job.pipeline_release => {}
+                // An element released meanwhile carries nothing.
+                Err(ClientError::ObjectNotFound { .. }) if gone_ok => {}
                 Err(err) => return Err(err),
             }
         }

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 use super::ledger::ABORT_COOL_DOWN_MS;
 use super::*;
-use crate::policy::tests::props::{age, build, carries_shield, flowed, world};
+use crate::policy::tests::props::{age, build, carries_shield, flowed_under, world};
 use crate::policy::{decide, Action, Decision, Evidence, RuleAction, Streak, Verdict};
 
 fn evidence(object: &str) -> Evidence {
@@ -30,6 +30,7 @@ fn evidence(object: &str) -> Evidence {
         tags: BTreeMap::from([("o".to_string(), object.to_string())]),
         children: 0,
         connections: 0,
+        because: None,
     }
 }
 
@@ -261,7 +262,8 @@ proptest! {
                 prop_assert!(!carries_shield(&m, &j.object), "protected {}", j.object);
                 prop_assert!(age(&m, &j.object, now) >= r.min_age, "too young {}", j.object);
                 let grace = p.flow_grace.unwrap_or(r.longest);
-                prop_assert!(!flowed(&m, &j.object, grace, now), "flowed within grace {}", j.object);
+                let because = j.evidence.as_ref().and_then(|e| e.because.as_ref());
+                prop_assert!(!flowed_under(&m, &j.object, because, grace, now), "flowed within grace {}", j.object);
                 prop_assert!(queued.insert(j.object.clone()), "queued twice {}", j.object);
             }
             h = h.observe(&dec, now);

@@ -52,7 +52,7 @@ pub fn sample(map: &StatsMap, media: &HashMap<String, MediaType>, read_at: Milli
                     ssrc,
                     bytes: r.bytes_sent.unwrap_or(0),
                     packets: r.packets_sent.unwrap_or(0),
-                    round_trip_seconds: r.round_trip_time_s.unwrap_or(0.0),
+                    round_trip_seconds: r.round_trip_time_s.filter(|s| *s > 0.0),
                     target_bitrate_bps: r.target_bitrate.unwrap_or(0.0),
                     nacks: r.stream.nack_count.unwrap_or(0),
                     plis: r.stream.pli_count.unwrap_or(0),
@@ -91,7 +91,10 @@ pub fn sample(map: &StatsMap, media: &HashMap<String, MediaType>, read_at: Milli
     s.outbound = merge_by_ssrc(s.outbound, |a, b| {
         a.bytes += b.bytes;
         a.packets += b.packets;
-        a.round_trip_seconds = a.round_trip_seconds.max(b.round_trip_seconds);
+        a.round_trip_seconds = match (a.round_trip_seconds, b.round_trip_seconds) {
+            (Some(x), Some(y)) => Some(x.max(y)),
+            (x, y) => x.or(y),
+        };
         a.target_bitrate_bps = a.target_bitrate_bps.max(b.target_bitrate_bps);
         a.nacks += b.nacks;
         a.plis += b.plis;
@@ -191,10 +194,29 @@ mod tests {
         assert!((a.jitter_seconds - 0.000233).abs() < 1e-6);
         let o = s.outbound.iter().find(|r| r.ssrc == "2375372205").unwrap();
         assert_eq!(o.media, None);
-        assert!((o.round_trip_seconds - 0.000457).abs() < 1e-6);
+        assert!((o.round_trip_seconds.unwrap() - 0.000457).abs() < 1e-6);
         // E2E latency entries exist (latencyStats on), avg 0 ns.
         assert_eq!(s.e2e_latency_seconds.get(&MediaType::VIDEO), Some(&0.0));
         assert_eq!(ssrcs(&map).count(), 4);
+    }
+
+    #[test]
+    fn a_round_trip_time_of_exactly_zero_is_unknown() {
+        // KMS reports 0 for audio streams the browser measured at 1–2 ms.
+        let mut v = example("getStats-inbound-outbound-endpoint.json");
+        let mut zeroed = 0;
+        if let Some(m) = v.as_object_mut() {
+            for e in m.values_mut() {
+                if e["type"] == "outboundrtp" && e.get("roundTripTime").is_some() {
+                    e["roundTripTime"] = 0.0.into();
+                    zeroed += 1;
+                }
+            }
+        }
+        assert!(zeroed > 0, "the sample has an RTT to zero");
+        let map = parse_stats(&v).unwrap().unwrap();
+        let s = sample(&map, &HashMap::new(), 1);
+        assert!(s.outbound.iter().all(|o| o.round_trip_seconds.is_none()));
     }
 
     #[test]

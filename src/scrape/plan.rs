@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::kms::types::MediaType;
 use crate::model::{Direction, Millis, ObjectId, TargetModel};
-use kms_proto::ids::{is_hub, pipeline_of};
+use kms_proto::ids::{is_hub, is_hub_port, pipeline_of};
 
 /// What the scrape remembers per object between cycles (not KMS state).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -75,7 +75,10 @@ fn flow_directions(element_type: &str) -> &'static [Direction] {
     match element_type {
         "PlayerEndpoint" | "HttpPostEndpoint" => &[Direction::Out],
         "RecorderEndpoint" => &[Direction::In],
-        t if is_hub(t) => &[],
+        // A hub carries no media of its own; KMS's flow flags on a hub port
+        // do not tell liveness (PROTOCOL.md, hubs and their ports): a port is
+        // judged and drawn by the endpoints it connects.
+        t if is_hub(t) || is_hub_port(t) => &[],
         _ => &[Direction::In, Direction::Out],
     }
 }

@@ -12,7 +12,7 @@ use crate::model::{Direction, Element, EndpointChange, Millis, ObjectId, Pipelin
 
 use super::convert;
 use super::plan::Read;
-use kms_proto::ids::{is_hub, pipeline_of, type_of};
+use kms_proto::ids::{is_hub, is_hub_port, pipeline_of, type_of};
 
 /// A client instrumented for one target.
 pub struct Rpc {
@@ -194,16 +194,29 @@ async fn pipeline_identity(rpc: &Rpc, id: &str, now: Millis, out: &mut ReadResul
 
 async fn element_identity(rpc: &Rpc, id: &str, now: Millis, out: &mut ReadResult) {
     let c = &rpc.client;
-    let (name, created, tags, sinks) = tokio::join!(
+    // A hub port's parent is its hub (read once, with the identity).
+    let hub = async {
+        if is_hub_port(type_of(id)) {
+            Some(rpc.call("getParent", c.get_parent(id)).await)
+        } else {
+            None
+        }
+    };
+    let (name, created, tags, sinks, hub) = tokio::join!(
         rpc.call("getName", c.get_name(id)),
         rpc.call("getCreationTime", c.get_creation_time(id)),
         rpc.call("getTags", c.get_tags(id)),
         sinks(rpc, id),
+        hub,
     );
     let name = out.check(id, name);
     let created = out.check(id, created);
     let tags = out.check(id, tags);
     let sinks = sinks.and_then(|r| out.check(id, r));
+    let hub = hub
+        .and_then(|r| out.check(id, r))
+        .flatten()
+        .filter(|h| is_hub(type_of(h)));
     if out.gone.is_some() {
         return;
     }
@@ -215,6 +228,7 @@ async fn element_identity(rpc: &Rpc, id: &str, now: Millis, out: &mut ReadResult
         tags: convert::tags(tags.unwrap_or_default()),
         created: created.and_then(|c| u64::try_from(c).ok()),
         first_seen: now,
+        hub,
         ..Default::default()
     })));
     if let Some(sinks) = sinks {
@@ -347,12 +361,17 @@ async fn endpoint_states(
         }
     }
     if let Some((l, r)) = sdps {
-        // A never-negotiated endpoint has no descriptor yet: KMS answers an error.
-        let l = l.ok().filter(|s| !s.is_empty());
-        let r = r.ok().filter(|s| !s.is_empty());
-        out.sdp_complete = l.is_some() && r.is_some();
-        change(out, EndpointChange::LocalSdp(l));
-        change(out, EndpointChange::RemoteSdp(r));
+        // A never-negotiated endpoint has no descriptor yet (`None`: KMS's
+        // "no SDP" answer, evidence for the policy); a failed read changes nothing.
+        let l = out.check(id, l);
+        let r = out.check(id, r);
+        out.sdp_complete = matches!((&l, &r), (Some(Some(_)), Some(Some(_))));
+        if let Some(l) = l {
+            change(out, EndpointChange::LocalSdp(l));
+        }
+        if let Some(r) = r {
+            change(out, EndpointChange::RemoteSdp(r));
+        }
     }
 }
 

@@ -12,14 +12,15 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ScrapeConfig;
 use crate::kms::events::{EventKind, EventType};
 use crate::kms::wire::SERVER_MANAGER;
-use crate::kms::{Client, ClientError, ConnState, ConnectionConfig, Event, Notice};
+use crate::kms::{Client, ClientError, ConnState, Event, Notice};
 use crate::metrics::{ErrorKind, ExporterMetrics};
 use crate::model::{Element, Millis, ObjectId, Pipeline, ServerSummary, SharedTarget, Update};
 
+use super::health;
 use super::plan::{plan, stagger, touched_pipelines, Book, Read};
 use super::reads::{execute, ReadResult, Rpc};
 use crate::clock::now_millis;
-use kms_proto::ids::{pipeline_of, type_of};
+use kms_proto::ids::{is_hub, is_hub_port, pipeline_of, type_of};
 
 /// One configured target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,19 +32,6 @@ pub struct TargetSpec {
 
 /// `getUsedCpu` measures over this window (KMS blocks one worker that long).
 const CPU_WINDOW_MS: u32 = 200;
-
-/// The client of one target (one WebSocket, shared by the scrape and the reaper).
-pub fn client_for(spec: &TargetSpec) -> Client {
-    let mut cc = ConnectionConfig::new(spec.url.clone());
-    cc.request_timeout = spec.scrape.request_timeout;
-    cc.connect_timeout = spec.scrape.request_timeout;
-    cc.max_in_flight = spec.scrape.concurrency;
-    cc.ping_interval = spec.scrape.keepalive_interval;
-    cc.ping_timeout = Some(spec.scrape.keepalive_timeout);
-    cc.ping_failures_to_reconnect = spec.scrape.keepalive_failures;
-    cc.backoff_max = spec.scrape.reconnect_backoff_max;
-    Client::start(cc)
-}
 
 /// Watch one target until `cancel` fires; `cycles` counts finished sync
 /// cycles (the reaper judges after each). Shuts `client` down at the end.
@@ -148,13 +136,6 @@ impl Task {
         }
     }
 
-    /// The scrape's requests to this target that timed out so far.
-    fn timeouts(&self) -> u64 {
-        self.rpc
-            .metrics
-            .errors_so_far(&self.rpc.kms, ErrorKind::timeout)
-    }
-
     /// Count the client's failed dials and handshakes since the last look as
     /// `kurento_exporter_errors_total{kind="connect"}`.
     fn count_connect_failures(&mut self, client: &Client) {
@@ -210,7 +191,7 @@ impl Task {
     async fn cycle(&mut self, walk: bool) -> bool {
         let started = Instant::now();
         let now = now_millis();
-        let timeouts_before = self.timeouts();
+        let timeouts_before = health::timeouts(&self.rpc);
         let mut ok = true;
         let mut touched = BTreeSet::new();
         let mut walked = false;
@@ -250,20 +231,22 @@ impl Task {
                 .collect()
         };
         ok &= self.run_reads(recheck, now).await;
-        // Requests that got no answer: beyond the allowed share, what the
-        // cycle read is not a good sync (stale data must not look live).
-        let timed_out = self.timeouts().saturating_sub(timeouts_before);
+        let timed_out = health::timeouts(&self.rpc).saturating_sub(timeouts_before);
         self.unref(touched).await;
         let sent = self.rpc.take_sent();
-        if timed_out * 100 > u64::from(self.spec.scrape.max_timeout_percent) * sent.max(1) {
-            tracing::warn!(kms = %self.rpc.kms, timed_out, sent, "sync cycle failed: too many KMS requests timed out");
-            ok = false;
-        }
-        let elements = self.model.read().elements.len();
-        if elements > 0 {
+        ok &= health::answered(&self.rpc, timed_out, sent, &self.spec.scrape);
+        // Per RTP endpoint: what every other element costs is counted in.
+        let endpoints = self
+            .model
+            .read()
+            .elements
+            .values()
+            .filter(|e| e.is_rtp_endpoint())
+            .count();
+        if endpoints > 0 {
             self.rpc
                 .metrics
-                .requests_per_endpoint(&self.rpc.kms, sent as f64 / elements as f64);
+                .requests_per_endpoint(&self.rpc.kms, sent as f64 / endpoints as f64);
         }
         if !ok {
             self.rpc
@@ -304,6 +287,27 @@ impl Task {
                 Err(e) => return Err(e),
             }
         }
+        // A pipeline does not list hub ports: they are its hubs' children.
+        let hubs: Vec<String> = found
+            .iter()
+            .flat_map(|(_, kids)| kids.iter().filter(|k| is_hub(type_of(k))).cloned())
+            .collect();
+        let ports: Vec<(String, Result<Vec<String>, ClientError>)> = stream::iter(hubs)
+            .map(|h| async move {
+                let r = rpc.call("getChildren", rpc.client.get_children(&h)).await;
+                (h, r)
+            })
+            .buffer_unordered(self.spec.scrape.concurrency)
+            .collect()
+            .await;
+        let mut hub_of: Vec<(String, String)> = Vec::new();
+        for (h, r) in ports {
+            match r {
+                Ok(kids) => hub_of.extend(kids.into_iter().map(|k| (k, h.clone()))),
+                Err(ClientError::ObjectNotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let mut m = self.model.write();
         for (p, kids) in &found {
             seen.insert(p.clone());
@@ -320,6 +324,14 @@ impl Task {
                 if !m.elements.contains_key(k) {
                     m.apply(Update::Element(Box::new(stub(k, now))));
                 }
+            }
+        }
+        for (port, hub) in hub_of {
+            seen.insert(port.clone());
+            if !m.elements.contains_key(&port) {
+                let mut e = stub(&port, now);
+                e.hub = Some(hub);
+                m.apply(Update::Element(Box::new(e)));
             }
         }
         m.retain_only(&seen);
@@ -432,6 +444,14 @@ fn apply_result(
     for u in res.updates {
         if let Update::Stats { element, .. } = &u {
             stats_of = Some(element.clone());
+        }
+        if let Update::Sinks { sinks, .. } = &u {
+            // Connections name hub ports a pipeline walk cannot list.
+            for (sink, _) in sinks {
+                if is_hub_port(type_of(sink)) && !m.elements.contains_key(sink) {
+                    m.apply(Update::Element(Box::new(stub(sink, now))));
+                }
+            }
         }
         m.apply(u);
     }

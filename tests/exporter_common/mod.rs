@@ -27,6 +27,21 @@ pub async fn simulator(gc_period: Duration) -> SimHandle {
     .expect("simulator starts")
 }
 
+/// A simulator on an ephemeral port whose clock runs `speed` times faster
+/// than the real one (no garbage collection within a test).
+pub async fn fast_simulator(speed: f64, seed: u64) -> SimHandle {
+    sim::start(SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        control: None,
+        gc_period: Duration::from_secs(3600),
+        tick: Duration::from_millis(100),
+        seed,
+        speed,
+    })
+    .await
+    .expect("simulator starts")
+}
+
 /// A daemon config for `targets` with short cycles.
 pub fn config(targets: &[(&str, String)], interval: Duration) -> Config {
     let mut c = Config {
@@ -194,7 +209,8 @@ pub fn json_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
 
 /// Release rules of the leak scenarios (tests/reaper_sim.rs, tests/alerts_e2e.rs),
 /// durations scaled to a simulator at 10× speed and 500 ms cycles: endpoints
-/// whose peer is gone, silent hub ports, rooms the application no longer lists.
+/// whose peer is gone, hub ports whose endpoint is a zombie (or gone), rooms
+/// the application no longer lists.
 pub const LEAK_POLICY: &str = r#"
 min_consecutive_cycles = 2
 max_releases_per_cycle = 500
@@ -207,11 +223,11 @@ match = { element_types = ["WebRtcEndpoint"] }
 when = { all = [ { no_flow = { direction = "out", for = "2s" } }, { media_disconnected = "1s" } ] }
 
 [[rules]]
-name = "hubport-silent"
+name = "port-of-zombie"
 action = "release"
 min_age = "3s"
 match = { element_types = ["HubPort"] }
-when = { no_flow = { direction = "both", for = "2s" } }
+when = { neighbours_zombie = "1s" }
 
 [[rules]]
 name = "room-closed"

@@ -27,6 +27,11 @@ pub fn is_hub(element_type: &str) -> bool {
     )
 }
 
+/// A hub's port (`HubPort`): it belongs to its hub, not to the pipeline.
+pub fn is_hub_port(element_type: &str) -> bool {
+    element_type == "HubPort"
+}
+
 /// Whether a type is an RTP endpoint (WebRtcEndpoint, RtpEndpoint): an
 /// endpoint with a remote peer, RTP statistics and a media state.
 pub fn is_rtp_endpoint(element_type: &str) -> bool {

@@ -27,6 +27,12 @@ pub mod code {
     pub const MEDIA_OBJECT_EVENT_NOT_SUPPORTED: i64 = 40106;
     /// `create` of an unknown type.
     pub const MEDIA_OBJECT_NOT_AVAILABLE: i64 = 40108;
+    /// `getLocalSessionDescriptor` before any offer/answer was generated
+    /// (`SDP_END_POINT_NO_LOCAL_SDP_ERROR`, `No local SDP`).
+    pub const SDP_END_POINT_NO_LOCAL_SDP_ERROR: i64 = 40202;
+    /// `getRemoteSessionDescriptor` before a remote offer/answer was processed
+    /// (`SDP_END_POINT_NO_REMOTE_SDP_ERROR`, `No remote SDP`).
+    pub const SDP_END_POINT_NO_REMOTE_SDP_ERROR: i64 = 40203;
     /// Invalid JSON-RPC request (no `jsonrpc`, wrong version, batch).
     pub const INVALID_REQUEST: i64 = -32600;
     /// Unknown JSON-RPC method.

@@ -32,6 +32,9 @@ pub struct Blip {
     pub media_down: bool,
     /// The flow-stop delay passed and the flows were recomputed.
     pub flow_stopped: bool,
+    /// An ICE restart: media pauses at once, ICE component 1 goes back to
+    /// CONNECTING and returns to READY at `until`.
+    pub ice_restart: bool,
 }
 
 impl Blip {
@@ -40,7 +43,12 @@ impl Blip {
 
     /// Whether the peer's media is cut at `now` (the flow-stop delay passed).
     pub fn cuts_media(&self, now: u64) -> bool {
-        now < self.until && now >= self.from + Self::TIMELINE.flow_stop_ms()
+        let after = if self.ice_restart {
+            0
+        } else {
+            Self::TIMELINE.flow_stop_ms()
+        };
+        now < self.until && now >= self.from + after
     }
 
     /// Whether an inbound stats entry is hidden at `now`.
@@ -73,8 +81,33 @@ impl Engine {
                 until,
                 media_down: false,
                 flow_stopped: false,
+                ice_restart: false,
             },
         });
+        self.kick(id);
+        true
+    }
+
+    /// The remote peer of `id` restarts ICE for `for_ms`: component 1 goes
+    /// CONNECTING (KMS's "checking"), media pauses, then CONNECTED and READY
+    /// again. Ignored (true) when the endpoint is not connected or its peer
+    /// is gone; false when `id` is not an RTP endpoint.
+    pub fn restart_ice(&mut self, id: &str, for_ms: u64) -> bool {
+        let now = self.now;
+        let Some(r) = self.rtc_mut(id) else {
+            return false;
+        };
+        if r.gone.is_some() || !r.connected() || !r.webrtc {
+            return true;
+        }
+        r.blip = Some(Blip {
+            from: now,
+            until: now.saturating_add(for_ms),
+            media_down: false,
+            flow_stopped: false,
+            ice_restart: true,
+        });
+        self.set_ice(id, 1, kms_proto::types::IceComponentState::CONNECTING);
         self.kick(id);
         true
     }
@@ -90,6 +123,13 @@ impl Engine {
         };
         if now >= b.until {
             r.blip = None;
+            if b.ice_restart {
+                self.set_ice(id, 1, kms_proto::types::IceComponentState::CONNECTED);
+                self.set_ice(id, 1, kms_proto::types::IceComponentState::READY);
+            }
+            let Some(r) = self.rtc_mut(id) else {
+                return false;
+            };
             let restore = b.media_down && r.media_state == MediaState::DISCONNECTED;
             if restore {
                 r.media_state = MediaState::CONNECTED;

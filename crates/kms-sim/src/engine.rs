@@ -51,6 +51,8 @@ pub struct Obj {
     pub subs: Vec<Sub>,
     /// Set by scenarios: the application forgot this object.
     pub zombie: bool,
+    /// Why the object is (or is not) a zombie, when the application knows.
+    pub why: Option<String>,
     pub props: BTreeMap<String, Value>,
     /// Pipelines only.
     pub latency_stats: bool,
@@ -97,6 +99,9 @@ pub struct Engine {
     /// ICE behaviour of WebRtcEndpoints created over the wire from now on
     /// (`SimHandle::set_wire_ice`; scenario participants have their own).
     pub(crate) wire_ice: super::webrtc::IceMode,
+    /// The application's browsers whose offer comes later: (due, endpoint,
+    /// (the browser sends, receives)).
+    pub(crate) late_offers: Vec<(u64, String, (bool, bool))>,
 }
 
 pub(crate) type RpcResult = Result<Value, RpcError>;
@@ -131,6 +136,7 @@ impl Engine {
             origins: HashMap::new(),
             ledger: Default::default(),
             wire_ice: Default::default(),
+            late_offers: Vec::new(),
         };
         e.server_id = e.uuid();
         let sm = e.new_obj(SERVER_MANAGER.into(), Kind::ServerManager, None);
@@ -168,6 +174,7 @@ impl Engine {
             created: self.now / 1000,
             subs: Vec::new(),
             zombie: false,
+            why: None,
             props: BTreeMap::new(),
             latency_stats: false,
             el: kind.is_element().then(|| Box::new(Element::new(kind))),
@@ -228,33 +235,38 @@ impl Engine {
         kind: Kind,
         ctor: &Map<String, Value>,
     ) -> Result<String, RpcError> {
+        // A HubPort belongs to its hub, not to the pipeline (PROTOCOL.md "Hubs
+        // and their ports"); its id still starts with the pipeline's.
         let (id, parent) = if kind == Kind::MediaPipeline {
             (format!("{}_kurento.MediaPipeline", self.uuid()), None)
-        } else {
-            let pipeline = if kind == Kind::HubPort {
-                let hub = ctor
-                    .get("hub")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| marshall("'hub' parameter should be a string"))?;
-                self.obj(hub)?
-                    .parent
-                    .clone()
-                    .ok_or_else(|| marshall("'hub' parameter should be a Hub"))?
-            } else {
-                let pl = ctor
-                    .get("mediaPipeline")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| marshall("'mediaPipeline' parameter should be a string"))?;
-                if self.obj(pl)?.kind != Kind::MediaPipeline {
-                    return Err(marshall(
-                        "'mediaPipeline' parameter should be a MediaPipeline",
-                    ));
-                }
-                pl.to_owned()
-            };
+        } else if kind == Kind::HubPort {
+            let hub = ctor
+                .get("hub")
+                .and_then(Value::as_str)
+                .ok_or_else(|| marshall("'hub' parameter should be a string"))?;
+            if !self.obj(hub)?.kind.is_a("Hub") {
+                return Err(marshall("'hub' parameter should be a Hub"));
+            }
+            let pipeline = self
+                .pipeline_of(hub)
+                .ok_or_else(|| marshall("'hub' parameter should be a Hub"))?;
             (
                 format!("{pipeline}/{}_kurento.{}", self.uuid(), kind.name()),
-                Some(pipeline),
+                Some(hub.to_owned()),
+            )
+        } else {
+            let pl = ctor
+                .get("mediaPipeline")
+                .and_then(Value::as_str)
+                .ok_or_else(|| marshall("'mediaPipeline' parameter should be a string"))?;
+            if self.obj(pl)?.kind != Kind::MediaPipeline {
+                return Err(marshall(
+                    "'mediaPipeline' parameter should be a MediaPipeline",
+                ));
+            }
+            (
+                format!("{pl}/{}_kurento.{}", self.uuid(), kind.name()),
+                Some(pl.to_owned()),
             )
         };
         let mut obj = self.new_obj(id.clone(), kind, parent.clone());

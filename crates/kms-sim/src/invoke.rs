@@ -56,6 +56,9 @@ impl Engine {
         if let Some(v) = self.invoke_common(id, kind, op, args)? {
             return Ok(v);
         }
+        if let Some(r) = self.invoke_hub(id, kind, op, args) {
+            return r;
+        }
         let r = match (kind, op) {
             (Kind::ServerManager, _) => self.invoke_manager(session, op, args),
             (Kind::MediaPipeline, "getLatencyStats") => Ok(self.obj(id)?.latency_stats.into()),
@@ -92,7 +95,7 @@ impl Engine {
             "getMediaPipeline" => match kind {
                 Kind::ServerManager => Value::Null,
                 Kind::MediaPipeline => id.into(),
-                _ => o.parent.clone().into(),
+                _ => self.pipeline_of(id).into(),
             },
             "getParent" => o.parent.clone().into(),
             "getChildren" => o.children.iter().cloned().collect::<Vec<_>>().into(),
@@ -353,11 +356,25 @@ impl Engine {
                 let answer = str_arg(args, "answer")?.to_owned();
                 self.process_answer(id, &answer)
             }
+            // Before negotiation KMS answers an error, not an empty string
+            // (PROTOCOL.md "Errors", seen 2026-12 on KMS 7.3.1).
             "getLocalSessionDescriptor" if is_sdp => {
-                Ok(self.local_descriptor(id).unwrap_or_default().into())
+                self.local_descriptor(id).map(Value::from).ok_or_else(|| {
+                    RpcError::kms(
+                        code::SDP_END_POINT_NO_LOCAL_SDP_ERROR,
+                        "SDP_END_POINT_NO_LOCAL_SDP_ERROR",
+                        "No local SDP",
+                    )
+                })
             }
             "getRemoteSessionDescriptor" if is_sdp => {
-                Ok(self.remote_descriptor(id).unwrap_or_default().into())
+                self.remote_descriptor(id).map(Value::from).ok_or_else(|| {
+                    RpcError::kms(
+                        code::SDP_END_POINT_NO_REMOTE_SDP_ERROR,
+                        "SDP_END_POINT_NO_REMOTE_SDP_ERROR",
+                        "No remote SDP",
+                    )
+                })
             }
             "getMediaState" if is_rtp => Ok(self
                 .rtc(id)
@@ -432,11 +449,12 @@ impl Engine {
     /// A GStreamer DOT description of an element or pipeline.
     pub(crate) fn dot(&self, id: &str) -> String {
         let mut s = format!("digraph pipeline {{\n  label=\"{id}\";\n");
-        let ids: Vec<&String> = match self.objects.get(id) {
-            Some(o) if o.kind == Kind::MediaPipeline => o.children.iter().collect(),
-            Some(o) => vec![&o.id],
+        let ids: Vec<String> = match self.objects.get(id) {
+            Some(o) if o.kind == Kind::MediaPipeline => self.elements_of(id),
+            Some(o) => vec![o.id.clone()],
             None => Vec::new(),
         };
+        let ids: Vec<&String> = ids.iter().collect();
         for (i, c) in ids.iter().enumerate() {
             s.push_str(&format!("  node{i} [label=\"{c}\"];\n"));
         }

@@ -38,17 +38,27 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Model notes: the simulated application (scenarios) runs rooms as a
-//! pipeline + Composite with one WebRtcEndpoint + HubPort per participant,
-//! tagged `room` and `participant`, on its own session that never closes.
+//! Model notes: the simulated application (scenarios, `app`) runs rooms in
+//! every Kurento application topology (`Topology`: one-to-one, one-to-many,
+//! SFU, MCU, Dispatcher, DispatcherOneToMany, playback, recording,
+//! loopback), built as the tutorials build them, every object tagged `room`
+//! and `participant`, on its own session that never closes; it leaks by
+//! forgetting objects, and the ground truth marks each object `zombie` with
+//! a short `why`. `scenarios/` holds ready files (`matrix.json`: every
+//! topology with every leak and never-a-zombie case, and its exact zombie
+//! set in `expect_zombies`); `Scenario::play` runs one on an `Engine`
+//! without a server. A `HubPort` belongs to its hub (`hub`: ownership,
+//! dispatcher routing, and flow flags that do not tell liveness, as on KMS
+//! 7.3.1). The SDP getters answer 40202/40203 before negotiation.
 //! A `file://` player plays 60 s; a URI without a scheme or containing
 //! `nonexistent`/`does-not-exist`/`missing` fails with four INVALID_URI
 //! Error events. A connection dropped on a non-JSON frame leaks its session
 //! (never collected), as KMS does. Timings of a vanished peer follow
 //! `samples/peer-vanished-timeline.json` and `samples/browser/*`; a peer
 //! whose network blips (`Action::Interrupt`) follows the crash timeline
-//! until it recovers (`blip`). The truth carries a ledger of every release
-//! request (`ledger`), the only way to see a double release.
+//! until it recovers (`blip`; `Action::IceRestart` pauses media at once and
+//! takes ICE component 1 back to CONNECTING). The truth carries a ledger of
+//! every release request (`ledger`), the only way to see a double release.
 
 mod app;
 mod blip;
@@ -56,6 +66,7 @@ mod control;
 mod engine;
 mod events;
 mod handle;
+mod hub;
 mod ice;
 mod info;
 mod invoke;
@@ -67,6 +78,7 @@ mod player;
 mod refs;
 mod rpc;
 mod scenario;
+mod scenario_run;
 mod sdp;
 mod server;
 mod stats;
@@ -77,12 +89,13 @@ mod webrtc;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use app::{Role, Topology};
 pub use engine::{Delivery, Engine, Outcome};
 pub use handle::{start, SimHandle};
 pub use kinds::Kind;
 pub use ledger::{ReleaseRecord, RELEASE_LEDGER_CAP};
 pub use rpc::FrameReply;
-pub use scenario::{Action, Participant, Scenario, ScenarioError, Step};
+pub use scenario::{Action, ExpectedZombie, Participant, Scenario, ScenarioError, Step};
 pub use stats::Quality;
 pub use timeline::Vanish;
 pub use truth::{Counts, MediaTruth, ObjectTruth, SessionTruth, Truth};
@@ -178,5 +191,7 @@ pub enum SimError {
 mod blip_tests;
 #[cfg(test)]
 mod engine_tests;
+#[cfg(test)]
+mod hub_tests;
 #[cfg(test)]
 mod ice_tests;

@@ -47,6 +47,9 @@ pub struct Element {
     pub flow_until: u64,
     /// HubPorts: their hub.
     pub hub: Option<String>,
+    /// HubPorts of a Dispatcher: the port whose input this one outputs
+    /// (`Dispatcher.connect(source, sink)` on the sink).
+    pub hub_source: Option<String>,
     pub rtc: Option<Box<Rtc>>,
 }
 
@@ -62,12 +65,32 @@ impl Element {
 }
 
 impl Engine {
+    /// The pipeline `id` lives in (itself for a pipeline; a hub port's is
+    /// its hub's).
     pub(crate) fn pipeline_of(&self, id: &str) -> Option<String> {
-        let o = self.objects.get(id)?;
-        match o.kind {
-            Kind::MediaPipeline => Some(id.to_owned()),
-            _ => o.parent.clone(),
+        let mut o = self.objects.get(id)?;
+        for _ in 0..4 {
+            match o.kind {
+                Kind::MediaPipeline => return Some(o.id.clone()),
+                _ => o = self.objects.get(o.parent.as_deref()?)?,
+            }
         }
+        None
+    }
+
+    /// Every element of `pipeline`: its children and the hubs' ports.
+    pub(crate) fn elements_of(&self, pipeline: &str) -> Vec<String> {
+        let Some(pl) = self.objects.get(pipeline) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for c in &pl.children {
+            out.push(c.clone());
+            if let Some(o) = self.objects.get(c) {
+                out.extend(o.children.iter().cloned());
+            }
+        }
+        out
     }
 
     pub(crate) fn mark_dirty(&mut self, id: &str) {
@@ -159,22 +182,6 @@ impl Engine {
         self.mark_dirty(id);
     }
 
-    /// Per hub, how many of its ports currently receive each media type.
-    fn hub_inputs(&self, ids: &[String]) -> HashMap<String, [u32; 2]> {
-        let mut hubs: HashMap<String, [u32; 2]> = HashMap::new();
-        for id in ids {
-            if let Some(e) = self.objects.get(id).and_then(|o| o.el.as_ref()) {
-                if let Some(h) = &e.hub {
-                    let c = hubs.entry(h.clone()).or_default();
-                    for (n, on) in c.iter_mut().zip(e.flow_in) {
-                        *n += u32::from(on);
-                    }
-                }
-            }
-        }
-        hubs
-    }
-
     /// Whether `id` outputs `m` given current input flags (and hub inputs).
     fn produces(&self, id: &str, m: usize, hubs: &HashMap<String, [u32; 2]>) -> bool {
         let Some(o) = self.objects.get(id) else {
@@ -188,12 +195,8 @@ impl Engine {
             Kind::WebRtcEndpoint | Kind::RtpEndpoint => {
                 el.rtc.as_ref().is_some_and(|r| self.peer_sends(r, m))
             }
-            // A hub port outputs what the other ports of its hub receive.
-            Kind::HubPort => el
-                .hub
-                .as_ref()
-                .and_then(|h| hubs.get(h))
-                .is_some_and(|c| c[m] > u32::from(el.flow_in[m])),
+            // What a hub gives its port: see `hub`.
+            Kind::HubPort => self.port_produces(id, m, hubs),
             Kind::PassThrough
             | Kind::FaceOverlayFilter
             | Kind::GStreamerFilter
@@ -217,10 +220,10 @@ impl Engine {
     }
 
     fn recompute(&mut self, pipeline: &str) {
-        let Some(pl) = self.objects.get(pipeline) else {
+        if !self.objects.contains_key(pipeline) {
             return;
-        };
-        let ids: Vec<String> = pl.children.iter().cloned().collect();
+        }
+        let ids: Vec<String> = self.elements_of(pipeline);
         let old: Vec<([bool; 2], [bool; 2])> = ids
             .iter()
             .map(|id| {
@@ -270,6 +273,21 @@ impl Engine {
             }
             if !changed {
                 break;
+            }
+        }
+        // What KMS reports is not always the true media (hub ports: see `hub`).
+        for id in &ids {
+            let Some(fin) = self
+                .objects
+                .get(id)
+                .and_then(|o| o.el.as_ref())
+                .map(|e| e.flow_in)
+            else {
+                continue;
+            };
+            let shown = self.reported_in(id, fin);
+            if let Some(e) = self.objects.get_mut(id).and_then(|o| o.el.as_mut()) {
+                e.flow_in = shown;
             }
         }
         let now = self.now;

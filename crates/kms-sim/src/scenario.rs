@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::app::Topology;
 use super::server::Shared;
 use super::stats::Quality;
 use super::timeline::Vanish;
@@ -21,7 +22,13 @@ pub struct Participant {
     pub ice: IceMode,
 }
 
-/// One thing that happens.
+/// One thing that happens. Rooms: `room` (any `Topology`), `conference`
+/// (an MCU room). Participants: `join`, `leave` (released), `forget` (browser
+/// gone and objects forgotten: zombies), `vanish_peer` (browser gone, app
+/// holds: live), `interrupt` (network blip), `quality`, `mute`, `pause`,
+/// `ice_restart`, `idle_endpoint`. Rooms again: `forget_room`, `end_room`,
+/// `forget_empty_pipeline`, `tag`. Server: `fault`, `clear_faults`,
+/// `drop_connections`, `restart`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
@@ -33,11 +40,73 @@ pub enum Action {
         #[serde(default)]
         named: Vec<Participant>,
     },
+    /// A room of `topology` with `participants` named `p1..pN` (default: 2
+    /// for one_to_one, 1 for playback/recording/loopback, 3 otherwise) or
+    /// the given names, in join order (one_to_many: the first presents).
+    /// `uri`: what playback rooms play; `offer_delay_ms`: the browsers'
+    /// offers come that much later (endpoints mid-negotiation until then).
+    Room {
+        room: String,
+        #[serde(default)]
+        topology: Topology,
+        #[serde(default)]
+        participants: Option<u32>,
+        #[serde(default)]
+        named: Vec<Participant>,
+        #[serde(default)]
+        uri: Option<String>,
+        #[serde(default)]
+        offer_delay_ms: u64,
+    },
+    /// Joins per the room's topology (a new room is an MCU room).
     Join {
         room: String,
         participant: String,
         #[serde(default)]
         ice: IceMode,
+        #[serde(default)]
+        offer_delay_ms: u64,
+    },
+    /// The app creates an endpoint for `participant` and never negotiates
+    /// it; `forget` (default true): and forgets it (zombie).
+    IdleEndpoint {
+        room: String,
+        participant: String,
+        #[serde(default = "yes")]
+        forget: bool,
+    },
+    /// The app releases every element of the room and forgets the pipeline.
+    ForgetEmptyPipeline {
+        room: String,
+    },
+    /// The participant's browser stops (`muted`, default) or resumes sending audio.
+    Mute {
+        room: String,
+        participant: String,
+        #[serde(default = "yes")]
+        muted: bool,
+    },
+    /// Pause (`paused`, default) or resume a playback participant's player.
+    Pause {
+        room: String,
+        participant: String,
+        #[serde(default = "yes")]
+        paused: bool,
+    },
+    /// The participant's browser restarts ICE; media pauses `for_ms`.
+    IceRestart {
+        room: String,
+        participant: String,
+        #[serde(default = "ice_restart_ms")]
+        for_ms: u64,
+    },
+    /// Tag a participant's objects, or the whole room's, with `key`=`value`.
+    Tag {
+        room: String,
+        #[serde(default)]
+        participant: Option<String>,
+        key: String,
+        value: String,
     },
     /// Leaves properly (objects released).
     Leave {
@@ -96,6 +165,14 @@ fn crash() -> Vanish {
     Vanish::Crash
 }
 
+fn yes() -> bool {
+    true
+}
+
+fn ice_restart_ms() -> u64 {
+    2_000
+}
+
 /// An action at a time offset (simulated milliseconds from the start).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
@@ -105,12 +182,36 @@ pub struct Step {
     pub action: Action,
 }
 
-/// A scenario.
+/// A scenario. `about` and `expect_zombies` are what the author intends:
+/// the ground truth must end with exactly those zombies (checked by the
+/// crate's scenario test; an exporter test may read them too).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<String>,
     #[serde(default)]
     pub steps: Vec<Step>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect_zombies: Vec<ExpectedZombie>,
+}
+
+/// A zombie a scenario intends, by its tags and type: `count` objects of
+/// `type` tagged `room` (and `participant`, or none when absent).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedZombie {
+    pub room: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default = "one")]
+    pub count: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Errors loading a scenario.
@@ -163,10 +264,6 @@ impl Scenario {
 
 /// Apply one action to the simulator.
 pub(crate) fn apply(shared: &Shared, step: usize, action: &Action) -> Result<(), ScenarioError> {
-    let fail = |e: kms_proto::wire::RpcError| ScenarioError::Step {
-        step,
-        message: e.message,
-    };
     match action {
         Action::Fault { fault } => shared.inject(fault.clone()),
         Action::ClearFaults => shared.clear_faults(),
@@ -175,78 +272,7 @@ pub(crate) fn apply(shared: &Shared, step: usize, action: &Action) -> Result<(),
         _ => {
             return shared.with_engine(|e, now| {
                 e.advance(now);
-                let r = match action {
-                    Action::Conference {
-                        room,
-                        participants,
-                        named,
-                    } => {
-                        let mut people: Vec<Participant> = named.clone();
-                        people.extend((1..=*participants).map(|i| Participant {
-                            name: format!("p{i}"),
-                            ice: IceMode::Normal,
-                        }));
-                        e.app_open_room(room)
-                            .and_then(|_| {
-                                people
-                                    .iter()
-                                    .try_for_each(|p| e.app_join(room, &p.name, p.ice).map(drop))
-                            })
-                            .map_err(fail)
-                    }
-                    Action::Join {
-                        room,
-                        participant,
-                        ice,
-                    } => e.app_join(room, participant, *ice).map(drop).map_err(fail),
-                    Action::Leave { room, participant } => {
-                        e.app_leave(room, participant);
-                        Ok(())
-                    }
-                    Action::Forget {
-                        room,
-                        participant,
-                        how,
-                    } => {
-                        e.app_forget(room, participant, *how);
-                        Ok(())
-                    }
-                    Action::ForgetRoom { room, how } => {
-                        e.app_forget_room(room, *how);
-                        Ok(())
-                    }
-                    Action::EndRoom { room } => {
-                        e.app_end_room(room);
-                        Ok(())
-                    }
-                    Action::VanishPeer {
-                        room,
-                        participant,
-                        how,
-                    } => {
-                        if let Some(ep) = e.app_endpoint(room, participant) {
-                            e.vanish_peer(&ep, *how);
-                        }
-                        Ok(())
-                    }
-                    Action::Interrupt {
-                        room,
-                        participant,
-                        for_ms,
-                    } => {
-                        e.app_interrupt(room, participant, *for_ms);
-                        Ok(())
-                    }
-                    Action::Quality {
-                        room,
-                        participant,
-                        quality,
-                    } => {
-                        e.app_quality(room, participant.as_deref(), *quality);
-                        Ok(())
-                    }
-                    _ => Ok(()),
-                };
+                let r = super::scenario_run::apply_engine(e, step, action);
                 (r, e.take_events())
             })
         }
@@ -339,7 +365,8 @@ mod tests {
             Action::Join {
                 room: "r1".into(),
                 participant: "late".into(),
-                ice: IceMode::Fail
+                ice: IceMode::Fail,
+                offer_delay_ms: 0,
             }
         );
     }

@@ -118,10 +118,9 @@ impl Engine {
             return Value::Null;
         };
         let now = self.now;
-        let latency = o
-            .parent
-            .as_deref()
-            .and_then(|p| self.objects.get(p))
+        let latency = self
+            .pipeline_of(id)
+            .and_then(|p| self.objects.get(&p))
             .is_some_and(|p| p.latency_stats);
         let mut out = Map::new();
         let want = |m: MediaType| filter.is_none_or(|f| f == m);

@@ -84,6 +84,7 @@ impl Engine {
     /// Advance timed transitions to `now`; returns the events raised.
     pub fn tick(&mut self, now: u64) -> Vec<super::engine::Delivery> {
         self.now = self.now.max(now);
+        self.run_late_offers();
         let ids: Vec<String> = self.timed.iter().cloned().collect();
         for id in ids {
             if !self.step(&id) {
@@ -242,7 +243,7 @@ impl Engine {
         }
     }
 
-    fn set_ice(&mut self, id: &str, component: usize, st: IceComponentState) {
+    pub(crate) fn set_ice(&mut self, id: &str, component: usize, st: IceComponentState) {
         if let Some(r) = self.rtc_mut(id) {
             if r.ice.len() < 2 {
                 r.ice = vec![IceComponentState::GATHERING; 2];

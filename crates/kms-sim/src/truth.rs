@@ -31,7 +31,14 @@ pub struct ObjectTruth {
     pub tags: Vec<(String, String)>,
     pub creation_time: u64,
     pub sessions: Vec<String>,
+    /// The application forgot the object (a leak the exporter must find).
     pub zombie: bool,
+    /// Why the object is or is not a zombie, in a few words (e.g. "forgotten
+    /// after browser crash", "room forgotten", "viewer: browser alive",
+    /// "paused player"); "created by a client" for objects created over the
+    /// wire, which the simulator cannot judge.
+    #[serde(default)]
+    pub why: String,
     pub media: Vec<MediaTruth>,
     pub media_state: Option<String>,
     pub connection_state: Option<String>,
@@ -94,6 +101,33 @@ impl Truth {
         self.object(id).is_some()
     }
 
+    /// The zombies grouped by their `room` and `participant` tags and type,
+    /// sorted: the shape of `Scenario::expect_zombies`.
+    pub fn zombies_by_tags(&self) -> Vec<super::scenario::ExpectedZombie> {
+        let mut groups: std::collections::BTreeMap<(String, Option<String>, String), usize> =
+            Default::default();
+        for o in self.objects.iter().filter(|o| o.zombie) {
+            let tag = |k: &str| o.tags.iter().find(|(t, _)| t == k).map(|(_, v)| v.clone());
+            let key = (
+                tag("room").unwrap_or_default(),
+                tag("participant"),
+                o.kind.clone(),
+            );
+            *groups.entry(key).or_default() += 1;
+        }
+        groups
+            .into_iter()
+            .map(
+                |((room, participant, kind), count)| super::scenario::ExpectedZombie {
+                    room,
+                    participant,
+                    kind,
+                    count,
+                },
+            )
+            .collect()
+    }
+
     /// The release requests that named `id`, oldest first.
     pub fn releases_of<'a>(&'a self, id: &'a str) -> impl Iterator<Item = &'a ReleaseRecord> {
         self.releases.iter().filter(move |r| r.object == id)
@@ -101,6 +135,26 @@ impl Truth {
 }
 
 impl Engine {
+    fn why_of(&self, o: &super::engine::Obj) -> String {
+        if let Some(w) = &o.why {
+            return w.clone();
+        }
+        if o.kind == super::kinds::Kind::ServerManager {
+            return "the server manager: never released".into();
+        }
+        let held = self
+            .app
+            .as_ref()
+            .and_then(|a| self.sessions.get(a))
+            .is_some_and(|s| s.refs.contains(&o.id));
+        match (o.zombie, held) {
+            (true, _) => "forgotten by the application",
+            (false, true) => "held by the application",
+            (false, false) => "created by a client",
+        }
+        .into()
+    }
+
     /// Snapshot the ground truth.
     pub fn truth(&self) -> Truth {
         let mut objects: Vec<ObjectTruth> = self
@@ -143,6 +197,7 @@ impl Engine {
                     creation_time: o.created,
                     sessions,
                     zombie: o.zombie,
+                    why: self.why_of(o),
                     media,
                     media_state: rtc.map(|r| r.media_state.as_str().into()),
                     connection_state: rtc.map(|r| r.conn_state.as_str().into()),

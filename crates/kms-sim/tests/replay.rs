@@ -73,6 +73,8 @@ mod compare_tests;
 mod engine;
 #[path = "replay/events.rs"]
 mod events;
+#[path = "replay/facts.rs"]
+mod facts;
 mod support;
 #[path = "replay/wire.rs"]
 mod wire;
@@ -241,6 +243,21 @@ async fn replay_malformed_frames() {
     assert!(
         failures.is_empty(),
         "malformed frames: {} discrepancies:\n  - {}",
+        failures.len(),
+        failures.join("\n  - ")
+    );
+}
+
+/// PROTOCOL.md facts seen on KMS 7.3.1 (2026-12) that no capture holds yet:
+/// 40202/40203 before negotiation, hub ports owned by their hub
+/// (`replay/facts.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_protocol_facts() {
+    let (_sim, url) = target();
+    let failures = facts::check(&url).await;
+    assert!(
+        failures.is_empty(),
+        "the server differs from PROTOCOL.md in {} places:\n  - {}",
         failures.len(),
         failures.join("\n  - ")
     );

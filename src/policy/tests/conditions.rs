@@ -13,16 +13,29 @@ pub(super) fn d(secs: u64) -> Duration {
 
 /// Evaluate `c` on object `id` of `m`.
 pub(super) fn ev(c: &C, m: &TargetModel, id: &str, sessions: &SessionView, now: Millis) -> Tri {
-    let zombies = BTreeSet::new();
-    let history = History::new();
+    let zombies = BTreeMap::new();
     let index = eval::Index::new(m);
+    // Whatever is isolated has been so since the timeline began.
+    let isolated: BTreeMap<ObjectId, Millis> = m
+        .elements
+        .values()
+        .filter(|e| index.neighbours(e).is_empty())
+        .map(|e| e.id.clone())
+        .chain(
+            m.pipelines
+                .keys()
+                .filter(|p| index.children(p).is_empty())
+                .cloned(),
+        )
+        .map(|id| (id, T0))
+        .collect();
     let ctx = eval::Ctx {
         model: m,
         index: &index,
         sessions,
-        history: &history,
         now,
         zombies: &zombies,
+        isolated: &isolated,
     };
     if let Some(p) = m.pipelines.get(id) {
         return eval::eval(c, eval::Obj::Pipeline(p), &ctx);

@@ -249,5 +249,5 @@ fn environment_overrides_policy_settings() {
 fn an_empty_rule_list_disables_the_policy() {
     let cfg = load("[policy]\nrules = []\n").unwrap();
     assert!(cfg.policy.rules.is_empty());
-    assert_eq!(cfg.policy.min_consecutive_cycles, 3);
+    assert_eq!(cfg.policy.min_consecutive_cycles, 2);
 }

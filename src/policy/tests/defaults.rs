@@ -9,6 +9,8 @@ const CYCLE: Millis = 10 * SEC;
 const PEER_GONE: &str = "webrtc-peer-gone";
 const NEVER: &str = "webrtc-never-negotiated";
 const PIPE: &str = "pipeline-empty-or-all-zombie";
+const CLOSED: &str = "webrtc-peer-closed";
+const DERIVED: &str = "neighbours-zombie";
 
 fn judge(m: &TargetModel, from: Millis, to: Millis) -> Decision {
     run_cycles(m, &default_policy(), &SessionView::Unknown, from, to, CYCLE).0
@@ -21,7 +23,7 @@ fn has(d: &Decision, object: &str, rule: &str) -> bool {
 #[test]
 fn default_policy_only_flags() {
     let p = default_policy();
-    assert_eq!(p.min_consecutive_cycles, 3);
+    assert_eq!(p.min_consecutive_cycles, 2);
     assert_eq!(p.max_releases_per_cycle, 10);
     assert!(p.rules.iter().all(|r| r.action == RuleAction::Flag));
     assert_eq!(p.protect_tag.key, "kurento-exporter.protect");
@@ -95,13 +97,17 @@ fn browser_crash_and_close_are_flagged_but_not_a_healthy_browser_call() {
             v + 25 * SEC,
         );
     }
+    // A proper close is firm evidence: flagged after a minute.
+    let d = judge(&m, T0, v + 10 * SEC + MIN);
+    assert_eq!(flagged(&d), [(closed.clone(), CLOSED.to_string())]);
     let d = judge(&m, T0, v + 6 * MIN);
     assert!(has(&d, &crashed, PEER_GONE) && has(&d, &closed, PEER_GONE));
+    assert!(has(&d, &closed, CLOSED) && !has(&d, &crashed, CLOSED));
     assert!(
         !has(&d, &healthy, PEER_GONE),
         "GATHERING component 2 is no sign"
     );
-    assert_eq!(d.verdicts.len(), 2, "{:?}", flagged(&d));
+    assert_eq!(d.verdicts.len(), 3, "{:?}", flagged(&d));
 }
 
 #[test]
@@ -204,33 +210,85 @@ fn all_zombie_pipeline_is_flagged_once_its_children_were_zombies_for_five_minute
         T0,
     );
     flow(&mut m, &live, Direction::Out, true, T0);
-    // Children are candidates from T0+5m; the pipeline 5 minutes later.
-    let d = judge(&m, T0, T0 + 9 * MIN);
+    // Children are zombies from T0+5m; the pipeline 30 s later.
+    let d = judge(&m, T0, T0 + 5 * MIN + 20 * SEC);
     assert!(has(&d, &a, NEVER) && has(&d, &b, NEVER));
     assert!(!has(&d, P, PIPE));
-    let d = judge(&m, T0, T0 + 10 * MIN);
+    let d = judge(&m, T0, T0 + 5 * MIN + 30 * SEC);
     assert!(has(&d, P, PIPE), "{:?}", flagged(&d));
     assert!(!has(&d, q, PIPE));
 }
 
 #[test]
-fn hubs_do_not_keep_an_all_zombie_pipeline_alive_nor_make_one() {
-    // A room pipeline: a Composite and two forgotten endpoints.
+fn a_forgotten_room_is_flagged_whole_and_a_live_one_not_at_all() {
+    // A room pipeline: a Composite, a forgotten endpoint and its port.
     let mut m = model();
-    add(&mut m, P, "hub", "Composite", T0);
+    let hub = add(&mut m, P, "hub", "Composite", T0);
     let a = unnegotiated_webrtc(&mut m, P, "a", T0);
-    // A pipeline holding only a hub is neither empty nor all-zombie.
+    let port = port_of(&mut m, P, "pa", &hub, &a, T0);
+    // A live room: one participant alone with its port.
     let q = "q_kurento.MediaPipeline";
-    add_pipeline(&mut m, q, "idle-room", T0);
-    add(&mut m, q, "hub2", "Composite", T0);
-    let d = judge(&m, T0, T0 + 10 * MIN);
-    assert!(has(&d, &a, NEVER));
-    assert!(
-        has(&d, P, PIPE),
-        "the Composite is not judged: {:?}",
-        flagged(&d)
+    add_pipeline(&mut m, q, "live-room", T0);
+    let hub2 = add(&mut m, q, "hub2", "Composite", T0);
+    let live = add(&mut m, q, "alone", "WebRtcEndpoint", T0);
+    ep(
+        &mut m,
+        &live,
+        EndpointChange::RemoteSdp(Some("v=0".into())),
+        T0,
     );
-    assert!(!has(&d, q, PIPE), "{:?}", flagged(&d));
+    ep(
+        &mut m,
+        &live,
+        EndpointChange::MediaState(MediaState::CONNECTED),
+        T0,
+    );
+    flow(&mut m, &live, Direction::Out, true, T0);
+    let live_port = port_of(&mut m, q, "pl", &hub2, &live, T0);
+    // The endpoint at T0+5m, its port and hub 30 s later, the pipeline with them.
+    let d = judge(&m, T0, T0 + 5 * MIN + 20 * SEC);
+    assert_eq!(flagged(&d), [(a.clone(), NEVER.to_string())]);
+    let d = judge(&m, T0, T0 + 5 * MIN + 30 * SEC);
+    for id in [&port, &hub] {
+        assert!(has(&d, id, DERIVED), "{id}: {:?}", flagged(&d));
+    }
+    assert!(has(&d, P, PIPE), "{:?}", flagged(&d));
+    for id in [q, &hub2, &live, &live_port] {
+        assert!(d.verdicts.iter().all(|v| v.object != *id), "{id}");
+    }
+    let why = |id: &str| {
+        d.verdicts
+            .iter()
+            .find(|v| v.object == id)
+            .and_then(|v| v.evidence.because.clone())
+            .expect("a derived verdict says why")
+    };
+    assert_eq!(
+        why(&port).reason,
+        format!("its only neighbour is zombie {a}")
+    );
+    assert_eq!(why(&port).rests_on, std::slice::from_ref(&a));
+    assert_eq!(why(&hub).zombies, std::slice::from_ref(&port));
+    assert_eq!(why(&hub).rests_on, std::slice::from_ref(&a));
+    assert_eq!(why(P).reason, "every element (3) is a zombie");
+}
+
+#[test]
+fn a_hub_nobody_joined_is_flagged_after_its_grace() {
+    let mut m = model();
+    let hub = add(&mut m, P, "hub", "Composite", T0);
+    // Isolated since T0: past the 30 s grace, once a minute old.
+    assert!(judge(&m, T0, T0 + 50 * SEC).verdicts.is_empty());
+    let d = judge(&m, T0, T0 + MIN);
+    assert!(has(&d, &hub, DERIVED), "{:?}", flagged(&d));
+    assert_eq!(
+        d.verdicts[0]
+            .evidence
+            .because
+            .as_ref()
+            .map(|b| b.reason.as_str()),
+        Some("no media neighbour left")
+    );
 }
 
 #[test]

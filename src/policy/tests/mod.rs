@@ -6,11 +6,15 @@ mod conditions;
 mod config;
 mod defaults;
 mod logic;
+mod oracle;
 pub(crate) mod props;
 mod releases;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use super::*;
 use crate::kms::types::{IceComponentState, MediaState, MediaType};
+use crate::model::Direction;
 use crate::model::{EndpointChange, Pipeline, Update};
 
 /// Start of every timeline.
@@ -50,6 +54,36 @@ pub(super) fn add(m: &mut TargetModel, pipeline: &str, name: &str, ty: &str, at:
         ..Default::default()
     })));
     id
+}
+
+/// A HubPort of `hub` connected both ways (audio and video) with `element`.
+pub(super) fn port_of(
+    m: &mut TargetModel,
+    pipeline: &str,
+    name: &str,
+    hub: &str,
+    element: &str,
+    at: Millis,
+) -> String {
+    let id = add(m, pipeline, name, "HubPort", at);
+    if let Some(e) = m.elements.get_mut(&id) {
+        e.hub = Some(hub.to_string());
+    }
+    connect(m, &id, element);
+    connect(m, element, &id);
+    id
+}
+
+/// Connect `source` to `sink` for audio and video (keeping other sinks).
+pub(super) fn connect(m: &mut TargetModel, source: &str, sink: &str) {
+    let mut sinks = m.elements[source].sinks.clone();
+    for media in [MediaType::AUDIO, MediaType::VIDEO] {
+        sinks.insert((sink.to_string(), media));
+    }
+    m.apply(Update::Sinks {
+        source: source.into(),
+        sinks,
+    });
 }
 
 pub(super) fn flow(m: &mut TargetModel, id: &str, dir: Direction, flowing: bool, at: Millis) {
@@ -138,6 +172,8 @@ pub(super) fn unnegotiated_webrtc(
     at: Millis,
 ) -> String {
     let id = add(m, pipeline, name, "WebRtcEndpoint", at);
+    // KMS answered "no remote SDP" (40203).
+    ep(m, &id, EndpointChange::RemoteSdp(None), at);
     ep(m, &id, EndpointChange::IceAll(Vec::new()), at);
     ep(
         m,

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
+pub(crate) use super::oracle::{age, carries_shield, flowed_under};
+use super::oracle::{neighbours, rtp};
 use super::*;
 use crate::kms::types::{DtlsConnectionState, IceComponentState, MediaState};
 use crate::policy::config::ConditionConfig as C;
@@ -15,6 +17,8 @@ const TYPES: &[&str] = &[
     "RtpEndpoint",
     "PlayerEndpoint",
     "RecorderEndpoint",
+    "HubPort",
+    "Composite",
 ];
 const KEYS: &[&str] = &["kurento-exporter.protect", "kurento-exporter.owner", "room"];
 const VALUES: &[&str] = &["true", "false", "kurento-exporter", "r1", "r2"];
@@ -152,7 +156,7 @@ pub(crate) fn world() -> impl Strategy<Value = World> {
         )
 }
 
-const RULES: usize = 7;
+const RULES: usize = 8;
 
 fn d(ms: u64) -> Duration {
     Duration::from_millis(ms)
@@ -200,11 +204,24 @@ fn rule_config(i: usize, min_age: u64) -> RuleConfig {
             RuleAction::Flag,
             silent(FlowSide::Either, 30 * SEC),
         ),
-        _ => pipeline("pipe-left", C::SessionGone("room".into())),
+        6 => pipeline("pipe-left", C::SessionGone("room".into())),
+        _ => element(
+            "derived",
+            RuleAction::Release,
+            C::NeighboursZombie(d(30 * SEC)),
+        ),
     }
 }
 
 pub(crate) fn build(w: &World) -> (TargetModel, Policy, History, SessionView) {
+    build_named(w, &|n| format!("e{n}"))
+}
+
+/// `build`, element `n` named `name(n)` (so the model's order can change).
+pub(crate) fn build_named(
+    w: &World,
+    name: &dyn Fn(usize) -> String,
+) -> (TargetModel, Policy, History, SessionView) {
     let now = w.now;
     let at = |ago: u64| now.saturating_sub(ago);
     let mut m = model();
@@ -222,7 +239,7 @@ pub(crate) fn build(w: &World) -> (TargetModel, Policy, History, SessionView) {
         let id = add(
             &mut m,
             &pid(e.pipeline),
-            &format!("e{n}"),
+            &name(n),
             TYPES[e.ty],
             at(e.seen_ago),
         );
@@ -286,6 +303,19 @@ pub(crate) fn build(w: &World) -> (TargetModel, Policy, History, SessionView) {
         }
         ids.push(id);
     }
+    // A port belongs to the first Composite of its pipeline, if any.
+    for (n, e) in w.elements.iter().enumerate() {
+        if TYPES[e.ty] != "HubPort" {
+            continue;
+        }
+        let hub = w
+            .elements
+            .iter()
+            .position(|h| TYPES[h.ty] == "Composite" && h.pipeline == e.pipeline);
+        if let (Some(h), Some(el)) = (hub, m.elements.get_mut(&ids[n])) {
+            el.hub = Some(ids[h].clone());
+        }
+    }
     for (n, e) in w.elements.iter().enumerate() {
         if let Some(sink) = e.sink.and_then(|s| ids.get(s)) {
             m.apply(Update::Sinks {
@@ -344,57 +374,6 @@ pub(crate) fn build(w: &World) -> (TargetModel, Policy, History, SessionView) {
     (m, policy, h, sessions)
 }
 
-/// Protect or owner tag on the object, its pipeline, or (for a pipeline) a child.
-pub(crate) fn carries_shield(m: &TargetModel, object: &str) -> bool {
-    let bad = |t: &BTreeMap<String, String>| {
-        t.get(KEYS[0]).map(String::as_str) == Some("true")
-            || t.get(KEYS[1]).map(String::as_str) == Some("kurento-exporter")
-    };
-    let pipeline_bad = |id: &str| m.pipelines.get(id).is_some_and(|p| bad(&p.tags));
-    if m.pipelines.contains_key(object) {
-        return pipeline_bad(object) || m.children(object).any(|c| bad(&c.tags));
-    }
-    let e = &m.elements[object];
-    bad(&e.tags) || pipeline_bad(&e.pipeline)
-}
-
-pub(crate) fn age(m: &TargetModel, object: &str, now: Millis) -> Millis {
-    let (created, seen) = match m.pipelines.get(object) {
-        Some(p) => (p.created, p.first_seen),
-        None => (m.elements[object].created, m.elements[object].first_seen),
-    };
-    now.saturating_sub(created.map_or(seen, |s| s * 1000))
-}
-
-/// Media flows now or flowed within `grace` on the object or, for a pipeline, a child.
-pub(crate) fn flowed(m: &TargetModel, object: &str, grace: Millis, now: Millis) -> bool {
-    let els: Vec<&Element> = if m.pipelines.contains_key(object) {
-        m.children(object).collect()
-    } else {
-        vec![&m.elements[object]]
-    };
-    els.iter().any(|e| {
-        let recent = |d: Direction| {
-            e.flow.iter().any(|(dir, _, s)| dir == d && s.value)
-                || e.flow
-                    .last_flowing(d, now)
-                    .is_some_and(|t| now - t.min(now) < grace)
-        };
-        let endpoint = e.element_type == "WebRtcEndpoint" || e.element_type == "RtpEndpoint";
-        let disconnected = e
-            .endpoint
-            .as_ref()
-            .and_then(|s| s.media_state)
-            .is_some_and(|m| m.value == MediaState::DISCONNECTED);
-        if endpoint {
-            // Media from the peer, or fed by the pipeline to a peer still there.
-            recent(Direction::Out) || (recent(Direction::In) && !disconnected)
-        } else {
-            recent(Direction::In) || recent(Direction::Out)
-        }
-    })
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
@@ -431,10 +410,60 @@ proptest! {
             let cycles = before.map_or(1, |s| s.cycles + 1);
             let first = before.map_or(now, |s| s.first.min(now));
             prop_assert!(cycles >= p.min_consecutive_cycles, "{} cycles < K", cycles);
-            prop_assert!(now - first >= r.longest, "candidate too briefly");
+            prop_assert!(first <= now);
             let grace = p.flow_grace.unwrap_or(r.longest);
-            prop_assert!(!flowed(&m, object, grace, now), "media flowed within grace on {}", object);
+            let because = dec
+                .verdicts
+                .iter()
+                .find(|v| &v.object == object && &v.rule == rule)
+                .and_then(|v| v.evidence.because.clone());
+            if let Some(b) = because.as_ref().filter(|_| !pipeline_release) {
+                // A derived release rests on zombies only.
+                for id in &b.rests_on {
+                    prop_assert!(dec.verdicts.iter().any(|v| &v.object == id), "rests on live {}", id);
+                }
+            }
+            prop_assert!(
+                !flowed_under(&m, object, because.as_ref(), grace, now),
+                "media flowed within grace on {}", object
+            );
         }
+        // Derived verdicts: never an RTP endpoint, never with a neighbour that
+        // is not itself a zombie (a live neighbour that feeds it or that it
+        // feeds keeps it alive).
+        let zombies: BTreeSet<&str> = dec.verdicts.iter().map(|v| v.object.as_str()).collect();
+        for v in dec.verdicts.iter().filter(|v| v.rule == "derived") {
+            prop_assert!(!rtp(&m.elements[&v.object]), "derived verdict on an endpoint");
+            for n in neighbours(&m, &v.object) {
+                prop_assert!(zombies.contains(n.as_str()), "{} has live neighbour {}", v.object, n);
+            }
+        }
+    }
+
+    #[test]
+    fn verdicts_do_not_depend_on_the_order_of_the_model(w in world()) {
+        // Same world, elements named so that the model iterates them in reverse.
+        let count = w.elements.len();
+        let (m1, p1, h1, s1) = build_named(&w, &|n| format!("e{n:02}"));
+        let (m2, p2, h2, s2) = build_named(&w, &|n| format!("e{:02}", 99 - (n % 100)));
+        let key = |id: &str, reverse: bool| -> String {
+            // Back to the element index (pipelines keep their ids).
+            match id.rsplit_once("/e") {
+                Some((_, rest)) => {
+                    let n: usize = rest[..2].parse().unwrap_or(0);
+                    let n = if reverse { 99 - n } else { n };
+                    format!("#{n}")
+                }
+                None => id.to_string(),
+            }
+        };
+        let set = |d: &Decision, reverse: bool| -> BTreeSet<(String, String)> {
+            d.verdicts.iter().map(|v| (key(&v.object, reverse), v.rule.clone())).collect()
+        };
+        let d1 = decide(&m1, &p1, &h1, &s1, w.now);
+        let d2 = decide(&m2, &p2, &h2, &s2, w.now);
+        prop_assert!(count <= 12);
+        prop_assert_eq!(set(&d1, false), set(&d2, true));
     }
 
     #[test]

@@ -52,7 +52,7 @@ fn seasoned(objects: &[&str], rules: &[&str]) -> History {
 }
 
 #[test]
-fn a_release_waits_for_k_cycles_and_the_rule_duration() {
+fn a_release_waits_for_k_cycles_after_the_rule_duration_counted_once() {
     let mut m = model();
     let u = unnegotiated_webrtc(&mut m, P, "u", T0);
     let p = policy_of(vec![release(
@@ -77,17 +77,87 @@ fn a_release_waits_for_k_cycles_and_the_rule_duration() {
         h = h.observe(&d, now);
         now += 10 * SEC;
     }
-    // Candidate from T0+2m; 3 cycles by T0+2m20s, but 2 minutes of candidacy only at T0+4m.
-    assert_eq!(first_release, Some(T0 + 4 * MIN));
+    // Candidate from T0+2m (the condition's 2 minutes, counted once); the
+    // second consecutive cycle, T0+2m10s, releases.
+    assert_eq!(first_release, Some(T0 + 2 * MIN + 10 * SEC));
     assert_eq!(h.get(&u, "unneg").map(|s| s.first), Some(T0 + 2 * MIN));
-    assert_eq!(seen_holds[0], Hold::Cycles { seen: 1, needed: 3 });
-    assert_eq!(
-        seen_holds[2],
-        Hold::CandidateFor {
-            ms: 20 * SEC,
-            needed: 2 * MIN
+    assert_eq!(seen_holds, [Hold::Cycles { seen: 1, needed: 2 }]);
+}
+
+/// The shipped rules, every one releasing.
+fn shipped_releasing() -> Policy {
+    with(PolicyConfig::default().rules, |c| {
+        for r in &mut c.rules {
+            r.action = RuleAction::Release;
         }
+    })
+}
+
+/// When `object` is first released, deciding every `cycle` from `from`.
+fn first_release(m: &TargetModel, p: &Policy, object: &str, from: Millis, cycle: Millis) -> Millis {
+    let mut h = History::new();
+    let mut now = from;
+    loop {
+        let d = decide(m, p, &h, &SessionView::Unknown, now);
+        if d.releases().any(|a| a.object() == object) {
+            return now;
+        }
+        h = h.observe(&d, now);
+        now += cycle;
+        assert!(now < from + 60 * MIN, "{object} never released");
+    }
+}
+
+#[test]
+fn the_shipped_durations_mean_what_they_say() {
+    // Evidence at T (the last condition starts to hold); release at T + the
+    // rule's duration + at most two cycles (the first cycle past it, and
+    // K = 2 consecutive cycles).
+    let cycle = 10 * SEC;
+    let p = shipped_releasing();
+    let mut m = model();
+    let crashed = live_webrtc(&mut m, "crashed", T0);
+    let closed = live_webrtc(&mut m, "closed", T0);
+    let hub = add(&mut m, P, "hub", "Composite", T0);
+    let port = port_of(&mut m, P, "port", &hub, &closed, T0);
+    let live = live_webrtc(&mut m, "live", T0);
+    port_of(&mut m, P, "live-port", &hub, &live, T0);
+    let v = T0 + 20 * MIN;
+    for id in [&crashed, &closed] {
+        flow(&mut m, id, Direction::Out, false, v + 4 * SEC);
+        flow(&mut m, id, Direction::In, false, v + 4 * SEC);
+    }
+    // A crash: media DISCONNECTED 25 s later, the evidence of `webrtc-peer-gone`.
+    ep(
+        &mut m,
+        &crashed,
+        EndpointChange::MediaState(MediaState::DISCONNECTED),
+        v + 25 * SEC,
     );
+    // A close: DTLS CLOSED at once, flow gone 4 s later.
+    ep(
+        &mut m,
+        &closed,
+        EndpointChange::Dtls(crate::kms::types::DtlsConnectionState::CLOSED),
+        v,
+    );
+    let within = |at: Millis, evidence: Millis, duration: Millis| {
+        assert!(
+            at >= evidence + duration && at <= evidence + duration + 2 * cycle,
+            "released at +{} s, evidence at +{} s, duration {} s",
+            (at - v) / SEC,
+            (evidence - v) / SEC,
+            duration / SEC
+        );
+    };
+    let at = first_release(&m, &p, &crashed, v, cycle);
+    within(at, v + 25 * SEC, 5 * MIN);
+    let at_closed = first_release(&m, &p, &closed, v, cycle);
+    within(at_closed, v + 4 * SEC, MIN);
+    assert!(at_closed < at, "a proper close goes sooner than a crash");
+    // The port: once its endpoint is a zombie, 30 s more.
+    let at = first_release(&m, &p, &port, v, cycle);
+    assert!(at >= at_closed - 2 * cycle + 30 * SEC && at <= at_closed + 30 * SEC + 2 * cycle);
 }
 
 #[test]

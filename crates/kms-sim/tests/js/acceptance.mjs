@@ -146,6 +146,19 @@ test('kurento-client loopback: player -> A ==WebRTC==> B', { timeout: 180000 }, 
       assert.equal(await k(A, 'getMediaState'), 'DISCONNECTED');
       assert.equal(await k(A, 'isMediaFlowingIn', 'VIDEO'), false);
       assert.equal(await k(A, 'isMediaFlowingOut', 'VIDEO'), false);
+      // KMS 7.3.1 (2026-12): no SDP yet is an error with its own code and type
+      await assert.rejects(k(A, 'getLocalSessionDescriptor'), (err) => {
+        assert.equal(err.code, 40202);
+        assert.equal(err.data && err.data.type, 'SDP_END_POINT_NO_LOCAL_SDP_ERROR');
+        assert.equal(err.message, 'No local SDP');
+        return true;
+      });
+      await assert.rejects(k(A, 'getRemoteSessionDescriptor'), (err) => {
+        assert.equal(err.code, 40203);
+        assert.equal(err.data && err.data.type, 'SDP_END_POINT_NO_REMOTE_SDP_ERROR');
+        assert.equal(err.message, 'No remote SDP');
+        return true;
+      });
     });
 
     const rtcEvents = ['MediaFlowInStateChanged', 'MediaFlowOutStateChanged', 'IceComponentStateChanged',
@@ -421,6 +434,42 @@ test('kurento-client loopback: player -> A ==WebRTC==> B', { timeout: 180000 }, 
       const pipelines = (await k(manager, 'getPipelines')).map(idOf);
       assert.ok(!pipelines.includes(pipeline.id), 'getPipelines no longer lists the pipeline');
     });
+  } finally {
+    if (pipeline) pipeline.release(() => {});
+    client.close();
+  }
+});
+
+test('kurento-client hubs: ports belong to their hub', { timeout: 60000 }, async () => {
+  const client = await kurentoClient(KMS_URL, { failAfter: 1 });
+  let pipeline;
+  try {
+    pipeline = await k(client, 'create', 'MediaPipeline');
+    const composite = await k(pipeline, 'create', 'Composite');
+    const ep = await k(pipeline, 'create', 'WebRtcEndpoint');
+    // kurento-client 7.3's Hub.createHubPort gives a port that never answers
+    // getParent/getMediaPipeline (the port has no '_describe' listener): p1 is
+    // created through the client, p2 the tutorials' way
+    const p1 = await k(client, 'create', 'HubPort', { hub: composite });
+    const p2 = await k(composite, 'createHubPort');
+    assert.match(p1.id, elementRe(pipeline.id, 'HubPort'));
+    await k(ep, 'connect', p1);
+    await k(p1, 'connect', ep);
+
+    assert.deepEqual((await k(pipeline, 'getChildren')).map(idOf).sort(), [composite.id, ep.id].sort(),
+      "the pipeline's children are the hub and the endpoint, not the ports");
+    assert.deepEqual((await k(composite, 'getChildren')).map(idOf).sort(), [p1.id, p2.id].sort(),
+      "the hub's children are its ports");
+    assert.equal(idOf(await k(p1, 'getParent')), composite.id);
+    assert.equal(idOf(await k(p1, 'getMediaPipeline')), pipeline.id);
+    assert.deepEqual((await k(ep, 'getSinkConnections', 'AUDIO')).map((c) => idOf(c.sink)), [p1.id]);
+    assert.deepEqual((await k(ep, 'getSourceConnections', 'VIDEO')).map((c) => idOf(c.source)), [p1.id]);
+
+    await k(composite, 'release');
+    for (const port of [p1, p2]) {
+      await assert.rejects(k(port, 'getName'), (err) => err.code === 40101, `${port.id} went with its hub`);
+    }
+    assert.deepEqual((await k(pipeline, 'getChildren')).map(idOf), [ep.id]);
   } finally {
     if (pipeline) pipeline.release(() => {});
     client.close();
