@@ -73,6 +73,11 @@ impl Daemon {
             config.scrape.max_endpoints,
             vec![Box::new(ReaperCollector::new(board.clone()))],
         ));
+        metrics.set_settings(Settings {
+            tag_labels: config.scrape.tag_labels.clone(),
+            max_endpoints: config.scrape.max_endpoints,
+            stale_cycles: config.scrape.stale_series_cycles,
+        });
         let reaper = Reaper::start(
             &config.reaper,
             &config.policy,
@@ -159,6 +164,7 @@ impl Daemon {
         self.metrics.set_settings(Settings {
             tag_labels: config.scrape.tag_labels.clone(),
             max_endpoints: config.scrape.max_endpoints,
+            stale_cycles: config.scrape.stale_series_cycles,
         });
         *self
             .readiness

@@ -6,7 +6,8 @@
 //!   good syncs: `kurento_up` 0 within one interval + request timeout, the
 //!   last-sync time frozen; back to 1 once KMS answers again;
 //! - KMS stopped with SIGSTOP (defect 4): `kurento_up` 0 within 10 s with the
-//!   default keep-alive settings, 1 again within one interval of SIGCONT.
+//!   default keep-alive settings and no per-object series meanwhile; 1 again,
+//!   with them, within one interval of SIGCONT.
 // Needs the simulator: built with the `demo` feature (default).
 #![cfg(feature = "demo")]
 
@@ -241,11 +242,26 @@ async fn a_stopped_kms_is_down_within_ten_seconds_with_defaults() {
             .unwrap()
             .success());
     };
+    let elements = |body: &str| find(&parse(body), "kurento_element_info", &[("kms", "kms")]).len();
+    eventually(Duration::from_secs(30), "per-object series", || async {
+        let (_, body) = try_get(addr, "/metrics").await.map_err(|e| e.to_string())?;
+        match elements(&body) {
+            0 => Err("no kurento_element_info yet".to_string()),
+            _ => Ok(()),
+        }
+    })
+    .await;
     signal("-STOP");
     let down = until_up_is(addr, 0.0, Duration::from_secs(10)).await;
+    // Down: no stale per-object series; the target's own series stay.
+    let (_, body) = get(addr, "/metrics").await;
+    assert_eq!(elements(&body), 0, "per-object series of a dead target");
+    assert!(body.contains("kurento_exporter_last_sync_timestamp_seconds{kms=\"kms\"}"));
     signal("-CONT");
     // Redialled within reconnect_backoff_max (5 s), synced at the first cycle.
     let back = until_up_is(addr, 1.0, Duration::from_secs(10 + 5)).await;
+    let (_, body) = get(addr, "/metrics").await;
+    assert!(elements(&body) > 0, "per-object series back");
     println!("SIGSTOP: kurento_up 0 after {down:?}; 1 again {back:?} after SIGCONT");
     child.kill().unwrap();
     child.wait().unwrap();

@@ -188,6 +188,10 @@ pub struct ScrapeConfig {
     /// Percentage of a cycle's KMS requests that may time out: beyond it
     /// the cycle is not a good sync (`kurento_up` 0, the last-sync time kept).
     pub max_timeout_percent: u32,
+    /// A target disconnected, or whose syncs failed this many cycles in a
+    /// row, exports no per-object series (elements, endpoints, RTP): its
+    /// data is stale. `kurento_up`, the last-sync time and the counts stay.
+    pub stale_series_cycles: u32,
     /// Most endpoints per target exported as series; beyond, series are dropped and counted.
     pub max_endpoints: usize,
     /// Element tags exported as labels of `kurento_element_info` (tag key = label name).
@@ -206,6 +210,7 @@ impl Default for ScrapeConfig {
             keepalive_failures: 2,
             reconnect_backoff_max: Duration::from_secs(5),
             max_timeout_percent: 1,
+            stale_series_cycles: 2,
             max_endpoints: 20_000,
             tag_labels: Vec::new(),
         }

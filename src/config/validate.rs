@@ -41,6 +41,13 @@ pub(super) fn problems(cfg: &Config) -> Vec<Problem> {
             "must be between 1 and 10",
         );
     }
+    if !(1..=1000).contains(&s.stale_series_cycles) {
+        c.fail(
+            "scrape.stale_series_cycles",
+            s.stale_series_cycles,
+            "must be between 1 and 1000",
+        );
+    }
     if s.max_timeout_percent > 100 {
         c.fail(
             "scrape.max_timeout_percent",

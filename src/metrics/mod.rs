@@ -263,6 +263,7 @@ impl Metrics {
         let settings = Arc::new(RwLock::new(Settings {
             tag_labels,
             max_endpoints,
+            stale_cycles: collector::DEFAULT_STALE_CYCLES,
         }));
         let mut registry = Registry::default();
         let exporter = ExporterMetrics::new();
