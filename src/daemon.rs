@@ -75,6 +75,11 @@ impl Daemon {
             config.scrape.max_endpoints,
             vec![Box::new(ReaperCollector::new(board.clone()))],
         ));
+        metrics.set_settings(Settings {
+            tag_labels: config.scrape.tag_labels.clone(),
+            max_endpoints: config.scrape.max_endpoints,
+            stale_cycles: config.scrape.stale_series_cycles,
+        });
         let reaper = Reaper::start(
             &config.reaper,
             &config.policy,
@@ -98,11 +103,9 @@ impl Daemon {
             watches: Watches::default(),
             players: players.clone(),
             scrape_interval: scrape_interval.clone(),
+            live: Default::default(),
         };
-        let limits = Limits {
-            header_read_timeout: config.http.header_read_timeout,
-            max_header_bytes: config.http.max_header_bytes,
-        };
+        let limits = Limits::from(&config.http);
         let http_cancel = CancellationToken::new();
         let http = tokio::spawn(http::serve(listener, state, limits, http_cancel.clone()));
         let mut d = Daemon {
@@ -170,6 +173,7 @@ impl Daemon {
         self.metrics.set_settings(Settings {
             tag_labels: config.scrape.tag_labels.clone(),
             max_endpoints: config.scrape.max_endpoints,
+            stale_cycles: config.scrape.stale_series_cycles,
         });
         *self
             .readiness

@@ -41,3 +41,4 @@ pub mod policy;
 pub mod problem;
 pub mod reaper;
 pub mod scrape;
+pub mod throttle;

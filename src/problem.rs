@@ -6,6 +6,17 @@
 use std::fmt;
 use std::time::Duration;
 
+/// The longest accepted wait for one answer or one step (request, read,
+/// release, drain): beyond it, a typo (`500y`) rather than a choice.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// The longest accepted period of something that repeats (scrape, refresh,
+/// keep-alive, probe, spacing).
+pub const MAX_PERIOD: Duration = Duration::from_secs(24 * 3600);
+/// The longest accepted age or hold of a state (rule durations, grace, the
+/// session source's max age).
+/// (`1year`, as humantime counts it: 365.25 days.)
+pub const MAX_AGE: Duration = Duration::from_secs(31_557_600);
+
 /// One invalid setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -58,6 +69,21 @@ impl Problems {
                 key,
                 humantime::format_duration(d),
                 "must be greater than zero",
+            );
+        }
+    }
+
+    /// Fails a duration over `max`, the bound of its `kind` (`timeout`,
+    /// `period`, `age`): such values overflow timers or never end.
+    pub fn at_most(&mut self, key: impl Into<String>, d: Duration, max: Duration, kind: &str) {
+        if d > max {
+            self.fail(
+                key,
+                humantime::format_duration(d),
+                format!(
+                    "must be at most {} (the longest {kind} accepted)",
+                    humantime::format_duration(max)
+                ),
             );
         }
     }

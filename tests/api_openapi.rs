@@ -224,7 +224,7 @@ async fn every_documented_route_answers_as_documented() {
             "get" => get(addr, &url).await,
             "post" if path.ends_with("/attach-player") => {
                 let raw = element.replace("%2F", "/");
-                let attach = serde_json::json!({ "uri": "file:///clip.webm", "element": raw });
+                let attach = serde_json::json!({ "uri": "file:///usr/share/kurento/clip.webm", "element": raw });
                 let (status, body) = send(addr, "POST", &url, &attach.to_string()).await;
                 let v: Value = serde_json::from_str(&body).unwrap_or_default();
                 player = v["player"].as_str().unwrap_or_default().replace('/', "%2F");

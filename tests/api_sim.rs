@@ -69,6 +69,26 @@ async fn negotiation_returns_both_sdps_parsed_and_the_planted_problem() {
         .await
         .unwrap()
         .expect("remote SDP");
+    // Without the token, the ICE credentials are redacted (issue 14, 7).
+    assert_eq!(n["credentials_redacted"], true);
+    for (shown, real) in [(&n["local_sdp"], &local), (&n["remote_sdp"], &remote)] {
+        let shown = shown.as_str().unwrap();
+        assert_eq!(shown.lines().count(), real.lines().count());
+        for (s, r) in shown.lines().zip(real.lines()) {
+            if r.starts_with("a=ice-ufrag:") || r.starts_with("a=ice-pwd:") {
+                let (key, _) = r.split_once(':').unwrap();
+                assert_eq!(s, format!("{key}:<redacted>"));
+            } else {
+                assert_eq!(s, r);
+            }
+        }
+        assert!(real.contains("a=ice-pwd:"), "the real SDP has credentials");
+    }
+    // With it, the SDPs as KMS holds them.
+    let path = format!("/api/v1/elements/{}/negotiation", enc(&clean));
+    let (status, n) = get_json_as(addr, &path, TOKEN).await;
+    assert_eq!(status, 200, "{n}");
+    assert_eq!(n["credentials_redacted"], false);
     assert_eq!(n["local_sdp"], local.as_str(), "as KMS holds it");
     assert_eq!(n["remote_sdp"], remote.as_str());
     assert_eq!(n["kms"], "sim");

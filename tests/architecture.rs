@@ -18,7 +18,8 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const ALLOWED: &[(&str, &[&str])] = &[
     ("clock", &[]),
     ("problem", &[]),
-    ("kms", &[]),
+    ("throttle", &[]),
+    ("kms", &["throttle"]),
     ("model", &["kms"]),
     ("policy", &["model", "kms", "problem"]),
     ("metrics", &["model", "kms"]),
@@ -34,7 +35,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "http",
         &[
-            "model", "metrics", "reaper", "own", "policy", "kms", "config", "clock",
+            "model", "metrics", "reaper", "own", "policy", "kms", "config", "clock", "throttle",
         ],
     ),
     ("config", &["policy", "reaper", "own", "problem"]),

@@ -95,13 +95,32 @@ async fn media_flows_through_the_target_and_the_player_goes_after_ttl_or_delete(
     let addr = d.addr();
     known(addr, &p).await;
     let path = format!("/api/v1/pipelines/{}/attach-player", enc(&p));
-    let body = json!({ "uri": "http://media.example/clip.webm", "element": e });
+    let body = json!({ "uri": "file:///usr/share/kurento/clip.webm", "element": e });
 
     let (status, _) = call(addr, "POST", &path, None, &body).await;
     assert_eq!(status, 401);
     let bad = json!({ "uri": "clip.webm", "element": e });
     assert_eq!(call(addr, "POST", &path, Some(TOKEN), &bad).await.0, 400);
-    let elsewhere = json!({ "uri": "file:///x.webm", "element": "other/e" });
+    // Only what api.player_uri_prefixes allows (default: files under
+    // /usr/share/kurento/): no fetch of an arbitrary URL, no way out.
+    for uri in [
+        "http://169.254.169.254/latest/meta-data/",
+        "file:///etc/passwd",
+        "file:///usr/share/kurento/../../../etc/passwd",
+        "file:///usr/share/kurento/%2e%2e/%2e%2e/etc/passwd",
+    ] {
+        let (status, r) = call(
+            addr,
+            "POST",
+            &path,
+            Some(TOKEN),
+            &json!({ "uri": uri, "element": e }),
+        )
+        .await;
+        assert_eq!(status, 400, "{uri}: {r}");
+        assert!(r["error"].as_str().unwrap().contains("uri"), "{r}");
+    }
+    let elsewhere = json!({ "uri": "file:///usr/share/kurento/x.webm", "element": "other/e" });
     assert_eq!(
         call(addr, "POST", &path, Some(TOKEN), &elsewhere).await.0,
         400
@@ -181,6 +200,7 @@ interval = "300ms"
 state_interval = "1s"
 [api]
 player_ttl = "1h"
+player_uri_prefixes = ["rtsp://camera.example/"]
 [reaper]
 api_token = "{TOKEN}"
 [[targets]]

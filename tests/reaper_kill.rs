@@ -1,21 +1,25 @@
-//! The daemon killed with SIGKILL in the middle of a release batch and started
-//! again (issue 4, acceptance 4): the audit log stays valid JSON lines with
-//! no partial record, every leaked object is released in the end, and KMS
-//! (the simulator's release ledger) never receives a second release for one.
+//! The daemon killed with SIGKILL in the middle of release batches, 20
+//! times, and started again (issue 14, defect 6): the audit log stays valid
+//! JSON lines; every `intent` ends with a definite `result` or a
+//! `reconciled` record; per object, the releases the log says took effect
+//! (`result` ok, `reconciled` gone) are exactly those KMS received (the
+//! simulator's release ledger); no leaked object is released twice.
 // Needs the simulator: built with the `demo` feature (default).
 #![cfg(feature = "demo")]
 
 mod exporter_common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use exporter_common::*;
-use kms_sim::{self as sim, Action, Scenario, SimConfig, Vanish};
+use kms_sim::{self as sim, Action, Fault, Scenario, SimConfig, Vanish};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kurento-exporter");
-const ROOMS: usize = 20;
+const ROOMS: usize = 80;
+const KILLS: usize = 20;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -66,9 +70,106 @@ fn count(lines: &[serde_json::Value], event: &str) -> usize {
     lines.iter().filter(|l| l["event"] == event).count()
 }
 
+fn zombies(sim: &sim::SimHandle) -> usize {
+    sim.truth()
+        .objects
+        .iter()
+        .filter(|o| o.zombie && o.parent.is_none())
+        .count()
+}
+
+/// The complete lines of the audit log, each valid JSON: a daemon being
+/// written to (or killed in the middle of a write) may leave a partial last
+/// line, which the next start cuts.
+fn complete_lines(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let end = text.rfind('\n').map_or(0, |i| i + 1);
+    text[..end]
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// Poll the audit log (every 5 ms, up to 30 s) until the lines after the
+/// first `from` satisfy `done`.
+async fn wait_audit(
+    path: &Path,
+    from: usize,
+    what: &str,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let lines = complete_lines(path);
+        if done(lines.get(from..).unwrap_or_default()) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not seen within 30 s ({} new lines)",
+            lines.len().saturating_sub(from)
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Every intent of the log, with its result and reconciled outcomes.
+#[derive(Debug, Default)]
+struct Release {
+    object: String,
+    results: Vec<String>,
+    reconciled: Vec<String>,
+}
+
+fn releases(lines: &[serde_json::Value]) -> BTreeMap<String, Release> {
+    let mut by_id: BTreeMap<String, Release> = BTreeMap::new();
+    for l in lines {
+        let event = l["event"].as_str().unwrap();
+        assert!(
+            !["release", "release_result"].contains(&event) && l["outcome"] != "sent",
+            "an old-style line: {l}"
+        );
+        let Some(id) = l["id"].as_str() else {
+            assert!(!["intent", "result", "reconciled"].contains(&event), "{l}");
+            continue;
+        };
+        let outcome = l["outcome"].as_str().unwrap().to_string();
+        match event {
+            "intent" => {
+                let r = by_id.entry(id.to_string()).or_default();
+                assert!(r.object.is_empty(), "intent id {id} twice");
+                r.object = l["object"].as_str().unwrap().to_string();
+            }
+            "result" => {
+                let r = by_id
+                    .get_mut(id)
+                    .unwrap_or_else(|| panic!("result before intent: {l}"));
+                r.results.push(outcome);
+            }
+            "reconciled" => {
+                let r = by_id
+                    .get_mut(id)
+                    .unwrap_or_else(|| panic!("reconciled without intent: {l}"));
+                r.reconciled.push(outcome);
+            }
+            _ => panic!("{l}"),
+        }
+    }
+    by_id
+}
+
+/// Whether every intent has its definite outcome.
+fn resolved(r: &Release) -> bool {
+    let definite = r
+        .results
+        .iter()
+        .any(|o| ["ok", "not_found", "failed"].contains(&o.as_str()));
+    definite || !r.reconciled.is_empty()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_mid_batch_loses_no_record_and_releases_nothing_twice() {
-    let sim = rooms(5, ROOMS, 2).await;
+async fn twenty_kills_mid_batch_and_the_audit_matches_the_release_ledger() {
+    let sim = rooms(5, ROOMS, 1).await;
     let dir = std::env::temp_dir().join(format!("kx-kill-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let audit = dir.join("audit.jsonl");
@@ -81,7 +182,7 @@ async fn sigkill_mid_batch_loses_no_record_and_releases_nothing_twice() {
         format!(
             r#"listen = "127.0.0.1:{port}"
 [scrape]
-interval = "300ms"
+interval = "200ms"
 state_interval = "1s"
 [[targets]]
 name = "kms"
@@ -89,14 +190,15 @@ url = "{url}"
 reaper_mode = "enforce"
 [reaper]
 audit_log = "{audit}"
-release_spacing = "250ms"
-releases_per_hour = 10000
+release_spacing = "60ms"
+release_timeout = "400ms"
+releases_per_hour = 100000
 [reaper.sessions]
 file = "{sessions}"
-refresh = "300ms"
+refresh = "200ms"
 [policy]
-min_consecutive_cycles = 2
-max_releases_per_cycle = 50
+min_consecutive_cycles = 1
+max_releases_per_cycle = 100
 [[policy.rules]]
 name = "room-closed"
 action = "release"
@@ -116,7 +218,7 @@ when = {{ session_gone = "room" }}
             e.app_forget_room(&format!("r{i}"), Vanish::Close);
         }
     });
-    let leaked: Vec<String> = sim
+    let leaked: BTreeSet<String> = sim
         .truth()
         .objects
         .iter()
@@ -125,45 +227,62 @@ when = {{ session_gone = "room" }}
         .collect();
     assert_eq!(leaked.len(), ROOMS);
 
-    let mut child = start(&config, &dir.join("first.log"));
-    // Kill once a few releases of the batch went out, well before the last.
-    let a = audit.clone();
-    eventually(Duration::from_secs(40), "a release batch under way", || {
-        let a = a.clone();
-        async move {
-            let lines = json_lines(&a);
-            let (sent, done) = (count(&lines, "release"), count(&lines, "release_result"));
-            if sent == ROOMS && (3..ROOMS - 3).contains(&done) {
-                Ok(())
-            } else {
-                Err(format!("{sent} intents, {done} results"))
+    let started = std::time::Instant::now();
+    for i in 0..KILLS {
+        let from = complete_lines(&audit).len();
+        sim.clear_faults();
+        // Four ways to die: right after the n-th intent of the run; while
+        // KMS holds back the answer to a release it carried out; after a
+        // release KMS ignored timed out (its outcome unknown).
+        let mut child = start(&config, &dir.join(format!("run{i}.log")));
+        match i % 4 {
+            1 => {
+                sim.inject(Fault::Delay {
+                    method: "release".into(),
+                    delay: Duration::from_millis(800),
+                });
+                wait_audit(&audit, from, "an intent", |l| count(l, "intent") >= 1).await;
+            }
+            2 => {
+                sim.inject(Fault::Silent {
+                    method: "release".into(),
+                });
+                wait_audit(&audit, from, "a timed-out release", |l| {
+                    l.iter()
+                        .any(|l| l["event"] == "result" && l["outcome"] == "timeout")
+                })
+                .await;
+            }
+            n => {
+                let k = 1 + n + i % 3;
+                wait_audit(&audit, from, "intents", |l| count(l, "intent") >= k).await;
             }
         }
-    })
-    .await;
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let before = json_lines(&audit);
-    let released_before = count(&before, "release_result");
-    assert!(released_before < ROOMS, "killed mid-batch");
-    let left = sim
-        .truth()
-        .objects
-        .iter()
-        .filter(|o| o.zombie && o.parent.is_none())
-        .count();
-    assert!(left > 0, "objects left for the second run");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(zombies(&sim) > 0, "kill {i}: objects left for the next run");
+    }
+    sim.clear_faults();
+    let killed_in = started.elapsed();
 
-    let mut child = start(&config, &dir.join("second.log"));
+    let mut child = start(&config, &dir.join("last.log"));
+    let a = audit.clone();
     eventually(
-        Duration::from_secs(40),
-        "every leaked pipeline released",
-        || async {
-            let n = sim.truth().objects.iter().filter(|o| o.zombie).count();
-            if n == 0 {
-                Ok(())
-            } else {
-                Err(format!("{n} zombies left"))
+        Duration::from_secs(30),
+        "every leaked pipeline released and every intent resolved",
+        || {
+            let a = a.clone();
+            let left = zombies(&sim);
+            async move {
+                let open = releases(&complete_lines(&a))
+                    .values()
+                    .filter(|r| !resolved(r))
+                    .count();
+                if left == 0 && open == 0 {
+                    Ok(())
+                } else {
+                    Err(format!("{left} zombies, {open} intents unresolved"))
+                }
             }
         },
     )
@@ -171,43 +290,63 @@ when = {{ session_gone = "room" }}
     child.kill().unwrap();
     child.wait().unwrap();
 
-    let lines = json_lines(&audit);
-    for l in &lines {
-        assert!(
-            l["time"].is_string() && l["event"].is_string() && l["object"].is_string(),
-            "{l}"
-        );
-    }
+    let lines = complete_lines(&audit);
+    let log = releases(&lines);
     let t = sim.truth();
-    let mut per_object: BTreeMap<&str, usize> = BTreeMap::new();
+    assert_eq!(t.releases_dropped, 0);
+    // What KMS received, per object; what the log says took effect.
+    let mut kms: BTreeMap<&str, usize> = BTreeMap::new();
     for r in t.releases.iter().filter(|r| !r.by_app) {
         assert!(r.existed, "release of {} after it was gone", r.object);
-        *per_object.entry(r.object.as_str()).or_default() += 1;
+        *kms.entry(r.object.as_str()).or_default() += 1;
     }
-    assert!(
-        per_object.values().all(|n| *n == 1),
-        "released twice: {per_object:?}"
-    );
-    assert_eq!(per_object.len(), ROOMS);
-    for id in &leaked {
-        assert!(per_object.contains_key(id.as_str()), "{id} never released");
-    }
-    // Every release KMS received is in the audit log, written before it was sent.
-    let audited: std::collections::BTreeSet<&str> = lines
-        .iter()
-        .filter(|l| l["event"] == "release")
-        .map(|l| l["object"].as_str().unwrap())
-        .collect();
-    for id in per_object.keys() {
+    let mut claimed: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut tally: BTreeMap<String, usize> = BTreeMap::new();
+    for (id, r) in &log {
+        assert!(resolved(r), "intent {id} unresolved: {r:?}");
         assert!(
-            audited.contains(id),
-            "{id} released without an audit record"
+            r.results.len() <= 1 && r.reconciled.len() <= 1,
+            "{id}: {r:?}"
         );
+        if r.results.iter().any(|o| o == "timeout") {
+            assert_eq!(r.reconciled.len(), 1, "a timeout is reconciled: {r:?}");
+        }
+        let took = r
+            .results
+            .iter()
+            .chain(&r.reconciled)
+            .filter(|o| *o == "ok" || *o == "gone");
+        *claimed.entry(r.object.as_str()).or_default() += took.count();
+        for o in r
+            .results
+            .iter()
+            .map(|o| format!("result {o}"))
+            .chain(r.reconciled.iter().map(|o| format!("reconciled {o}")))
+        {
+            *tally.entry(o).or_default() += 1;
+        }
+    }
+    claimed.retain(|_, n| *n > 0);
+    assert_eq!(claimed, kms, "the audit log against the release ledger");
+    assert_eq!(
+        kms.keys().copied().collect::<BTreeSet<_>>(),
+        leaked.iter().map(String::as_str).collect(),
+        "every leaked pipeline released, nothing else"
+    );
+    assert!(kms.values().all(|n| *n == 1), "released twice: {kms:?}");
+    // Each way to die happened.
+    for seen in [
+        "result ok",
+        "reconciled gone",
+        "reconciled not_released",
+        "result timeout",
+    ] {
+        assert!(tally.contains_key(seen), "no `{seen}` in {tally:?}");
     }
     println!(
-        "killed after {released_before} of {ROOMS} releases; {} audit lines, {} intents in all",
+        "{KILLS} kills in {killed_in:?}; {} audit lines, {} intents: {tally:?}",
         lines.len(),
-        count(&lines, "release")
+        log.len()
     );
     sim.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -365,7 +365,7 @@ async fn enforce_releases_every_leak_and_nothing_live() {
         );
     }
     let lines = json_lines(&run.audit);
-    let released = records(&lines, "release");
+    let released = records(&lines, "intent");
     let mut by_object = objects(&released);
     by_object.sort();
     let unique: BTreeSet<String> = by_object.iter().cloned().collect();
@@ -385,7 +385,7 @@ async fn enforce_releases_every_leak_and_nothing_live() {
             "{r}"
         );
     }
-    let results = records(&lines, "release_result");
+    let results = records(&lines, "result");
     assert!(
         results.iter().all(|r| r["outcome"] == "ok"),
         "every release answered ok"
@@ -455,7 +455,7 @@ async fn dry_run_releases_nothing_and_records_the_same_set() {
         assert!(t.contains(&o.id), "{} vanished in dry-run", o.id);
     }
     let lines = json_lines(&run.audit);
-    assert!(records(&lines, "release").is_empty());
+    assert!(records(&lines, "intent").is_empty());
     let would = records(&lines, "would_release");
     assert_eq!(would.len(), expected.len(), "once per object");
     assert!(would.iter().all(|r| r["mode"] == "dry-run"));
@@ -723,7 +723,7 @@ async fn manual_release_api_checks_token_shield_and_existence() {
     let manual: Vec<_> = lines.iter().filter(|l| l["origin"] == "manual").collect();
     assert!(manual
         .iter()
-        .any(|l| l["event"] == "release" && l["object"] == ep_gone.as_str()));
+        .any(|l| l["event"] == "intent" && l["object"] == ep_gone.as_str()));
     assert!(manual
         .iter()
         .any(|l| l["event"] == "release_aborted" && l["object"] == ep_live.as_str()));

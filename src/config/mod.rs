@@ -6,6 +6,7 @@
 //! Unknown keys are rejected; `validate` checks every value and names the key
 //! and the bad value of each problem it finds.
 
+mod bounds;
 mod validate;
 
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ pub const ENV_PREFIX: &str = "KURENTO_EXPORTER";
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Address of the HTTP server (`/metrics`, `/healthz`, `/readyz`, API).
+    #[serde(deserialize_with = "socket_addr")]
     pub listen: SocketAddr,
     /// How long a SIGTERM/SIGINT drain may take before the process exits.
     #[serde(with = "humantime_serde")]
@@ -140,6 +142,8 @@ impl Default for LogConfig {
     }
 }
 
+/// Limits of the HTTP server (`[http]`): what one client may hold, so that
+/// slow or hostile clients cannot starve `/metrics` or the process.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
@@ -148,6 +152,26 @@ pub struct HttpConfig {
     pub header_read_timeout: Duration,
     /// Largest request header accepted, in bytes.
     pub max_header_bytes: usize,
+    /// Time allowed to read a request's body (read only after the token
+    /// was checked, and only by the routes that take one).
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Open connections at once; beyond, a connection gets a 503 and is
+    /// closed (cut to the process's file-descriptor limit less a reserve).
+    pub max_connections: usize,
+    /// Longest time a response write may make no progress (a client that
+    /// stops reading) before the connection is dropped.
+    #[serde(with = "humantime_serde")]
+    pub write_timeout: Duration,
+    /// Pages (`/metrics`, graph, zombies) rendered at once, off the async
+    /// workers; more requests wait. `/healthz` and `/readyz` never wait.
+    pub max_concurrent_renders: usize,
+    /// Longest pause after failed `accept`s (e.g. out of file descriptors):
+    /// the pause doubles from 5ms up to this.
+    #[serde(with = "humantime_serde")]
+    pub accept_backoff_max: Duration,
 }
 
 impl Default for HttpConfig {
@@ -155,6 +179,12 @@ impl Default for HttpConfig {
         HttpConfig {
             header_read_timeout: Duration::from_secs(5),
             max_header_bytes: 16 * 1024,
+            body_read_timeout: Duration::from_secs(10),
+            max_body_bytes: 64 * 1024,
+            max_connections: 512,
+            write_timeout: Duration::from_secs(30),
+            max_concurrent_renders: 1,
+            accept_backoff_max: Duration::from_secs(1),
         }
     }
 }
@@ -177,6 +207,25 @@ pub struct ScrapeConfig {
     /// JSON-RPC keep-alive `ping` period.
     #[serde(with = "humantime_serde")]
     pub keepalive_interval: Duration,
+    /// Time a keep-alive `ping` may take before it counts as failed.
+    #[serde(with = "humantime_serde")]
+    pub keepalive_timeout: Duration,
+    /// Consecutive failed pings after which the connection is dropped (the
+    /// target is then down) and redialled; after a failure the next ping
+    /// goes at once. A hung KMS is down within about
+    /// `keepalive_interval + keepalive_failures × keepalive_timeout`.
+    pub keepalive_failures: u32,
+    /// Longest pause between two reconnection attempts (the pause doubles
+    /// from 100ms, with jitter, up to this).
+    #[serde(with = "humantime_serde")]
+    pub reconnect_backoff_max: Duration,
+    /// Percentage of a cycle's KMS requests that may time out: beyond it
+    /// the cycle is not a good sync (`kurento_up` 0, the last-sync time kept).
+    pub max_timeout_percent: u32,
+    /// A target disconnected, or whose syncs failed this many cycles in a
+    /// row, exports no per-object series (elements, endpoints, RTP): its
+    /// data is stale. `kurento_up`, the last-sync time and the counts stay.
+    pub stale_series_cycles: u32,
     /// Most endpoints per target exported as series; beyond, series are dropped and counted.
     pub max_endpoints: usize,
     /// Element tags exported as labels of `kurento_element_info` (tag key = label name).
@@ -190,15 +239,23 @@ impl Default for ScrapeConfig {
             state_interval: Duration::from_secs(120),
             concurrency: 64,
             request_timeout: Duration::from_secs(5),
-            keepalive_interval: Duration::from_secs(5),
+            keepalive_interval: Duration::from_secs(2),
+            keepalive_timeout: Duration::from_secs(2),
+            keepalive_failures: 2,
+            reconnect_backoff_max: Duration::from_secs(5),
+            max_timeout_percent: 1,
+            stale_series_cycles: 2,
             max_endpoints: 20_000,
             tag_labels: Vec::new(),
         }
     }
 }
 
+/// The one place attached players may play from by default.
+pub const DEFAULT_PLAYER_DIR: &str = "file:///usr/share/kurento/";
+
 /// Limits of the operator API (`/api/v1/...`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
     /// Longest watch (`POST /api/v1/elements/{id}/watch`); longer requests are cut to this.
@@ -221,6 +278,16 @@ pub struct ApiConfig {
     pub player_wait: Duration,
     /// Attached players at once, over every target.
     pub max_players: usize,
+    /// Live KMS reads (SDPs, GStreamer DOT) running at once, per target;
+    /// beyond, 429.
+    pub live_max_concurrent: usize,
+    /// Live KMS reads started per second, per target (as many in a burst);
+    /// beyond, 429.
+    pub live_reads_per_second: f64,
+    /// What an attached player may play: a URI must start with one of these
+    /// (scheme, host or directory, ending in `/`). Default: files under
+    /// `/usr/share/kurento/` on the KMS host only; empty = no attachment.
+    pub player_uri_prefixes: Vec<String>,
 }
 
 impl Default for ApiConfig {
@@ -233,6 +300,9 @@ impl Default for ApiConfig {
             player_ttl: Duration::from_secs(60),
             player_wait: Duration::from_secs(10),
             max_players: 4,
+            live_max_concurrent: 2,
+            live_reads_per_second: 5.0,
+            player_uri_prefixes: vec![DEFAULT_PLAYER_DIR.into()],
         }
     }
 }
@@ -294,6 +364,7 @@ impl Config {
                 .list_separator(",")
                 .with_list_parse_key("scrape.tag_labels")
                 .with_list_parse_key("readiness.targets")
+                .with_list_parse_key("api.player_uri_prefixes")
                 .try_parsing(true)
                 .source(Some(env)),
         );
@@ -327,6 +398,16 @@ impl Config {
             Err(problems)
         }
     }
+}
+
+/// An `address:port` whose error names the value as written.
+fn socket_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not an address:port (IPv4 or [IPv6], port 0 to 65535)"
+        ))
+    })
 }
 
 /// `--kms ws://host:port/kurento` (named `host:port`) or `--kms name=ws://...`.

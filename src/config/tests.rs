@@ -256,3 +256,210 @@ fn log_level_typos_are_refused_naming_key_and_value() {
     assert_eq!(cfg.log.level, "warn,kurento_exporter::reaper=debug");
     assert_eq!(cfg.log.format, LogFormat::Json);
 }
+
+/// Issue 14, defect 5: each bad setting is refused, naming its key and value.
+#[test]
+fn bad_configurations_are_refused_with_key_and_value() {
+    let dir = std::env::temp_dir().join(format!("kx-token-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spaced = dir.join("spaced");
+    std::fs::write(&spaced, "abcdefgh ijklmnopqrst\n").unwrap();
+    let short = dir.join("short");
+    std::fs::write(&short, "abc\n").unwrap();
+    let target = |url: &str| format!("[[targets]]\nname = \"a\"\nurl = \"{url}\"\n");
+    let rule = |min_age: &str, no_flow: &str| {
+        format!(
+            "[[policy.rules]]\nname = \"r\"\naction = \"flag\"\nmin_age = \"{min_age}\"\n\
+             when = {{ no_flow = {{ direction = \"out\", for = \"{no_flow}\" }} }}\n"
+        )
+    };
+    let audit = "audit_log = \"/tmp/kx-audit.jsonl\"\n";
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            target("ws://kms:99999/kurento"),
+            "targets[0].url",
+            "ws://kms:99999/kurento",
+        ),
+        (
+            target("ws://kms:0/kurento"),
+            "targets[0].url",
+            "ws://kms:0/kurento",
+        ),
+        (
+            target("wss://[::1]:65536/kurento"),
+            "targets[0].url",
+            "wss://[::1]:65536/kurento",
+        ),
+        (
+            target("ws://kms:/kurento"),
+            "targets[0].url",
+            "ws://kms:/kurento",
+        ),
+        (
+            format!("{ONE_TARGET}[scrape]\ninterval = \"500years\"\n"),
+            "scrape.interval",
+            "500years",
+        ),
+        (
+            format!("{ONE_TARGET}[scrape]\nstate_interval = \"30days\"\n"),
+            "scrape.state_interval",
+            "30days",
+        ),
+        (
+            format!("{ONE_TARGET}[scrape]\nrequest_timeout = \"1h\"\n"),
+            "scrape.request_timeout",
+            "1h",
+        ),
+        (
+            format!("{ONE_TARGET}[scrape]\nkeepalive_interval = \"2days\"\n"),
+            "scrape.keepalive_interval",
+            "2days",
+        ),
+        (
+            format!("{ONE_TARGET}[http]\nheader_read_timeout = \"30m\"\n"),
+            "http.header_read_timeout",
+            "30m",
+        ),
+        (
+            format!("shutdown_grace = \"1h\"\n{ONE_TARGET}"),
+            "shutdown_grace",
+            "1h",
+        ),
+        (
+            format!("{ONE_TARGET}[api]\nlive_timeout = \"11m\"\n"),
+            "api.live_timeout",
+            "11m",
+        ),
+        (
+            format!("{ONE_TARGET}[api]\nplayer_wait = \"1h\"\n"),
+            "api.player_wait",
+            "1h",
+        ),
+        (
+            format!("{ONE_TARGET}[reaper]\nrelease_timeout = \"20m\"\n"),
+            "reaper.release_timeout",
+            "20m",
+        ),
+        (
+            format!("{ONE_TARGET}[reaper]\nrelease_spacing = \"2days\"\n"),
+            "reaper.release_spacing",
+            "2days",
+        ),
+        (
+            format!("{ONE_TARGET}[reaper.sessions]\nfile = \"/tmp/s.json\"\nrefresh = \"3days\"\n"),
+            "reaper.sessions.refresh",
+            "3days",
+        ),
+        (
+            format!("{ONE_TARGET}[reaper.sessions]\nfile = \"/tmp/s.json\"\ntimeout = \"1h\"\n"),
+            "reaper.sessions.timeout",
+            "1h",
+        ),
+        (
+            format!(
+                "{ONE_TARGET}[reaper.sessions]\nfile = \"/tmp/s.json\"\nmax_age = \"2years\"\n"
+            ),
+            "reaper.sessions.max_age",
+            "2years",
+        ),
+        (
+            format!("{ONE_TARGET}{}", rule("500years", "1m")),
+            "policy.rules[0].min_age",
+            "500years",
+        ),
+        (
+            format!("{ONE_TARGET}{}", rule("1m", "2years")),
+            "policy.rules[0].when",
+            "2years",
+        ),
+        (
+            format!("{ONE_TARGET}[policy]\nflow_grace = \"2years\"\n"),
+            "policy.flow_grace",
+            "2years",
+        ),
+        (
+            format!("{ONE_TARGET}[probe]\ninterval = \"7days\"\n"),
+            "probe.interval",
+            "7days",
+        ),
+        (
+            format!("{ONE_TARGET}[reaper]\n{audit}api_token = \"  padded-token-1234  \"\n"),
+            "reaper.api_token",
+            "<redacted, 21 characters>",
+        ),
+        (
+            format!("{ONE_TARGET}[reaper]\napi_token = \"abcdefgh\\tijklmnopq\"\n"),
+            "reaper.api_token",
+            "<redacted, 18 characters>",
+        ),
+        (
+            format!("{ONE_TARGET}[reaper]\napi_token = \"short-token\"\n"),
+            "reaper.api_token",
+            "<redacted, 11 characters>",
+        ),
+        (
+            format!(
+                "{ONE_TARGET}[reaper]\napi_token_file = \"{}\"\n",
+                spaced.display()
+            ),
+            "reaper.api_token_file",
+            spaced.to_str().unwrap(),
+        ),
+        (
+            format!(
+                "{ONE_TARGET}[reaper]\napi_token_file = \"{}\"\n",
+                short.display()
+            ),
+            "reaper.api_token_file",
+            short.to_str().unwrap(),
+        ),
+    ];
+    let prefixes = |p: &str| format!("{ONE_TARGET}[api]\nplayer_uri_prefixes = [\"{p}\"]\n");
+    let mut cases = cases;
+    for p in [
+        "ftp://media/",
+        "file:///srv/media",
+        "file:///srv/../etc/",
+        "http://h/a%2e%2e/",
+    ] {
+        cases.push((prefixes(p), "api.player_uri_prefixes[0]", p));
+    }
+    assert!(cases.len() >= 20);
+    for (text, key, value) in &cases {
+        let p = match load_toml(text, &[], &Overrides::default()) {
+            Err(ConfigError::Invalid(p)) => p,
+            other => panic!("{key}: expected a validation problem, got {other:?}\n{text}"),
+        };
+        assert!(
+            p.iter().any(|p| p.key == *key && p.value == *value),
+            "{key} = {value:?} not named: {p:?}"
+        );
+        let rendered = ConfigError::Invalid(p).to_string();
+        assert!(
+            rendered.contains(key) && rendered.contains(value),
+            "{rendered}"
+        );
+        assert!(
+            !rendered.contains("padded-token") && !rendered.contains("ijklmnopq"),
+            "a token is never printed: {rendered}"
+        );
+    }
+    // The bounds themselves are accepted.
+    let ok = format!(
+        "shutdown_grace = \"10m\"\n{ONE_TARGET}[scrape]\ninterval = \"1day\"\nstate_interval = \"1day\"\n\
+         request_timeout = \"10m\"\n[reaper]\napi_token = \"0123456789abcdef\"\n{}",
+        rule("365days", "365days")
+    );
+    let cfg = load_toml(&ok, &[], &Overrides::default()).unwrap();
+    assert_eq!(cfg.scrape.interval, Duration::from_secs(86_400));
+    for url in [
+        "ws://kms:8888/kurento",
+        "wss://[::1]:8433/kurento",
+        "ws://u:p@kms:1/k",
+        "ws://kms/kurento",
+    ] {
+        load_toml(&target(url), &[], &Overrides::default())
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -32,8 +32,47 @@ pub(super) fn problems(cfg: &Config) -> Vec<Problem> {
     c.positive("scrape.interval", s.interval);
     c.positive("scrape.request_timeout", s.request_timeout);
     c.positive("scrape.keepalive_interval", s.keepalive_interval);
+    c.positive("scrape.keepalive_timeout", s.keepalive_timeout);
+    c.positive("scrape.reconnect_backoff_max", s.reconnect_backoff_max);
+    if !(1..=10).contains(&s.keepalive_failures) {
+        c.fail(
+            "scrape.keepalive_failures",
+            s.keepalive_failures,
+            "must be between 1 and 10",
+        );
+    }
+    if !(1..=1000).contains(&s.stale_series_cycles) {
+        c.fail(
+            "scrape.stale_series_cycles",
+            s.stale_series_cycles,
+            "must be between 1 and 1000",
+        );
+    }
+    if s.max_timeout_percent > 100 {
+        c.fail(
+            "scrape.max_timeout_percent",
+            s.max_timeout_percent,
+            "must be between 0 and 100",
+        );
+    }
     c.positive("shutdown_grace", cfg.shutdown_grace);
     c.positive("http.header_read_timeout", cfg.http.header_read_timeout);
+    c.positive("http.body_read_timeout", cfg.http.body_read_timeout);
+    c.positive("http.write_timeout", cfg.http.write_timeout);
+    c.positive("http.accept_backoff_max", cfg.http.accept_backoff_max);
+    c.range(
+        "http.max_body_bytes",
+        cfg.http.max_body_bytes,
+        1024,
+        16 << 20,
+    );
+    c.range("http.max_connections", cfg.http.max_connections, 8, 65_536);
+    c.range(
+        "http.max_concurrent_renders",
+        cfg.http.max_concurrent_renders,
+        1,
+        64,
+    );
     if s.state_interval < s.interval {
         c.fail(
             "scrape.state_interval",
@@ -125,6 +164,42 @@ pub(super) fn problems(cfg: &Config) -> Vec<Problem> {
         );
     }
     c.range("api.max_players", api.max_players, 1, 64);
+    c.range("api.live_max_concurrent", api.live_max_concurrent, 1, 64);
+    if !(api.live_reads_per_second > 0.0 && api.live_reads_per_second <= 1000.0) {
+        c.fail(
+            "api.live_reads_per_second",
+            api.live_reads_per_second,
+            "must be greater than 0 and at most 1000",
+        );
+    }
+    for (i, p) in api.player_uri_prefixes.iter().enumerate() {
+        let key = format!("api.player_uri_prefixes[{i}]");
+        let scheme_ok = ["file:///", "http://", "https://", "rtsp://"]
+            .iter()
+            .any(|s| p.starts_with(s));
+        if !scheme_ok {
+            c.fail(
+                key,
+                p,
+                "must start with file:///, http://, https:// or rtsp://",
+            );
+        } else if !p.ends_with('/') {
+            c.fail(
+                key,
+                p,
+                "must end with / (a directory or a whole host, not a name prefix)",
+            );
+        } else if p.split('/').any(|s| s == "." || s == "..")
+            || p.contains('%')
+            || p.chars().any(|ch| ch.is_whitespace() || ch.is_control())
+        {
+            c.fail(
+                key,
+                p,
+                "no dot segments, percent escapes, whitespace or control characters",
+            );
+        }
+    }
     let target_names: Vec<&str> = cfg.targets.iter().map(|t| t.name.as_str()).collect();
     for (key, value, reason) in cfg.probe.problems(&target_names) {
         c.fail(key, value, &reason);
@@ -137,6 +212,7 @@ pub(super) fn problems(cfg: &Config) -> Vec<Problem> {
         .map(|t| (t.name.clone(), t.mode(&cfg.reaper)))
         .collect();
     c.extend(cfg.reaper.problems(&modes));
+    super::bounds::check(cfg, &mut c);
     c.into_vec()
 }
 
@@ -158,5 +234,22 @@ fn check_ws_url(url: &str) -> Result<(), &'static str> {
     if uri.host().is_none_or(str::is_empty) {
         return Err("URL has no host");
     }
+    // The port as written: `Uri` accepts any digits there.
+    if let Some(p) = uri.authority().and_then(|a| port_of(a.as_str())) {
+        match p.parse::<u16>() {
+            Ok(n) if n > 0 => {}
+            _ => return Err("port must be a number between 1 and 65535"),
+        }
+    }
     Ok(())
+}
+
+/// The port part of an authority (`user@host:port`, `[v6]:port`), if any.
+fn port_of(authority: &str) -> Option<&str> {
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let after_host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(_, rest)| rest),
+        None => host_port.find(':').map_or("", |i| &host_port[i..]),
+    };
+    after_host.strip_prefix(':')
 }

@@ -82,7 +82,8 @@ pub(super) async fn handle(
                     format!("a {element_type} has no session descriptions"),
                 );
             }
-            live::negotiation(state, &target, &id, &pipeline).await
+            let reveal = super::auth::authorized(state, auth);
+            live::negotiation(state, &target, &id, &pipeline, reveal).await
         }
         ApiRoute::Watch(id) => own_api::watch(state, kms, &id, query, auth).await,
         ApiRoute::AttachPlayer(id) => own_api::attach(state, kms, &id, body, auth).await,

@@ -2,8 +2,8 @@
 //! (`/api/health`, `/api/graph/*`), the reaper's API (`reaper_api`) and the
 //! operator API (`api`: targets, pipelines, elements, their events,
 //! negotiation, DOT; `own_api`: watches and player attachments, made by
-//! `own`; documented in `docs/openapi.yaml`). Bounded header size and header
-//! read timeout.
+//! `own`; documented in `docs/openapi.yaml`). What one client may hold is
+//! bounded (`server`, `limits`: `[http]`).
 //!
 //! ```text
 //!   request ─► routes::find (the one table) ─► 404 text │ 405 + Allow │ route
@@ -17,25 +17,20 @@
 //! reverse. `route` answers the model-only pages synchronously; `dispatch`
 //! answers everything.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::Arc;
 
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
-use hyper::header::ACCEPT;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Request, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::{Method, StatusCode};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::Semaphore;
 
 mod api;
 mod auth;
 mod console;
 mod dot;
+mod gate;
 mod graph;
+mod limits;
 mod live;
 mod lookup;
 mod own_api;
@@ -44,14 +39,17 @@ mod paint;
 mod reaper_api;
 mod reply;
 mod routes;
+mod server;
 mod state;
 mod views;
 
+pub use limits::Limits;
 pub use reply::Resp;
+pub use server::serve;
 pub use state::AppState;
 
-use reply::{json_error, not_allowed, not_allowed_text, text};
-use routes::Route;
+use reply::{not_allowed_text, text};
+use routes::{Page, Route};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -61,13 +59,6 @@ pub enum HttpError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-}
-
-/// Limits of the HTTP server.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    pub header_read_timeout: Duration,
-    pub max_header_bytes: usize,
 }
 
 /// Answer one request for a model-only page (no I/O beyond reading shared
@@ -85,117 +76,51 @@ fn not_found() -> Resp {
     text(StatusCode::NOT_FOUND, "not found\n")
 }
 
-/// Bind `addr`; serve until `cancel`, then finish open requests.
+/// Bind `addr` (then `serve` it).
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, HttpError> {
     TcpListener::bind(addr)
         .await
         .map_err(|source| HttpError::Bind { addr, source })
 }
 
-pub async fn serve(
-    listener: TcpListener,
-    state: AppState,
-    limits: Limits,
-    cancel: CancellationToken,
-) {
-    let mut conns = tokio::task::JoinSet::new();
-    loop {
-        let (stream, _) = tokio::select! {
-            _ = cancel.cancelled() => break,
-            r = listener.accept() => match r {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-        };
-        let state = state.clone();
-        let cancel = cancel.clone();
-        conns.spawn(async move {
-            let svc = service_fn(move |req: Request<Incoming>| {
-                let accept = req
-                    .headers()
-                    .get(ACCEPT)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                let uri = req
-                    .uri()
-                    .path_and_query()
-                    .map_or("/", |p| p.as_str())
-                    .to_owned();
-                let auth = req
-                    .headers()
-                    .get(hyper::header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                let method = req.method().clone();
-                let state = state.clone();
-                async move {
-                    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-                        Ok(b) => b.to_bytes(),
-                        Err(_) => {
-                            let r = json_error(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
-                            return Ok::<_, Infallible>(r);
-                        }
-                    };
-                    let head = Head {
-                        method: &method,
-                        uri: &uri,
-                        accept: accept.as_deref(),
-                        auth: auth.as_deref(),
-                    };
-                    Ok::<_, Infallible>(dispatch(&state, head, &body).await)
-                }
-            });
-            let mut builder = http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout)
-                .max_buf_size(limits.max_header_bytes.max(8192));
-            let conn = builder.serve_connection(TokioIo::new(stream), svc);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = cancel.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
-        });
-        while conns.try_join_next().is_some() {}
-    }
-    while conns.join_next().await.is_some() {}
-    state.watches.shutdown().await;
-}
-
-/// Largest request body read (the API's bodies are small JSON documents).
-const MAX_BODY: usize = 64 * 1024;
-
 /// What `dispatch` needs of a request besides its body.
 struct Head<'a> {
-    method: &'a Method,
     uri: &'a str,
     accept: Option<&'a str>,
     auth: Option<&'a str>,
 }
 
-/// Answer one request: its route in the table (404 when none), the method
-/// checked (405 with `Allow`: a JSON body for the operator API, text for the
-/// rest), then the page, the reaper's release or the operator API.
-async fn dispatch(state: &AppState, h: Head<'_>, body: &[u8]) -> Resp {
-    let (path, query) = h.uri.split_once('?').unwrap_or((h.uri, ""));
-    let Some((route, allow)) = routes::find(path) else {
-        return not_found();
-    };
-    if !allow.permits(h.method) {
-        return match route {
-            Route::Api(_) => not_allowed(allow.header()),
-            _ => not_allowed_text(allow.header()),
-        };
-    }
+/// Answer one request whose route and method `server::intake` checked:
+/// the page (rendered off the async workers, at most
+/// `http.max_concurrent_renders` at once; `/healthz` and `/readyz` inline,
+/// never waiting), the reaper's release or the operator API.
+async fn dispatch(
+    state: &AppState,
+    renders: &Arc<Semaphore>,
+    h: Head<'_>,
+    route: Route,
+    body: &[u8],
+) -> Resp {
+    let (_, query) = h.uri.split_once('?').unwrap_or((h.uri, ""));
     match route {
-        Route::Page(page) => pages::answer(state, page, query, h.accept),
+        Route::Page(page @ (Page::Health | Page::Readiness)) => {
+            pages::answer(state, page, query, h.accept)
+        }
+        Route::Page(page) => {
+            // Waits for a render slot, never holding an async worker.
+            let Ok(slot) = renders.clone().acquire_owned().await else {
+                return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+            };
+            let (state, query) = (state.clone(), query.to_owned());
+            let accept = h.accept.map(str::to_owned);
+            let render = tokio::task::spawn_blocking(move || {
+                let _slot = slot;
+                pages::answer(&state, page, &query, accept.as_deref())
+            });
+            render
+                .await
+                .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "render failed\n"))
+        }
         Route::Release(object) => reaper_api::release(state, &object, h.auth).await,
         Route::Api(r) => api::handle(state, r, query, h.auth, body).await,
     }
@@ -228,6 +153,7 @@ mod tests {
                 crate::policy::PolicyConfig::default().owner_tag,
             )),
             scrape_interval: Arc::default(),
+            live: Default::default(),
         }
     }
 

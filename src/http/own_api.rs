@@ -44,16 +44,11 @@ fn watch_status(e: &WatchError) -> StatusCode {
 }
 
 /// The attachment a request body asks for: `{"uri": "...", "element": "..."}`,
-/// a URI a player may play (`own::player::playable`).
-fn parse_body(body: &[u8]) -> Result<Attachment, PlayerError> {
+/// a URI under one of `prefixes` (`own::player::allowed`).
+fn parse_body(body: &[u8], prefixes: &[String]) -> Result<Attachment, PlayerError> {
     let b: Attachment =
         serde_json::from_slice(body).map_err(|e| PlayerError::BadBody(e.to_string()))?;
-    if !crate::own::player::playable(&b.uri) {
-        return Err(PlayerError::BadBody(format!(
-            "uri {:?}: must be a file://, http(s):// or rtsp:// URI",
-            b.uri
-        )));
-    }
+    crate::own::player::allowed(&b.uri, prefixes).map_err(PlayerError::BadBody)?;
     Ok(b)
 }
 
@@ -92,7 +87,7 @@ pub(super) async fn attach(
         ttl: api.player_ttl,
         max: api.max_players,
     };
-    let result = match parse_body(body) {
+    let result = match parse_body(body, &api.player_uri_prefixes) {
         Ok(what) => {
             state
                 .players
@@ -174,14 +169,16 @@ mod tests {
 
     #[test]
     fn bodies_are_checked() {
-        let b = parse_body(br#"{"uri":"rtsp://cam/1","element":"p/e"}"#).unwrap();
+        let cams = ["rtsp://cam/".to_string()];
+        let b = parse_body(br#"{"uri":"rtsp://cam/1","element":"p/e"}"#, &cams).unwrap();
         assert_eq!(
             (b.uri.as_str(), b.element.as_str()),
             ("rtsp://cam/1", "p/e")
         );
-        assert!(parse_body(br#"{"uri":"movie.webm","element":"p/e"}"#).is_err());
-        assert!(parse_body(br#"{"uri":"file:///a"}"#).is_err());
-        assert!(parse_body(b"nope").is_err());
+        assert!(parse_body(br#"{"uri":"movie.webm","element":"p/e"}"#, &cams).is_err());
+        assert!(parse_body(br#"{"uri":"rtsp://cam2/1","element":"p/e"}"#, &cams).is_err());
+        assert!(parse_body(br#"{"uri":"file:///a"}"#, &cams).is_err());
+        assert!(parse_body(b"nope", &cams).is_err());
     }
 
     #[test]

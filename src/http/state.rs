@@ -29,6 +29,8 @@ pub struct AppState {
     /// The scrape interval in force (`scrape.interval`, reloadable): the
     /// console refreshes its pages at that pace.
     pub scrape_interval: Arc<RwLock<Duration>>,
+    /// The gates of the live KMS reads, per target.
+    pub live: super::gate::LiveGates,
 }
 
 impl AppState {

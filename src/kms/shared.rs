@@ -17,6 +17,7 @@ use super::error::ClientError;
 use super::events::{Event, EventType};
 use super::ops::Method;
 use super::wire::{self, Frame, Id, Request, Response};
+use crate::throttle::Throttle;
 
 /// How to reach and talk to one KMS.
 #[derive(Debug, Clone)]
@@ -31,7 +32,11 @@ pub struct ConnectionConfig {
     pub max_in_flight: usize,
     /// Keep-alive `ping` period, also sent to KMS as `interval`.
     pub ping_interval: Duration,
-    /// Consecutive failed pings after which the socket is dropped and redialled.
+    /// Time a keep-alive `ping` may take before it counts as failed (none:
+    /// `request_timeout`).
+    pub ping_timeout: Option<Duration>,
+    /// Consecutive failed pings after which the socket is dropped and
+    /// redialled (after a failure the next ping goes at once).
     pub ping_failures_to_reconnect: u32,
     /// First reconnection delay; doubles per failed attempt, with jitter.
     pub backoff_initial: Duration,
@@ -50,6 +55,7 @@ impl ConnectionConfig {
             connect_timeout: Duration::from_secs(10),
             max_in_flight: 64,
             ping_interval: Duration::from_secs(5),
+            ping_timeout: None,
             ping_failures_to_reconnect: 3,
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(30),
@@ -104,6 +110,15 @@ pub(super) struct Counters {
     pub connect_failures: AtomicU64,
 }
 
+/// The rate limits of the warnings about what KMS sends (a broken or
+/// hostile peer must not write one line per frame): see `throttle`.
+#[derive(Debug, Default)]
+pub(super) struct Noise {
+    pub garbage: Throttle,
+    pub malformed_events: Throttle,
+    pub foreign_ids: Throttle,
+}
+
 /// A snapshot of the wire counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WireCounters {
@@ -156,6 +171,8 @@ pub(super) struct Shared {
     /// (object, event) → KMS subscription id.
     pub subs: Mutex<HashMap<(String, EventType), String>>,
     pub counters: Counters,
+    /// One warning per interval for each kind of bad frame, with a count.
+    pub noise: Noise,
 }
 
 pub(super) fn bump(c: &AtomicU64) {
@@ -177,6 +194,7 @@ impl Shared {
             notices,
             subs: Mutex::new(HashMap::new()),
             counters: Counters::default(),
+            noise: Noise::default(),
         }
     }
 
@@ -262,7 +280,10 @@ impl Shared {
                 let (event, well_formed) = Event::from_wire(ev);
                 if !well_formed {
                     bump(&self.counters.malformed_events);
-                    tracing::warn!(event_type = %event.event_type, "event with unreadable fields");
+                    if let Some(count) = self.noise.malformed_events.hit() {
+                        tracing::warn!(url = %self.cfg.url, event_type = %event.event_type, count,
+                            "events with unreadable fields (count since the last such line)");
+                    }
                 }
                 // No receiver is fine; a lagging one loses the oldest notices.
                 let _ = self.notices.send(Notice::Event(event));
@@ -273,7 +294,10 @@ impl Shared {
             }
             Err(e) => {
                 bump(&self.counters.garbage_frames);
-                tracing::warn!(error = %e, "ignoring an unreadable frame");
+                if let Some(count) = self.noise.garbage.hit() {
+                    tracing::warn!(url = %self.cfg.url, error = %e, count,
+                        "ignoring unreadable frames (count since the last such line)");
+                }
             }
         }
     }
@@ -281,7 +305,10 @@ impl Shared {
     fn on_response(&self, r: Response, generation: u64) {
         let Some(Id::Num(id)) = r.id else {
             bump(&self.counters.unknown_ids);
-            tracing::warn!(id = ?r.id, outcome = ?r.outcome, "response without a request id of ours");
+            if let Some(count) = self.noise.foreign_ids.hit() {
+                tracing::warn!(url = %self.cfg.url, id = ?r.id, outcome = ?r.outcome, count,
+                    "responses without a request id of ours (count since the last such line)");
+            }
             return;
         };
         let Some(p) = lock(&self.pending).remove(&id) else {

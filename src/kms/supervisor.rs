@@ -255,15 +255,24 @@ fn ping_interval_ms(shared: &Shared) -> u64 {
     shared.cfg.ping_interval.as_millis().min(u64::MAX as u128) as u64
 }
 
-/// Ping every `ping_interval`; drop the socket after too many failures.
+/// Ping every `ping_interval` (each within `ping_timeout`); drop the socket
+/// after too many consecutive failures.
 async fn keepalive(shared: Arc<Shared>, link: Link, kill: Arc<Notify>) {
     let period = shared.cfg.ping_interval.max(Duration::from_millis(10));
     let mut failures = 0u32;
     loop {
-        tokio::time::sleep(period).await;
+        // After a failure, ask again at once: a hung KMS is noticed after
+        // `ping_failures_to_reconnect` timeouts, not as many periods.
+        if failures == 0 {
+            tokio::time::sleep(period).await;
+        }
         let mut p = Map::new();
         p.insert("interval".into(), ping_interval_ms(&shared).into());
-        let deadline = Instant::now() + shared.cfg.request_timeout;
+        let deadline = Instant::now()
+            + shared
+                .cfg
+                .ping_timeout
+                .unwrap_or(shared.cfg.request_timeout);
         match shared.call_on(&link, Method::Ping, p, deadline).await {
             Ok(_) => failures = 0,
             Err(ClientError::Disconnected) => return,
@@ -325,7 +334,10 @@ async fn pump(
                         Ok(t) => shared.on_text(t, generation),
                         Err(_) => {
                             shared.counters.garbage_frames.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(len = b.len(), "ignoring a non-UTF-8 binary frame");
+                            if let Some(count) = shared.noise.garbage.hit() {
+                                tracing::warn!(url = %shared.cfg.url, len = b.len(), count,
+                                    "ignoring unreadable frames (a non-UTF-8 binary one; count since the last such line)");
+                            }
                         }
                     }
                 }

@@ -30,7 +30,14 @@ pub struct Settings {
     pub tag_labels: Vec<String>,
     /// Most elements per target with per-element series.
     pub max_endpoints: usize,
+    /// A target disconnected, or whose syncs failed this many times in a
+    /// row, has no per-object series (its data is stale); `kurento_up`, the
+    /// last-sync time and the counts stay.
+    pub stale_cycles: u32,
 }
+
+/// `Settings::stale_cycles` unless configured (`scrape.stale_series_cycles`).
+pub const DEFAULT_STALE_CYCLES: u32 = 2;
 
 impl ModelCollector {
     pub fn new(store: Store, settings: Arc<RwLock<Settings>>) -> Self {
@@ -46,9 +53,13 @@ struct View<'a> {
 }
 
 impl<'a> View<'a> {
-    fn new(model: &'a TargetModel, max: usize) -> Self {
-        let elements: Vec<&Element> = model.elements.values().take(max).collect();
-        let dropped = model.elements.len() - elements.len();
+    fn new(model: &'a TargetModel, max: usize, stale_cycles: u32) -> Self {
+        let h = &model.health;
+        let stale = !h.connected || h.failed_syncs >= stale_cycles.max(1);
+        // Dropped by the cardinality cap (not for staleness).
+        let dropped = model.elements.len().saturating_sub(max);
+        let shown = if stale { 0 } else { max };
+        let elements: Vec<&Element> = model.elements.values().take(shown).collect();
         View {
             model,
             elements,
@@ -88,7 +99,7 @@ impl Collector for ModelCollector {
         let guards: Vec<_> = targets.iter().map(|t| t.read()).collect();
         let views: Vec<View> = guards
             .iter()
-            .map(|g| View::new(g, settings.max_endpoints))
+            .map(|g| View::new(g, settings.max_endpoints, settings.stale_cycles))
             .collect();
         self.encode_targets(&mut enc, &views)?;
         encode_elements(&mut enc, &views, &settings.tag_labels)?;

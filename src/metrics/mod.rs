@@ -181,6 +181,17 @@ impl ExporterMetrics {
             .inc();
     }
 
+    /// How many errors of `kind` `kms` counted so far (the scrape compares
+    /// two readings to judge a cycle).
+    pub fn errors_so_far(&self, kms: &str, kind: ErrorKind) -> u64 {
+        self.errors
+            .get_or_create(&ErrorLabels {
+                kms: kms.into(),
+                kind,
+            })
+            .get()
+    }
+
     /// The reaper did `action` under `rule` with `outcome` (bounded label sets).
     pub fn reaper_action(
         &self,
@@ -274,6 +285,7 @@ impl Metrics {
         let settings = Arc::new(RwLock::new(Settings {
             tag_labels,
             max_endpoints,
+            stale_cycles: collector::DEFAULT_STALE_CYCLES,
         }));
         let mut registry = Registry::default();
         let exporter = ExporterMetrics::new();

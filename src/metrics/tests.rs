@@ -283,6 +283,7 @@ fn cardinality_is_capped_and_counted() {
     {
         let t = store.target("k");
         let mut m = t.write();
+        m.apply(Update::Connected(true));
         m.apply(Update::Element(element(A, "PlayerEndpoint", "r")));
         m.apply(Update::Element(element(B, "WebRtcEndpoint", "r")));
     }
@@ -292,6 +293,39 @@ fn cardinality_is_capped_and_counted() {
         value(&page, "kurento_exporter_dropped_elements{kms=\"k\"}"),
         1.0
     );
+}
+
+/// Issue 14, defect 4: a target disconnected, or whose syncs failed
+/// `stale_cycles` times in a row, has no per-object series; `kurento_up`,
+/// the last-sync time and the counts stay.
+#[test]
+fn per_object_series_go_with_stale_data() {
+    let (store, metrics) = populated();
+    let per_object = |page: &str| page.matches("kurento_element_info{").count();
+    let (_, page) = metrics.render(None).unwrap();
+    let before = per_object(&page);
+    assert!(before > 0);
+    let t = store.target("kms-1");
+    t.write().apply(Update::Synced { ok: false, at: 9 });
+    let (_, page) = metrics.render(None).unwrap();
+    assert_eq!(per_object(&page), before, "one failed cycle: kept");
+    t.write().apply(Update::Synced { ok: false, at: 10 });
+    let (_, page) = metrics.render(None).unwrap();
+    assert_eq!(per_object(&page), 0, "two in a row: gone");
+    assert_eq!(value(&page, "kurento_up{kms=\"kms-1\"}"), 0.0);
+    assert!(page.contains("kurento_exporter_last_sync_timestamp_seconds{kms=\"kms-1\"}"));
+    assert!(page.contains("kurento_pipelines{kms=\"kms-1\"}"));
+    assert_eq!(
+        value(&page, "kurento_exporter_dropped_elements{kms=\"kms-1\"}"),
+        0.0,
+        "not counted as dropped by the cap"
+    );
+    t.write().apply(Update::Synced { ok: true, at: 11 });
+    let (_, page) = metrics.render(None).unwrap();
+    assert_eq!(per_object(&page), before, "back with a good sync");
+    t.write().apply(Update::Connected(false));
+    let (_, page) = metrics.render(None).unwrap();
+    assert_eq!(per_object(&page), 0, "disconnected: gone");
 }
 
 #[test]

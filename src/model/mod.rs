@@ -47,6 +47,8 @@ pub struct Health {
     pub last_sync_ok: bool,
     /// When the last successful sync finished.
     pub last_sync_at: Option<Millis>,
+    /// Sync cycles failed in a row since the last good one.
+    pub failed_syncs: u32,
 }
 
 /// What the ServerManager reports.
@@ -180,6 +182,11 @@ impl TargetModel {
             }
             Update::Synced { ok, at } => {
                 self.health.last_sync_ok = ok;
+                self.health.failed_syncs = if ok {
+                    0
+                } else {
+                    self.health.failed_syncs.saturating_add(1)
+                };
                 if ok {
                     self.health.synced_once = true;
                     self.health.last_sync_at = Some(at);

@@ -58,6 +58,36 @@ pub fn playable(uri: &str) -> bool {
         .any(|s| uri.starts_with(s) && uri.len() > s.len())
 }
 
+/// Whether an attached player may play `uri` (`api.player_uri_prefixes`):
+/// it must start with one of `prefixes`, and, percent-decoded, hold no `.`
+/// or `..` segment, backslash or control character (no way out of the
+/// prefix's directory or host). `Err` says why not.
+pub fn allowed(uri: &str, prefixes: &[String]) -> Result<(), String> {
+    if prefixes.is_empty() {
+        return Err("attaching players is disabled (api.player_uri_prefixes is empty)".into());
+    }
+    if !prefixes
+        .iter()
+        .any(|p| uri.starts_with(p.as_str()) && uri.len() > p.len())
+    {
+        return Err(format!(
+            "uri {uri:?}: must start with one of api.player_uri_prefixes {prefixes:?}"
+        ));
+    }
+    let decoded = percent_encoding::percent_decode_str(uri).decode_utf8_lossy();
+    let path = decoded
+        .split_once("://")
+        .map_or(&*decoded, |(_, rest)| rest);
+    if decoded.chars().any(|c| c.is_control() || c == '\\')
+        || path.split('/').any(|seg| seg == "." || seg == "..")
+    {
+        return Err(format!(
+            "uri {uri:?}: no dot segments, backslashes or control characters"
+        ));
+    }
+    Ok(())
+}
+
 /// What to attach: a player of `uri`, into `element` (the request body).
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -360,6 +390,36 @@ async fn end(client: &Client, player: Option<&str>, limit: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_uris_under_an_allowed_prefix_play() {
+        let dir = vec!["file:///srv/media/".to_string()];
+        assert!(allowed("file:///srv/media/clip.webm", &dir).is_ok());
+        assert!(allowed("file:///srv/media/a/b%20c.webm", &dir).is_ok());
+        assert!(allowed("file:///srv/media/a%0d%0ab", &dir).is_err());
+        assert!(allowed("file:///srv/media/sub/clip.webm", &dir).is_ok());
+        for bad in [
+            "file:///srv/media/",
+            "file:///srv/media/../etc/passwd",
+            "file:///srv/media/%2e%2e/etc/passwd",
+            "file:///srv/media/%2E%2E%2Fetc/passwd",
+            "file:///srv/media/./x",
+            "file:///srv/media/a\\..\\x",
+            "file:///srv/mediax/clip.webm",
+            "file:///etc/passwd",
+            "file://host/srv/media/clip.webm",
+            "http://169.254.169.254/latest/meta-data/",
+            "https://evil.example/x",
+            "rtsp://cam/live",
+            "FILE:///srv/media/clip.webm",
+        ] {
+            assert!(allowed(bad, &dir).is_err(), "{bad}");
+        }
+        let web = vec!["https://media.example/".to_string()];
+        assert!(allowed("https://media.example/clip.webm", &web).is_ok());
+        assert!(allowed("https://media.example.evil.com/clip.webm", &web).is_err());
+        assert!(allowed("file:///srv/media/clip.webm", &[]).is_err());
+    }
 
     #[test]
     fn slots_are_bounded() {

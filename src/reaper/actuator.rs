@@ -2,9 +2,9 @@
 //! bounded queue, one at a time, and for each: waits out the target's
 //! spacing, re-checks the model (fresh, still there, not shielded), re-reads
 //! media flow from KMS and aborts if a live call shows (`live_now`, the sense
-//! of `policy::flowed_within`), writes and syncs the audit records of the
-//! batch, sends each `release` under a timeout, records and counts the
-//! outcome. Nothing here decides *what* to release: that is `policy`.
+//! of `policy::flowed_within`), then for each object writes and syncs its
+//! `intent` audit record, sends the `release` under a timeout, and records
+//! (`result`) and counts the outcome. Nothing here decides *what* to release: that is `policy`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +23,7 @@ use kms_proto::ids::pipeline_of;
 
 use super::audit::{rfc3339, Event, Record};
 use super::ledger::Job;
+use super::reconcile;
 use super::reread::flowing;
 use super::{freshness, Freshness, Inner, TargetCtx};
 
@@ -75,7 +76,7 @@ pub struct Report {
     pub detail: Option<String>,
 }
 
-/// Jobs taken from the queue at once (one audit `fsync` covers them).
+/// Jobs taken from the queue at once (checked and re-read together).
 const BATCH: usize = 64;
 
 /// Run until `cancel`; jobs still queued then are answered `Cancelled`.
@@ -169,12 +170,19 @@ fn finish(
     }
 }
 
-fn audit_record(job: &Job, event: Event, outcome: &'static str, detail: Option<String>) -> Record {
+fn audit_record(
+    job: &Job,
+    event: Event,
+    id: Option<&str>,
+    outcome: &'static str,
+    detail: Option<String>,
+) -> Record {
     let now = now_millis();
     Record {
         time: rfc3339(now),
         time_ms: now,
         event,
+        id: id.map(str::to_string),
         target: job.target.clone(),
         object: job.object.clone(),
         object_type: job.object_type.clone(),
@@ -225,8 +233,8 @@ fn precheck(inner: &Inner, t: &TargetCtx, job: &Job, now: Millis) -> Option<Repo
 }
 
 /// Release a batch of one target's jobs: checks and flow re-reads for all,
-/// one synced audit write of every intent, then the releases one by one
-/// (spaced), then their results. Returns false when cancelled.
+/// then the releases one by one (spaced), each with its synced intent
+/// before and its result after. Returns false when cancelled.
 async fn execute_batch(
     inner: &Arc<Inner>,
     t: &Arc<TargetCtx>,
@@ -273,6 +281,7 @@ async fn execute_batch(
                 aborted.push(audit_record(
                     &r.job,
                     Event::ReleaseAborted,
+                    None,
                     "aborted_flowing",
                     Some(what.clone()),
                 ));
@@ -288,25 +297,6 @@ async fn execute_batch(
     if let Err(e) = audit(inner, aborted, false).await {
         tracing::error!(error = %e, "audit log write failed");
     }
-    // Every intent on disk before the first release is sent.
-    let intents: Vec<Record> = go
-        .iter()
-        .map(|(r, _)| audit_record(&r.job, Event::Release, "sent", None))
-        .collect();
-    if let Err(e) = audit(inner, intents, true).await {
-        tracing::error!(error = %e, "audit log write failed; not releasing");
-        for (r, pipeline) in go {
-            touched.push(pipeline);
-            let report = Report {
-                outcome: Outcome::AuditFailed,
-                detail: Some(e.clone()),
-            };
-            finish(inner, Some(t), &r.job, report, r.reply);
-        }
-        unref_all(t, touched, limit).await;
-        return true;
-    }
-    let mut results = Vec::new();
     let mut pending = go.into_iter();
     let mut alive = true;
     // Sends are spaced; answers are booked as they come.
@@ -326,92 +316,139 @@ async fn execute_batch(
                 }
             }
             if cancelled {
-                results.push(cancel_one(inner, t, r));
+                cancel_one(inner, t, r);
                 touched.push(pipeline);
                 alive = false;
                 break;
             }
         }
+        // This release's intent is on disk before its request leaves.
+        let id = uuid::Uuid::new_v4().to_string();
+        let intent = audit_record(&r.job, Event::Intent, Some(&id), "intent", None);
+        if let Err(e) = audit(inner, vec![intent], true).await {
+            tracing::error!(error = %e, "audit log write failed; not releasing");
+            touched.push(pipeline);
+            let report = Report {
+                outcome: Outcome::AuditFailed,
+                detail: Some(e),
+            };
+            finish(inner, Some(t), &r.job, report, r.reply);
+            continue;
+        }
         last.insert(t.name.clone(), Instant::now());
         let client = t.client.clone();
         sent.push(async move {
             let res = tokio::time::timeout(limit, client.release(&r.job.object)).await;
-            (r, pipeline, res)
+            (r, id, pipeline, res)
         });
     }
     while let Some(done) = sent.next().await {
         book(inner, t, done, limit, &mut touched).await;
     }
     for (r, pipeline) in pending {
-        results.push(cancel_one(inner, t, r));
+        cancel_one(inner, t, r);
         touched.push(pipeline);
-    }
-    if let Err(e) = audit(inner, results, false).await {
-        tracing::error!(error = %e, "audit log write failed");
     }
     unref_all(t, touched, limit).await;
     alive
 }
 
-/// A job whose intent is on disk but which will not be sent (shutdown):
-/// booked as cancelled; returns its result record.
-fn cancel_one(inner: &Arc<Inner>, t: &Arc<TargetCtx>, r: Request) -> Record {
+/// A job not sent because the daemon is shutting down (no intent written).
+fn cancel_one(inner: &Arc<Inner>, t: &Arc<TargetCtx>, r: Request) {
     let report = Report {
         outcome: Outcome::Cancelled,
         detail: Some("shutting down".into()),
     };
-    let record = audit_record(
-        &r.job,
-        Event::ReleaseResult,
-        report.outcome.as_str(),
-        report.detail.clone(),
-    );
     finish(inner, Some(t), &r.job, report, r.reply);
-    record
 }
 
 type Sent = (
     Request,
     String,
+    String,
     Result<Result<(), ClientError>, tokio::time::error::Elapsed>,
 );
 
-/// Book the answer to one sent release: result record (unsynced: its intent
-/// is), ledger, metrics, reply.
+/// Book the answer to one sent release: its result record (unsynced: its
+/// intent is), ledger, metrics, reply. Without an answer (timeout, lost
+/// connection) the outcome is unknown: the object is reconciled with KMS
+/// before its target's next judgement.
 async fn book(
     inner: &Arc<Inner>,
     t: &Arc<TargetCtx>,
-    (r, pipeline, res): Sent,
+    (r, id, pipeline, res): Sent,
     limit: Duration,
     touched: &mut Vec<String>,
 ) {
-    let report = match res {
-        Ok(Ok(())) => Report {
-            outcome: Outcome::Ok,
-            detail: None,
-        },
-        Ok(Err(e)) => Report {
-            outcome: Outcome::Failed,
-            detail: Some(e.to_string()),
-        },
-        Err(_) => Report {
-            outcome: Outcome::Failed,
-            detail: Some(format!("timed out after {limit:?}")),
-        },
+    let no_answer = |detail: String| {
+        (
+            Report {
+                outcome: Outcome::Failed,
+                detail: Some(detail),
+            },
+            reconcile::NO_ANSWER,
+        )
+    };
+    let (report, outcome) = match res {
+        Ok(Ok(())) => (
+            Report {
+                outcome: Outcome::Ok,
+                detail: None,
+            },
+            "ok",
+        ),
+        Ok(Err(e @ ClientError::ObjectNotFound { .. })) => (
+            Report {
+                outcome: Outcome::Gone,
+                detail: Some(e.to_string()),
+            },
+            "not_found",
+        ),
+        Ok(Err(e @ (ClientError::Kms { .. } | ClientError::Protocol(_)))) => (
+            Report {
+                outcome: Outcome::Failed,
+                detail: Some(e.to_string()),
+            },
+            "failed",
+        ),
+        Ok(Err(e)) => no_answer(format!("{e}; outcome unknown, reconciled with KMS next")),
+        Err(_) => no_answer(format!(
+            "no answer within {limit:?}; outcome unknown, reconciled with KMS next"
+        )),
     };
     let result = audit_record(
         &r.job,
-        Event::ReleaseResult,
-        report.outcome.as_str(),
+        Event::Result,
+        Some(&id),
+        outcome,
         report.detail.clone(),
     );
     if let Err(e) = audit(inner, vec![result], false).await {
         tracing::error!(error = %e, "audit log write failed");
     }
+    if outcome == reconcile::NO_ANSWER {
+        reconcile::add(t, vec![pending_of(&r.job, id)]);
+    }
     if !(r.job.pipeline_release && report.outcome == Outcome::Ok) {
         touched.push(pipeline);
     }
     finish(inner, Some(t), &r.job, report, r.reply);
+}
+
+/// The release `id` of `job`, of unknown outcome.
+fn pending_of(job: &Job, id: String) -> reconcile::Pending {
+    reconcile::Pending {
+        id,
+        time_ms: now_millis(),
+        target: job.target.clone(),
+        object: job.object.clone(),
+        object_type: job.object_type.clone(),
+        pipeline: job.pipeline.clone(),
+        rule: job.rule.clone(),
+        mode: job.mode,
+        manual: job.manual,
+        why: "no answer from KMS".into(),
+    }
 }
 
 /// The re-reads referenced these pipelines from our session: drop that.

@@ -1,8 +1,10 @@
-//! The audit trail: one JSON object per line for every flag, would-release,
-//! release and failure, appended with a single write and `fsync`ed before the
-//! release it announces is sent, so a crash loses nothing and leaves no torn
-//! record (a torn tail left by a power loss is cut at the next open).
-//! Rotation-friendly: `reopen` (on SIGHUP) opens the path anew.
+//! The audit trail: one JSON object per line for every flag, would-release
+//! and release, appended with a single write. A release is an `intent`
+//! record, `fsync`ed before the request is sent, then a `result` record once
+//! KMS answered (or did not); an intent left without a result by a crash gets
+//! a `reconciled` record at the next start (see `reconcile`). No record says
+//! more than is known, and a torn tail left by a power loss is cut at the
+//! next open. Rotation-friendly: `reopen` (on SIGHUP) opens the path anew.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -25,9 +27,12 @@ pub enum Event {
     /// Dry-run: the object would be released now (once per streak).
     WouldRelease,
     /// A release is about to be sent (written and synced first).
-    Release,
-    /// How a sent release ended.
-    ReleaseResult,
+    Intent,
+    /// How KMS answered one release (`ok`, `not_found`, `failed`, `timeout`).
+    Result,
+    /// What KMS showed, at a later check, of an intent whose result is
+    /// unknown (a crash or a timeout): `gone` or `not_released`.
+    Reconciled,
     /// A release was not sent: a last safety check failed.
     ReleaseAborted,
 }
@@ -39,6 +44,9 @@ pub struct Record {
     pub time: String,
     pub time_ms: Millis,
     pub event: Event,
+    /// The release's id, shared by its intent, result and reconciled records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub target: String,
     pub object: ObjectId,
     pub object_type: String,
@@ -47,7 +55,8 @@ pub struct Record {
     pub mode: Mode,
     /// `manual` for the operator API, `policy` otherwise.
     pub origin: &'static str,
-    /// The outcome label (`flagged`, `would_release`, `sent`, `ok`, `failed`, ...).
+    /// The outcome label (`flagged`, `would_release`, `intent`, `ok`,
+    /// `not_found`, `failed`, `timeout`, `gone`, `not_released`, ...).
     pub outcome: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub held: Option<Hold>,
@@ -208,7 +217,8 @@ mod tests {
         Record {
             time: rfc3339(1_700_000_000_123),
             time_ms: 1_700_000_000_123,
-            event: Event::Release,
+            event: Event::Intent,
+            id: Some("i1".into()),
             target: "kms".into(),
             object: object.into(),
             object_type: "WebRtcEndpoint".into(),
@@ -216,7 +226,7 @@ mod tests {
             rule: "r".into(),
             mode: Mode::Enforce,
             origin: "policy",
-            outcome: "sent",
+            outcome: "intent",
             held: None,
             detail: None,
             evidence: None,
@@ -244,7 +254,8 @@ mod tests {
         assert_eq!(new.lines().count(), 1);
         let v: serde_json::Value = serde_json::from_str(new.trim()).unwrap();
         assert_eq!(v["object"], "z");
-        assert_eq!(v["event"], "release");
+        assert_eq!(v["event"], "intent");
+        assert_eq!(v["id"], "i1");
         assert_eq!(v["mode"], "enforce");
         assert_eq!(v["time"], "2023-11-14T22:13:20.123Z");
         std::fs::remove_dir_all(d).unwrap();

@@ -131,6 +131,29 @@ impl SessionSourceConfig {
     }
 }
 
+/// Shortest accepted API token.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+/// Why `t` cannot serve as a bearer token: too short, or holding
+/// whitespace (which a request header can never carry back intact).
+fn token_problem(t: &str) -> Result<(), &'static str> {
+    if t.chars().any(char::is_whitespace) {
+        return Err("must not contain spaces, tabs or line breaks (it could never match)");
+    }
+    if t.chars().count() < MIN_TOKEN_CHARS {
+        return Err("must be at least 16 characters");
+    }
+    if t.chars().any(|c| c.is_control() || !c.is_ascii()) {
+        return Err("must be printable ASCII (an HTTP header cannot carry more)");
+    }
+    Ok(())
+}
+
+/// A token as shown in an error: its length, never its characters.
+fn redacted(t: &str) -> String {
+    format!("<redacted, {} characters>", t.chars().count())
+}
+
 impl ReaperConfig {
     /// The bearer token, read from `api_token` or `api_token_file`.
     pub fn token(&self) -> Result<Option<String>, std::io::Error> {
@@ -210,18 +233,23 @@ impl ReaperConfig {
             );
         }
         if let Some(t) = &self.api_token {
-            if t.trim().len() < 16 {
-                fail(
-                    "reaper.api_token",
-                    "<redacted>".into(),
-                    "must be at least 16 characters",
-                );
+            if let Err(why) = token_problem(t) {
+                // The token itself is never printed.
+                fail("reaper.api_token", redacted(t), why);
             }
         }
         if let Some(p) = &self.api_token_file {
             match self.token() {
-                Ok(Some(t)) if t.len() >= 16 => {}
-                Ok(_) => fail(
+                Ok(Some(t)) => {
+                    if let Err(why) = token_problem(&t) {
+                        fail(
+                            "reaper.api_token_file",
+                            p.display().to_string(),
+                            &format!("first line: {why}"),
+                        );
+                    }
+                }
+                Ok(None) => fail(
                     "reaper.api_token_file",
                     p.display().to_string(),
                     "first line must hold a token of at least 16 characters",

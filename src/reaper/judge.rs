@@ -2,6 +2,7 @@
 //! model, plans through the target's ledger, publishes the zombies on the
 //! board, appends flag and would-release records to the audit log, counts,
 //! and queues releases for the actuator (never waiting on a full queue).
+//! Releases of unknown outcome are reconciled first (`reconcile::settle`).
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use crate::clock::now_millis;
 use crate::policy::{decide, History};
 
 use super::actuator::Request;
+use super::reconcile;
 use super::{freshness, Freshness, Inner, TargetCtx};
 
 pub(super) async fn run(inner: Arc<Inner>, t: Arc<TargetCtx>, mut cycles: watch::Receiver<u64>) {
@@ -21,6 +23,8 @@ pub(super) async fn run(inner: Arc<Inner>, t: Arc<TargetCtx>, mut cycles: watch:
             r = cycles.changed() => if r.is_err() { return },
         }
         cycles.borrow_and_update();
+        // Releases of unknown outcome are settled before anything new is planned.
+        reconcile::settle(&inner, &t).await;
         history = step(&inner, &t, &history).await;
     }
 }

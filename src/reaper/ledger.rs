@@ -64,6 +64,9 @@ pub struct Ledger {
     pub inflight: BTreeSet<ObjectId>,
     /// Objects a release was sent for, until the model forgets them.
     pub released: BTreeSet<ObjectId>,
+    /// Objects with an audited intent whose outcome is unknown (a crash, a
+    /// timeout) until KMS is asked again (`reconcile`): never queued meanwhile.
+    pub unsettled: BTreeSet<ObjectId>,
     /// Objects whose release was aborted (media flowed at the re-read), and
     /// until when they are not queued again.
     cooling: BTreeMap<ObjectId, Millis>,
@@ -105,6 +108,7 @@ fn record(
         time: rfc3339(now),
         time_ms: now,
         event,
+        id: None,
         target: target.to_string(),
         object: object.clone(),
         object_type: evidence.object_type.clone(),
@@ -129,14 +133,18 @@ impl Ledger {
             deferred: BTreeMap::new(),
             inflight: BTreeSet::new(),
             released: BTreeSet::new(),
+            unsettled: BTreeSet::new(),
             cooling: BTreeMap::new(),
             bucket: TokenBucket::new(releases_per_hour, now),
         }
     }
 
-    /// Whether an object is queued, running or already released.
+    /// Whether an object is queued, running, already released or waiting
+    /// for its last release to be reconciled.
     pub fn busy(&self, object: &str) -> bool {
-        self.inflight.contains(object) || self.released.contains(object)
+        self.inflight.contains(object)
+            || self.released.contains(object)
+            || self.unsettled.contains(object)
     }
 
     /// After an aborted release: not queued again for `ABORT_COOL_DOWN_MS`.

@@ -6,7 +6,10 @@
 //!        ├─► board (zombies for /metrics and the API)
 //!        ├─► audit log (flags, would-releases; fsynced)
 //!        └─► jobs ─► bounded queue ─► actuator (one task): spacing, model
-//!                re-check, flow re-read from KMS, audit+fsync, release, outcome
+//!                re-check, flow re-read from KMS, then per object: intent
+//!                (fsynced), release, result
+//!   audit intents of unknown outcome (crash, timeout) ─► reconcile: asked
+//!        of KMS before the target's next judgement, `reconciled` record
 //!   POST /api/v1/objects/{id}/release ─► same queue, same checks
 //! ```
 //!
@@ -23,6 +26,7 @@ mod judge;
 mod ledger;
 mod limits;
 mod manual;
+mod reconcile;
 mod reread;
 mod sessions;
 
@@ -80,12 +84,18 @@ pub(crate) struct TargetCtx {
     /// The target's scrape interval.
     pub interval: Duration,
     ledger: Mutex<Ledger>,
+    /// Releases of unknown outcome, to reconcile (see `reconcile`).
+    pending: Mutex<Vec<reconcile::Pending>>,
     cancel: CancellationToken,
 }
 
 impl TargetCtx {
     pub fn ledger(&self) -> MutexGuard<'_, Ledger> {
         self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn pending(&self) -> MutexGuard<'_, Vec<reconcile::Pending>> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -108,6 +118,9 @@ pub(crate) struct Inner {
     pub metrics: ExporterMetrics,
     pub board: Board,
     sessions: watch::Receiver<SessionStatus>,
+    /// Releases of unknown outcome found in the audit log at start-up, for
+    /// targets not attached (yet).
+    unresolved: Mutex<BTreeMap<String, Vec<reconcile::Pending>>>,
 }
 
 impl Inner {
@@ -198,6 +211,17 @@ impl Reaper {
         metrics: ExporterMetrics,
     ) -> Result<Reaper, ReaperError> {
         let audit = Arc::new(AuditLog::open(cfg.audit_log.as_deref())?);
+        let unresolved = match cfg.audit_log.as_deref() {
+            Some(p) => reconcile::unresolved(p).map_err(|source| AuditError::Io {
+                path: p.to_path_buf(),
+                source,
+            })?,
+            None => BTreeMap::new(),
+        };
+        for (target, p) in &unresolved {
+            tracing::warn!(kms = %target, count = p.len(),
+                "audit log: releases of unknown outcome; reconciling them with KMS");
+        }
         let policy = Arc::new(Policy::new(policy)?);
         let (queue, rx) = mpsc::channel(cfg.queue_capacity.max(1));
         let (sessions_tx, sessions_rx) = watch::channel(SessionStatus::default());
@@ -210,6 +234,7 @@ impl Reaper {
             metrics,
             board,
             sessions: sessions_rx,
+            unresolved: Mutex::new(unresolved),
         });
         let cancel = CancellationToken::new();
         let actuator = tokio::spawn(actuator::run(inner.clone(), rx, cancel.clone()));
@@ -273,8 +298,17 @@ impl Reaper {
                 settings.releases_per_hour,
                 now_millis(),
             )),
+            pending: Mutex::new(Vec::new()),
             cancel: self.cancel.child_token(),
         });
+        let unresolved = self
+            .inner
+            .unresolved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name)
+            .unwrap_or_default();
+        reconcile::add(&ctx, unresolved);
         self.inner.board.set_mode(name, mode, &self.inner.policy());
         if let Some(old) = self
             .inner
@@ -284,6 +318,8 @@ impl Reaper {
             .insert(name.to_string(), ctx.clone())
         {
             old.cancel.cancel();
+            let carried = std::mem::take(&mut *old.pending());
+            reconcile::add(&ctx, carried);
         }
         let task = tokio::spawn(judge::run(self.inner.clone(), ctx, cycles));
         let mut tasks = self.lock_tasks();
@@ -301,6 +337,16 @@ impl Reaper {
             .remove(name)
         {
             t.cancel.cancel();
+            let left = std::mem::take(&mut *t.pending());
+            if !left.is_empty() {
+                self.inner
+                    .unresolved
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .entry(name.to_string())
+                    .or_default()
+                    .extend(left);
+            }
         }
         self.inner.board.remove(name);
     }

@@ -13,10 +13,16 @@
 //! Reading an object references it (and its pipeline) from the exporter's
 //! session, which would keep abandoned objects alive against KMS's garbage
 //! collector: each cycle ends by releasing those references.
+//!
+//! A cycle whose requests time out beyond `scrape.max_timeout_percent` is
+//! not a good sync, and the client's keep-alive drops a hung KMS
+//! (`health`).
 
 mod convert;
+mod health;
 pub mod plan;
 mod reads;
 mod target;
 
-pub use target::{client_for, run_target, TargetSpec};
+pub use health::client_for;
+pub use target::{run_target, TargetSpec};

@@ -12,10 +12,11 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ScrapeConfig;
 use crate::kms::events::{EventKind, EventType};
 use crate::kms::wire::SERVER_MANAGER;
-use crate::kms::{Client, ClientError, ConnState, ConnectionConfig, Event, Notice};
+use crate::kms::{Client, ClientError, ConnState, Event, Notice};
 use crate::metrics::{ErrorKind, ExporterMetrics};
 use crate::model::{Element, Millis, ObjectId, Pipeline, ServerSummary, SharedTarget, Update};
 
+use super::health;
 use super::plan::{plan, stagger, touched_pipelines, Book, Read};
 use super::reads::{execute, ReadResult, Rpc};
 use crate::clock::now_millis;
@@ -31,16 +32,6 @@ pub struct TargetSpec {
 
 /// `getUsedCpu` measures over this window (KMS blocks one worker that long).
 const CPU_WINDOW_MS: u32 = 200;
-
-/// The client of one target (one WebSocket, shared by the scrape and the reaper).
-pub fn client_for(spec: &TargetSpec) -> Client {
-    let mut cc = ConnectionConfig::new(spec.url.clone());
-    cc.request_timeout = spec.scrape.request_timeout;
-    cc.connect_timeout = spec.scrape.request_timeout;
-    cc.max_in_flight = spec.scrape.concurrency;
-    cc.ping_interval = spec.scrape.keepalive_interval;
-    Client::start(cc)
-}
 
 /// Watch one target until `cancel` fires; `cycles` counts finished sync
 /// cycles (the reaper judges after each). Shuts `client` down at the end.
@@ -200,6 +191,7 @@ impl Task {
     async fn cycle(&mut self, walk: bool) -> bool {
         let started = Instant::now();
         let now = now_millis();
+        let timeouts_before = health::timeouts(&self.rpc);
         let mut ok = true;
         let mut touched = BTreeSet::new();
         let mut walked = false;
@@ -239,8 +231,10 @@ impl Task {
                 .collect()
         };
         ok &= self.run_reads(recheck, now).await;
+        let timed_out = health::timeouts(&self.rpc).saturating_sub(timeouts_before);
         self.unref(touched).await;
         let sent = self.rpc.take_sent();
+        ok &= health::answered(&self.rpc, timed_out, sent, &self.spec.scrape);
         // Per RTP endpoint: what every other element costs is counted in.
         let endpoints = self
             .model

@@ -191,6 +191,7 @@ mod tests {
                 crate::policy::PolicyConfig::default().owner_tag,
             )),
             scrape_interval: Arc::default(),
+            live: Default::default(),
         }
     }
 
