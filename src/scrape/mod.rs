@@ -18,6 +18,7 @@
 //! not a good sync, and the client's keep-alive drops a hung KMS
 //! (`health`).
 
+mod apply;
 mod convert;
 mod health;
 pub mod plan;

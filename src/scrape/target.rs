@@ -14,13 +14,14 @@ use crate::kms::events::{EventKind, EventType};
 use crate::kms::wire::SERVER_MANAGER;
 use crate::kms::{Client, ClientError, ConnState, Event, Notice};
 use crate::metrics::{ErrorKind, ExporterMetrics};
-use crate::model::{Element, Millis, ObjectId, Pipeline, ServerSummary, SharedTarget, Update};
+use crate::model::{Millis, ObjectId, Pipeline, ServerSummary, SharedTarget, Update};
 
+use super::apply::{apply_result, stub};
 use super::health;
-use super::plan::{plan, stagger, touched_pipelines, Book, Read};
-use super::reads::{execute, ReadResult, Rpc};
+use super::plan::{plan, touched_pipelines, Book, Read};
+use super::reads::{execute, Rpc};
 use crate::clock::now_millis;
-use kms_proto::ids::{is_hub, is_hub_port, pipeline_of, type_of};
+use kms_proto::ids::{is_hub, type_of};
 
 /// One configured target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -415,84 +416,4 @@ impl Task {
             .collect::<Vec<()>>()
             .await;
     }
-}
-
-/// An element known only by its id (from an event or a walk).
-fn stub(id: &str, now: Millis) -> Element {
-    Element {
-        id: id.to_string(),
-        pipeline: pipeline_of(id).to_string(),
-        element_type: type_of(id).to_string(),
-        name: id.to_string(),
-        first_seen: now,
-        ..Default::default()
-    }
-}
-
-fn apply_result(
-    model: &SharedTarget,
-    book: &mut Book,
-    read: &Read,
-    res: ReadResult,
-    now: Millis,
-    state_interval: Millis,
-) {
-    let id = read.object();
-    let mut m = model.write();
-    if let Some(gone) = &res.gone {
-        m.remove(gone);
-        book.retain(|k, _| k != gone && pipeline_of(k) != gone);
-        return;
-    }
-    let mut stats_of = None;
-    for u in res.updates {
-        if let Update::Stats { element, .. } = &u {
-            stats_of = Some(element.clone());
-        }
-        if let Update::Sinks { sinks, .. } = &u {
-            // Connections name hub ports a pipeline walk cannot list.
-            for (sink, _) in sinks {
-                if is_hub_port(type_of(sink)) && !m.elements.contains_key(sink) {
-                    m.apply(Update::Element(Box::new(stub(sink, now))));
-                }
-            }
-        }
-        m.apply(u);
-    }
-    let mut stopped = false;
-    if let Some(e) = stats_of.and_then(|id| m.elements.get(&id)) {
-        if let (Some(cur), Some(prev)) = (&e.stats, &e.previous_stats) {
-            let flows: Vec<Update> = cur
-                .derive_flow(prev)
-                .into_iter()
-                .map(|((direction, media), flowing)| {
-                    stopped |= !flowing && e.flow.get(direction, media).is_some_and(|s| s.value);
-                    Update::Flow {
-                        element: e.id.clone(),
-                        direction,
-                        media,
-                        flowing,
-                        at: now,
-                    }
-                })
-                .collect();
-            for u in flows {
-                m.apply(u);
-            }
-        }
-    }
-    drop(m);
-    let meta = book.entry(id.to_string()).or_default();
-    meta.identity_read |= res.identity_read;
-    if res.states_read {
-        meta.last_state_read = Some(match meta.last_state_read {
-            // First read: spread later re-reads over the interval.
-            None => now.saturating_sub(stagger(id, state_interval)),
-            Some(_) => now,
-        });
-        meta.recheck = false;
-    }
-    meta.sdp_complete |= res.sdp_complete;
-    meta.ssrc_media.extend(res.ssrc_media);
-    meta.recheck |= stopped;
 }
