@@ -205,12 +205,21 @@ pub(super) fn page(state: &AppState, kms: Option<&str>, id: &str) -> Option<Stri
         body,
         "<section class=\"action\" id=\"actions\"><h2>Actions</h2>\
          <form class=\"attach\" data-attach=\"/api/v1/pipelines/{enc}/attach-player?kms={kq}\">\
-         <label>Play <input name=\"uri\" type=\"text\" value=\"file:///tmp/test.webm\" size=\"36\"></label> \
+         <label>Play <input name=\"uri\" type=\"text\" value=\"{uri}\" size=\"36\"></label> \
          <label>into <select name=\"element\">{sinks}</select></label> \
          <button type=\"submit\">Attach a PlayerEndpoint</button></form>\
          <p><button type=\"button\" class=\"danger\" data-release=\"/api/v1/objects/{enc}/release\" \
          data-what=\"pipeline {what}\">Release this pipeline</button></p></section>",
         what = attr(name),
+        // A media file under the first allowed prefix (`api.player_uri_prefixes`).
+        uri = attr(&format!(
+            "{}test.webm",
+            state
+                .api_config()
+                .player_uri_prefixes
+                .first()
+                .map_or("file:///usr/share/kurento/", String::as_str)
+        )),
     );
     Some(shell(state, &format!("Pipeline {name}"), &body))
 }
