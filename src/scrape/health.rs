@@ -9,7 +9,7 @@ use crate::kms::{Client, ConnectionConfig};
 use crate::metrics::ErrorKind;
 
 use super::reads::Rpc;
-use super::target::TargetSpec;
+use super::spec::TargetSpec;
 
 /// The client of one target (one WebSocket, shared by the scrape and the reaper).
 pub fn client_for(spec: &TargetSpec) -> Client {

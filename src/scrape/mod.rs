@@ -23,7 +23,9 @@ mod convert;
 mod health;
 pub mod plan;
 mod reads;
+mod spec;
 mod target;
 
 pub use health::client_for;
-pub use target::{run_target, TargetSpec};
+pub use spec::TargetSpec;
+pub use target::run_target;

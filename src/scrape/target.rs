@@ -9,7 +9,6 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ScrapeConfig;
 use crate::kms::events::{EventKind, EventType};
 use crate::kms::wire::SERVER_MANAGER;
 use crate::kms::{Client, ClientError, ConnState, Event, Notice};
@@ -20,16 +19,9 @@ use super::apply::{apply_result, stub};
 use super::health;
 use super::plan::{plan, touched_pipelines, Book, Read};
 use super::reads::{execute, Rpc};
+use super::spec::TargetSpec;
 use crate::clock::now_millis;
 use kms_proto::ids::{is_hub, type_of};
-
-/// One configured target.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetSpec {
-    pub name: String,
-    pub url: String,
-    pub scrape: ScrapeConfig,
-}
 
 /// `getUsedCpu` measures over this window (KMS blocks one worker that long).
 const CPU_WINDOW_MS: u32 = 200;

@@ -230,7 +230,7 @@ async fn route(shared: Arc<Shared>, routes: &Routes, req: Request<Incoming>) -> 
         Op::Scenario => match serde_json::from_slice::<Scenario>(&body) {
             Ok(s) => {
                 tokio::spawn(async move {
-                    if let Err(e) = super::scenario::run(&shared, s).await {
+                    if let Err(e) = super::scenario_run::run(&shared, s).await {
                         tracing::warn!(error = %e, "scenario failed");
                     }
                 });

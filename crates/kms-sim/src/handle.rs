@@ -147,7 +147,7 @@ impl SimHandle {
 
     /// Apply a scenario; returns once its last step ran.
     pub async fn run_scenario(&self, scenario: Scenario) -> Result<(), SimError> {
-        super::scenario::run(&self.shared, scenario).await
+        super::scenario_run::run(&self.shared, scenario).await
     }
 
     /// Run a closure on the engine (advanced tests and scenarios).

@@ -1,18 +1,16 @@
 //! Scenarios: timed application behaviour and faults (conferences, leaks,
 //! vanishing peers, network blips, ICE failures, loss/jitter episodes, slow
-//! responses, dropped connections, KMS restarts), from JSON or built in Rust, run on
-//! the simulated application's session. Deterministic under the seed.
-
-use std::time::Duration;
+//! responses, dropped connections, KMS restarts), from JSON or built in Rust:
+//! the data; `scenario_run` plays them on the simulated application's
+//! session. Deterministic under the seed.
 
 use serde::{Deserialize, Serialize};
 
 use super::app::Topology;
-use super::server::Shared;
 use super::stats::Quality;
 use super::timeline::Vanish;
 use super::webrtc::IceMode;
-use super::{Fault, SimError};
+use super::Fault;
 
 /// A participant of a conference.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -260,42 +258,6 @@ impl Scenario {
         }
         serde_json::from_str(&text).map_err(|source| ScenarioError::Parse { path: p, source })
     }
-}
-
-/// Apply one action to the simulator.
-pub(crate) fn apply(shared: &Shared, step: usize, action: &Action) -> Result<(), ScenarioError> {
-    match action {
-        Action::Fault { fault } => shared.inject(fault.clone()),
-        Action::ClearFaults => shared.clear_faults(),
-        Action::DropConnections => shared.kill_all(),
-        Action::Restart => shared.reset(),
-        _ => {
-            return shared.with_engine(|e, now| {
-                e.advance(now);
-                let r = super::scenario_run::apply_engine(e, step, action);
-                (r, e.take_events())
-            })
-        }
-    }
-    Ok(())
-}
-
-/// Run `scenario`, waiting (in real time scaled by `speed`) for each step.
-pub(crate) async fn run(shared: &Shared, scenario: Scenario) -> Result<(), SimError> {
-    let mut steps = scenario.steps;
-    steps.sort_by_key(|s| s.at_ms);
-    let start = tokio::time::Instant::now();
-    let speed = if shared.cfg.speed > 0.0 {
-        shared.cfg.speed
-    } else {
-        1.0
-    };
-    for (i, step) in steps.iter().enumerate() {
-        let due = start + Duration::from_secs_f64(step.at_ms as f64 / 1000.0 / speed);
-        tokio::time::sleep_until(due).await;
-        apply(shared, i, &step.action)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,11 +1,17 @@
-//! Scenario actions on the engine itself (the application's verbs), and
-//! `Scenario::play`: a whole scenario run on an `Engine` with its own clock,
-//! without a server (deterministic, for tests).
+//! Running scenarios: their actions on the engine itself (the application's
+//! verbs), on the server (faults, restarts), step by step in real time scaled
+//! by the simulator's speed (`run`), and `Scenario::play`: a whole scenario
+//! run on an `Engine` with its own clock, without a server (deterministic,
+//! for tests). `scenario` holds the data only.
+
+use std::time::Duration;
 
 use super::app::Topology;
 use super::engine::Engine;
 use super::scenario::{Action, Participant, Scenario, ScenarioError};
+use super::server::Shared;
 use super::webrtc::IceMode;
+use super::SimError;
 
 /// Apply an action that concerns the engine (server-level actions, such as
 /// faults and restarts, do nothing here).
@@ -198,4 +204,40 @@ impl Scenario {
             engine.tick(now);
         }
     }
+}
+
+/// Apply one action to the simulator.
+pub(crate) fn apply(shared: &Shared, step: usize, action: &Action) -> Result<(), ScenarioError> {
+    match action {
+        Action::Fault { fault } => shared.inject(fault.clone()),
+        Action::ClearFaults => shared.clear_faults(),
+        Action::DropConnections => shared.kill_all(),
+        Action::Restart => shared.reset(),
+        _ => {
+            return shared.with_engine(|e, now| {
+                e.advance(now);
+                let r = apply_engine(e, step, action);
+                (r, e.take_events())
+            })
+        }
+    }
+    Ok(())
+}
+
+/// Run `scenario`, waiting (in real time scaled by `speed`) for each step.
+pub(crate) async fn run(shared: &Shared, scenario: Scenario) -> Result<(), SimError> {
+    let mut steps = scenario.steps;
+    steps.sort_by_key(|s| s.at_ms);
+    let start = tokio::time::Instant::now();
+    let speed = if shared.cfg.speed > 0.0 {
+        shared.cfg.speed
+    } else {
+        1.0
+    };
+    for (i, step) in steps.iter().enumerate() {
+        let due = start + Duration::from_secs_f64(step.at_ms as f64 / 1000.0 / speed);
+        tokio::time::sleep_until(due).await;
+        apply(shared, i, &step.action)?;
+    }
+    Ok(())
 }
