@@ -18,7 +18,7 @@
 
 mod exporter_common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,43 +28,17 @@ use kms_sim::{Action, Scenario};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const BIN: &str = env!("CARGO_BIN_EXE_kurento-exporter");
 const TOKEN: &str = "chaos-test-token-0123456789";
 
 /// The cases measure time and load: one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn temp_dir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("kx-chaos-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    temp_dir_named("kx-chaos")
 }
 
-/// The daemon binary on `config`, its log in `log`, under an open-files
-/// limit of `nofile` when given.
 fn start(config: &std::path::Path, log: &std::path::Path, nofile: Option<u32>) -> Child {
-    let mut cmd = match nofile {
-        Some(n) => {
-            let mut c = Command::new("prlimit");
-            c.arg(format!("--nofile={n}:{n}")).arg("--").arg(BIN);
-            c
-        }
-        None => Command::new(BIN),
-    };
-    cmd.args(["--config", config.to_str().unwrap()])
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .expect("daemon starts")
+    start_binary(config, log, nofile)
 }
 
 /// `/proc/<pid>/stat`: user + system CPU time.

@@ -24,28 +24,12 @@ const BIN: &str = env!("CARGO_BIN_EXE_kurento-exporter");
 /// The cases measure the daemon's log and timing: one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn temp_dir() -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("kx-chaos-kms-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    temp_dir_named("kx-chaos-kms")
 }
 
 fn start(config: &std::path::Path, log: &std::path::Path) -> Child {
-    Command::new(BIN)
-        .args(["--config", config.to_str().unwrap()])
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .expect("daemon starts")
+    start_binary(config, log, None)
 }
 
 /// The value of `name{kms="kms"}` on the page at `addr`.

@@ -129,32 +129,14 @@ async fn dispatch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     use hyper::header::{ALLOW, CONTENT_TYPE};
 
-    use crate::kms::Clients;
-    use crate::metrics::Metrics;
-    use crate::model::{Store, Update};
-    use crate::own::{Players, Watches};
+    use crate::model::Update;
     use routes::{decode, param};
 
     fn state() -> AppState {
-        let store = Store::default();
-        AppState {
-            metrics: Arc::new(Metrics::new(store.clone(), vec![], 100)),
-            store,
-            readiness: Arc::default(),
-            reaper: None,
-            clients: Clients::default(),
-            api: Arc::default(),
-            watches: Watches::default(),
-            players: Players::new(crate::own::Ownership::new(
-                crate::policy::PolicyConfig::default().owner_tag,
-            )),
-            scrape_interval: Arc::default(),
-            live: Default::default(),
-        }
+        AppState::bare()
     }
 
     #[test]

@@ -50,3 +50,26 @@ impl AppState {
             .unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+#[cfg(test)]
+impl AppState {
+    /// A state with an empty store and defaults everywhere (no reaper, no
+    /// clients), for handler tests.
+    pub fn bare() -> AppState {
+        let store = Store::default();
+        AppState {
+            metrics: Arc::new(Metrics::new(store.clone(), vec![], 100)),
+            store,
+            readiness: Arc::default(),
+            reaper: None,
+            clients: Clients::default(),
+            api: Arc::default(),
+            watches: Watches::default(),
+            players: Players::new(crate::own::Ownership::new(
+                crate::policy::PolicyConfig::default().owner_tag,
+            )),
+            scrape_interval: Arc::default(),
+            live: Default::default(),
+        }
+    }
+}

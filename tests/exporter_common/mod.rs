@@ -236,3 +236,44 @@ min_age = "3s"
 match = { element_types = ["MediaPipeline"], tags = ["room"] }
 when = { session_gone = "room" }
 "#;
+
+/// A free TCP port on loopback (for a daemon started as a process).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A fresh directory under the system's temporary one.
+pub fn temp_dir_named(prefix: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The daemon binary on `config`, its stderr in `log`, under an open-files
+/// limit of `nofile` when given (`prlimit`).
+pub fn start_binary(
+    config: &std::path::Path,
+    log: &std::path::Path,
+    nofile: Option<u32>,
+) -> std::process::Child {
+    use std::process::{Command, Stdio};
+    const BIN: &str = env!("CARGO_BIN_EXE_kurento-exporter");
+    let mut cmd = match nofile {
+        Some(n) => {
+            let mut c = Command::new("prlimit");
+            c.arg(format!("--nofile={n}:{n}")).arg("--").arg(BIN);
+            c
+        }
+        None => Command::new(BIN),
+    };
+    cmd.args(["--config", config.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("daemon starts")
+}

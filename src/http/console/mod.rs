@@ -168,31 +168,11 @@ pub(super) fn pipeline_href(kms: &str, id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     use hyper::header::CONTENT_TYPE;
 
-    use crate::kms::Clients;
-    use crate::metrics::Metrics;
-    use crate::model::Store;
-    use crate::own::{Ownership, Players, Watches};
-
     fn state() -> AppState {
-        let store = Store::default();
-        AppState {
-            metrics: Arc::new(Metrics::new(store.clone(), vec![], 100)),
-            store,
-            readiness: Arc::default(),
-            reaper: None,
-            clients: Clients::default(),
-            api: Arc::default(),
-            watches: Watches::default(),
-            players: Players::new(Ownership::new(
-                crate::policy::PolicyConfig::default().owner_tag,
-            )),
-            scrape_interval: Arc::default(),
-            live: Default::default(),
-        }
+        AppState::bare()
     }
 
     #[test]
