@@ -144,6 +144,49 @@ async fn flags_match_truth(s: &SimHandle, d: &Daemon, what: &str) -> BTreeSet<St
     zombies
 }
 
+/// A derived verdict carries its chain, in the API and on `kurento_zombie`:
+/// a dead participant's hub port follows from its endpoint.
+async fn chains_are_shown(s: &SimHandle, d: &Daemon) {
+    let t = s.truth();
+    let (_, body) = get(d.addr(), "/api/v1/zombies").await;
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let verdicts: Vec<&serde_json::Value> = v["targets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t["zombies"].as_array().into_iter().flatten())
+        .collect();
+    let ports: Vec<&&serde_json::Value> = verdicts
+        .iter()
+        .filter(|z| z["element_type"] == "HubPort")
+        .collect();
+    assert!(!ports.is_empty(), "a hub port among the zombies");
+    let page = scrape(d.addr()).await;
+    for z in ports {
+        let port = z["object"].as_str().unwrap();
+        let because = &z["evidence"]["because"];
+        let endpoint = because["zombies"][0]
+            .as_str()
+            .expect("the chain names a zombie");
+        assert_eq!(
+            because["reason"],
+            format!("its only neighbour is zombie {endpoint}"),
+            "{z}"
+        );
+        assert_eq!(
+            t.object(endpoint).map(|o| o.kind.as_str()),
+            Some("WebRtcEndpoint")
+        );
+        assert_eq!(because["rests_on"][0], endpoint);
+        let series = find(&page, "kurento_zombie", &[("element", port)]);
+        assert_eq!(series.len(), 1, "{port}");
+        assert_eq!(
+            series[0].0.label("because"),
+            format!("its only neighbour is zombie {endpoint}")
+        );
+    }
+}
+
 /// Wait for `n` more sync cycles of the daemon.
 async fn cycles(d: &Daemon, n: u64) {
     let start = syncs(d).await;
@@ -188,6 +231,7 @@ async fn observe(scenario: Scenario, what: &str) {
         .await
         .expect("daemon starts");
     let zombies = flags_match_truth(&s, &early, &format!("{what}, from the start")).await;
+    chains_are_shown(&s, &early).await;
     let again = flags_match_truth(&s, &late, &format!("{what}, started late")).await;
     assert_eq!(zombies, again);
     println!("{what}: {} zombies flagged, exactly", zombies.len());
