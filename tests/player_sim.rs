@@ -15,7 +15,6 @@ use exporter_common::*;
 use kms_sim::SimHandle;
 use kurento_exporter::kms::{Client, ConnectionConfig};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "s3cret-token-for-tests";
 const BIN: &str = env!("CARGO_BIN_EXE_kurento-exporter");
@@ -28,24 +27,12 @@ async fn call(
     token: Option<&str>,
     body: &Value,
 ) -> (u16, Value) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    let body = body.to_string();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.expect("read");
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    let mut headers = vec!["Content-Type: application/json".to_string()];
+    headers.extend(token.map(bearer));
+    let (status, body) = request(addr, method, path, &headers, &body.to_string())
+        .await
+        .expect("HTTP request");
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 fn enc(id: &str) -> String {

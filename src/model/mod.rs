@@ -325,19 +325,31 @@ impl TargetModel {
         }
     }
 
-    /// Elements of one pipeline.
+    /// Elements of one pipeline. A KMS element id starts with its
+    /// pipeline's (`<pipeline>/<uuid>_kurento.<Type>`), so they are one range
+    /// of the map: no scan of the whole target.
     pub fn children<'a>(&'a self, pipeline: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
         self.elements
-            .values()
+            .range(format!("{pipeline}/")..)
+            .take_while(move |(id, _)| {
+                id.strip_prefix(pipeline)
+                    .is_some_and(|rest| rest.starts_with('/'))
+            })
+            .map(|(_, e)| e)
             .filter(move |e| e.pipeline == pipeline)
     }
 
-    /// Incoming connections of an element: `(source, media)`.
+    /// Incoming connections of an element: `(source, media)`, from the
+    /// elements of its pipeline (connections never cross pipelines).
     pub fn sources_of<'a>(
         &'a self,
         sink: &'a str,
     ) -> impl Iterator<Item = (&'a str, MediaType)> + 'a {
-        self.elements.values().flat_map(move |e| {
+        let pipeline = self
+            .elements
+            .get(sink)
+            .map_or(kms_proto::ids::pipeline_of(sink), |e| e.pipeline.as_str());
+        self.children(pipeline).flat_map(move |e| {
             e.sinks
                 .iter()
                 .filter(move |(s, _)| s == sink)

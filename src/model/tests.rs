@@ -392,3 +392,32 @@ fn watched_events_are_recorded_as_received() {
             "fields": {"state": "FLOWING"}})
     );
 }
+
+#[test]
+fn children_and_sources_are_read_from_the_pipeline_alone() {
+    let mut m = TargetModel::new("k");
+    for (id, p) in [
+        ("p1/a_kurento.WebRtcEndpoint", "p1"),
+        ("p1/b_kurento.HubPort", "p1"),
+        ("p10/c_kurento.WebRtcEndpoint", "p10"),
+        ("p0/d_kurento.WebRtcEndpoint", "p0"),
+    ] {
+        m.apply(Update::Element(Box::new(Element {
+            id: id.into(),
+            pipeline: p.into(),
+            ..Default::default()
+        })));
+    }
+    m.apply(Update::Sinks {
+        source: "p1/a_kurento.WebRtcEndpoint".into(),
+        sinks: [("p1/b_kurento.HubPort".to_string(), MediaType::AUDIO)].into(),
+    });
+    let kids: Vec<&str> = m.children("p1").map(|e| e.id.as_str()).collect();
+    assert_eq!(
+        kids,
+        ["p1/a_kurento.WebRtcEndpoint", "p1/b_kurento.HubPort"]
+    );
+    assert_eq!(m.children("p").count(), 0);
+    let sources: Vec<(&str, MediaType)> = m.sources_of("p1/b_kurento.HubPort").collect();
+    assert_eq!(sources, [("p1/a_kurento.WebRtcEndpoint", MediaType::AUDIO)]);
+}

@@ -49,24 +49,14 @@ pub async fn get_json(addr: SocketAddr, path: &str) -> (u16, Value) {
     (status, v)
 }
 
-/// GET `path` with `Authorization: bearer <token>`; (status, JSON body).
+/// GET `path` with `Authorization: bearer <token>` (the scheme in lower
+/// case); (status, JSON body).
 pub async fn get_json_as(addr: SocketAddr, path: &str, token: &str) -> (u16, Value) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: test\r\nAuthorization: bearer {token}\r\nConnection: close\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.expect("read");
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let v = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
+    let auth = format!("Authorization: bearer {token}");
+    let (status, body) = request(addr, "GET", path, &[auth], "")
+        .await
+        .expect("HTTP GET");
+    let v = serde_json::from_str(&body).unwrap_or(Value::String(body));
     (status, v)
 }
 

@@ -76,8 +76,30 @@ pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
 
 /// GET `path`, or the I/O error (e.g. server not listening yet).
 pub async fn try_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    request(addr, "GET", path, &[], "").await
+}
+
+/// One HTTP/1.1 request with `headers` (`Name: value`) and `body` (a
+/// Content-Length is added when it is not empty); (status, body), or the I/O
+/// error.
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[String],
+    body: &str,
+) -> std::io::Result<(u16, String)> {
     let mut s = tokio::net::TcpStream::connect(addr).await?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    if !body.is_empty() || method == "POST" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
     s.write_all(req.as_bytes()).await?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).await?;
@@ -89,6 +111,11 @@ pub async fn try_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Stri
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     Ok((status, body.to_string()))
+}
+
+/// The `Authorization` header of a bearer token.
+pub fn bearer(token: &str) -> String {
+    format!("Authorization: Bearer {token}")
 }
 
 /// One series: name and labels.
@@ -172,22 +199,10 @@ where
 
 /// POST `path` with an optional bearer token and an empty body; returns (status, body).
 pub async fn post(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: test\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.expect("read");
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, body.to_string())
+    let headers: Vec<String> = token.map(bearer).into_iter().collect();
+    request(addr, "POST", path, &headers, "")
+        .await
+        .expect("HTTP POST")
 }
 
 /// Every line of a JSON-lines file, parsed (panics on a partial or invalid line).

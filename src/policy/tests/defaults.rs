@@ -196,20 +196,7 @@ fn all_zombie_pipeline_is_flagged_once_its_children_were_zombies_for_five_minute
     let q = "q_kurento.MediaPipeline";
     add_pipeline(&mut m, q, "meeting-2", T0);
     unnegotiated_webrtc(&mut m, q, "z", T0);
-    let live = add(&mut m, q, "live", "WebRtcEndpoint", T0);
-    ep(
-        &mut m,
-        &live,
-        EndpointChange::RemoteSdp(Some("v=0".into())),
-        T0,
-    );
-    ep(
-        &mut m,
-        &live,
-        EndpointChange::MediaState(MediaState::CONNECTED),
-        T0,
-    );
-    flow(&mut m, &live, Direction::Out, true, T0);
+    sending_webrtc(&mut m, q, "live");
     // Children are zombies from T0+5m; the pipeline 30 s later.
     let d = judge(&m, T0, T0 + 5 * MIN + 20 * SEC);
     assert!(has(&d, &a, NEVER) && has(&d, &b, NEVER));
@@ -230,20 +217,7 @@ fn a_forgotten_room_is_flagged_whole_and_a_live_one_not_at_all() {
     let q = "q_kurento.MediaPipeline";
     add_pipeline(&mut m, q, "live-room", T0);
     let hub2 = add(&mut m, q, "hub2", "Composite", T0);
-    let live = add(&mut m, q, "alone", "WebRtcEndpoint", T0);
-    ep(
-        &mut m,
-        &live,
-        EndpointChange::RemoteSdp(Some("v=0".into())),
-        T0,
-    );
-    ep(
-        &mut m,
-        &live,
-        EndpointChange::MediaState(MediaState::CONNECTED),
-        T0,
-    );
-    flow(&mut m, &live, Direction::Out, true, T0);
+    let live = sending_webrtc(&mut m, q, "alone");
     let live_port = port_of(&mut m, q, "pl", &hub2, &live, T0);
     // The endpoint at T0+5m, its port and hub 30 s later, the pipeline with them.
     let d = judge(&m, T0, T0 + 5 * MIN + 20 * SEC);
@@ -315,4 +289,18 @@ fn nothing_is_judged_before_the_first_sync() {
     unnegotiated_webrtc(&mut m, P, "u", T0);
     m.health.synced_once = false;
     assert!(judge(&m, T0, T0 + 30 * MIN).verdicts.is_empty());
+}
+
+/// A negotiated WebRtcEndpoint of `pipeline` whose peer sends, since T0.
+fn sending_webrtc(m: &mut TargetModel, pipeline: &str, name: &str) -> String {
+    let id = add(m, pipeline, name, "WebRtcEndpoint", T0);
+    ep(m, &id, EndpointChange::RemoteSdp(Some("v=0".into())), T0);
+    ep(
+        m,
+        &id,
+        EndpointChange::MediaState(MediaState::CONNECTED),
+        T0,
+    );
+    flow(m, &id, Direction::Out, true, T0);
+    id
 }
