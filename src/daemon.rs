@@ -79,6 +79,7 @@ impl Daemon {
             tag_labels: config.scrape.tag_labels.clone(),
             max_endpoints: config.scrape.max_endpoints,
             stale_cycles: config.scrape.stale_series_cycles,
+            contract: config.metrics.clone(),
         });
         let reaper = Reaper::start(
             &config.reaper,
@@ -174,6 +175,7 @@ impl Daemon {
             tag_labels: config.scrape.tag_labels.clone(),
             max_endpoints: config.scrape.max_endpoints,
             stale_cycles: config.scrape.stale_series_cycles,
+            contract: config.metrics.clone(),
         });
         *self
             .readiness

@@ -289,13 +289,22 @@ async fn zombie_alert_fires_and_resolves_and_every_query_runs() {
     let d = daemon.addr();
     eventually(LIMIT, "endpoints flowing", || async move {
         let page = scrape(d).await;
+        // Series name elements by short id: their type is on kurento_element_info.
+        let webrtc: Vec<&str> = find(
+            &page,
+            "kurento_element_info",
+            &[("element_type", "WebRtcEndpoint")],
+        )
+        .iter()
+        .map(|(s, _)| s.label("element"))
+        .collect();
         let n = find(
             &page,
             "kurento_media_flowing",
             &[("direction", "out"), ("media", "VIDEO")],
         )
         .iter()
-        .filter(|(s, v)| *v == 1.0 && s.label("element").contains("WebRtcEndpoint"))
+        .filter(|(s, v)| *v == 1.0 && webrtc.contains(&s.label("element")))
         .count();
         if n >= flowing_wanted {
             Ok(())

@@ -38,7 +38,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "model", "metrics", "reaper", "own", "policy", "kms", "config", "clock", "throttle",
         ],
     ),
-    ("config", &["policy", "reaper", "own", "problem"]),
+    ("config", &["policy", "reaper", "own", "problem", "metrics"]),
     ("demo", &["config", "policy", "reaper"]),
     (
         "daemon",

@@ -64,6 +64,18 @@ fn each_bad_setting_is_refused_naming_key_and_value() {
             format!("{TARGET}[reaper]\napi_token = \"2short\"\n"),
             vec!["reaper.api_token", "at least 16 characters"],
         ),
+        (
+            format!("{TARGET}[metrics]\nfamilies = [\"packetz\"]\n"),
+            vec!["metrics.families", "packetz"],
+        ),
+        (
+            format!("{TARGET}[metrics]\ndetail = \"ssrc\"\n"),
+            vec!["metrics.detail", "ssrc"],
+        ),
+        (
+            format!("{TARGET}[metrics]\ngzip_level = 12\n"),
+            vec!["metrics.gzip_level", "12", "between 1 and 9"],
+        ),
     ];
     for (text, wanted) in &cases {
         let out = check(text);

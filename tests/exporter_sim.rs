@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use exporter_common::*;
+use kms_proto::ids::short_id;
 use kms_sim::{Action, Scenario, Truth};
 use kurento_exporter::kms::{Client, ConnectionConfig};
 
@@ -73,7 +74,8 @@ fn check_against_truth(page: &[(Series, f64)], truth: &Truth) -> Result<(), Stri
         }
     }
     for o in truth.objects.iter().filter(|o| o.parent.is_some()) {
-        let el = [("element", o.id.as_str())];
+        let id = short_id(&o.id);
+        let el = [("element", id)];
         let info = find(page, "kurento_element_info", &el);
         let room = o
             .tags
@@ -81,13 +83,16 @@ fn check_against_truth(page: &[(Series, f64)], truth: &Truth) -> Result<(), Stri
             .find(|(k, _)| k == "room")
             .map_or("", |(_, v)| v.as_str());
         match info.as_slice() {
-            [(s, 1.0)] if s.label("element_type") == o.kind && s.label("room") == room => {}
+            [(s, 1.0)]
+                if s.label("element_type") == o.kind
+                    && s.label("room") == room
+                    && s.label("id") == o.id => {}
             other => return Err(format!("element_info of {}: {other:?}", o.id)),
         }
         for (sink, media) in &o.sinks {
             let edge = [
-                ("source", o.id.as_str()),
-                ("sink", sink.as_str()),
+                ("source", id),
+                ("sink", short_id(sink)),
                 ("media", media.as_str()),
             ];
             if find(page, "kurento_element_connection_info", &edge).len() != 1 {
@@ -96,10 +101,11 @@ fn check_against_truth(page: &[(Series, f64)], truth: &Truth) -> Result<(), Stri
         }
     }
     for o in webrtc(truth) {
+        let id = short_id(&o.id);
         for m in o.media.iter().filter(|m| m.media_type != "DATA") {
             for (dir, truth_flow) in [("in", m.flowing_in), ("out", m.flowing_out)] {
                 let with = [
-                    ("element", o.id.as_str()),
+                    ("element", id),
                     ("media", m.media_type.as_str()),
                     ("direction", dir),
                 ];
@@ -112,7 +118,7 @@ fn check_against_truth(page: &[(Series, f64)], truth: &Truth) -> Result<(), Stri
                 }
             }
             if m.recv_bps > 0.0 {
-                let with = [("element", o.id.as_str()), ("media", m.media_type.as_str())];
+                let with = [("element", id), ("media", m.media_type.as_str())];
                 let rx = find(page, "kurento_rtp_received_bytes_total", &with);
                 if rx.is_empty() || rx.iter().any(|(_, v)| *v <= 0.0) {
                     return Err(format!(
@@ -123,13 +129,13 @@ fn check_against_truth(page: &[(Series, f64)], truth: &Truth) -> Result<(), Stri
             }
         }
         if o.ice_states.first().map(String::as_str) == Some("READY") {
-            let with = [("element", o.id.as_str()), ("state", "READY")];
+            let with = [("element", id), ("state", "READY")];
             if one("kurento_ice_connection_state", &with)? != 1.0 {
                 return Err(format!("ICE of {} not READY", o.id));
             }
         }
         if let Some(ms) = &o.media_state {
-            let got = one("kurento_media_connected", &[("element", o.id.as_str())])?;
+            let got = one("kurento_media_connected", &[("element", id)])?;
             if got != flag(ms == "CONNECTED") {
                 return Err(format!("media_connected of {}: {got} vs {ms}", o.id));
             }

@@ -1,6 +1,8 @@
 //! A real Prometheus (Debian package `prometheus`) scrapes the daemon, which
 //! watches the simulator; PromQL through Prometheus' HTTP API finds the dead
-//! endpoint and the live ones. `promtool check metrics` accepts the full page.
+//! endpoint and the live ones (Prometheus asks for gzip: the page it reads is
+//! the gzipped one). `promtool check metrics` accepts the default page and
+//! the full-detail one (`[metrics] families = ["all"], detail = "stream"`).
 // Needs the simulator: built with the `demo` feature (default).
 #![cfg(feature = "demo")]
 
@@ -11,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use exporter_common::*;
+use kms_proto::ids::short_id;
 use kms_sim::{Action, Scenario, SimConfig, Vanish};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -128,55 +131,33 @@ async fn prometheus_scrapes_and_promql_finds_dead_and_live_endpoints() {
     .unwrap();
     let d = daemon(config(&[("sim", sim.ws_url())], Duration::from_millis(500))).await;
     let addr = d.addr();
-
-    // promtool accepts the full page once everything is populated.
-    let page = eventually(LIMIT, "full page", || async {
-        let (_, body) = get(addr, "/metrics").await;
-        if body.contains("kurento_rtp_receive_bitrate_bytes_per_second{")
-            && body.contains("kurento_ice_connection_state{")
-        {
-            Ok(body)
-        } else {
-            Err("not populated yet".into())
-        }
-    })
-    .await;
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(page.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && report.trim().is_empty(),
-        "promtool check metrics:\n{report}"
-    );
+    promtool_accepts(addr, "default page").await;
+    let mut full = config(&[("sim", sim.ws_url())], Duration::from_millis(500));
+    full.metrics = toml::from_str("families = [\"all\"]\ndetail = \"stream\"").unwrap();
+    let f = daemon(full).await;
+    let page = promtool_accepts(f.addr(), "full-detail page").await;
+    for family in [
+        "kurento_rtp_received_packets_total{",
+        "kurento_rtp_nacks_total{",
+        "kurento_rtp_remb_bytes_per_second{",
+        "ssrc=\"",
+    ] {
+        assert!(page.contains(family), "{family} missing from the full page");
+    }
+    f.shutdown(Duration::from_secs(5)).await;
 
     let truth = sim.truth();
     let dead: Vec<String> = truth
         .objects
         .iter()
         .filter(|o| o.kind == "WebRtcEndpoint" && o.peer_present == Some(false))
-        .map(|o| o.id.clone())
+        .map(|o| short_id(&o.id).to_string())
         .collect();
     let live: Vec<String> = truth
         .objects
         .iter()
         .filter(|o| o.kind == "WebRtcEndpoint" && o.peer_present == Some(true))
-        .map(|o| o.id.clone())
+        .map(|o| short_id(&o.id).to_string())
         .collect();
     assert_eq!((dead.len(), live.len()), (1, 2), "{truth:?}");
 
@@ -211,4 +192,44 @@ async fn prometheus_scrapes_and_promql_finds_dead_and_live_endpoints() {
     assert!(up.is_empty(), "up has no element label: {up:?}");
     d.shutdown(Duration::from_secs(5)).await;
     sim.shutdown().await;
+}
+
+/// Wait until the page at `addr` is populated, check it with `promtool check
+/// metrics` (no error, no lint warning) and return it.
+async fn promtool_accepts(addr: std::net::SocketAddr, what: &str) -> String {
+    let page = eventually(LIMIT, what, || async {
+        let (_, body) = get(addr, "/metrics").await;
+        if body.contains("kurento_rtp_receive_bitrate_bytes_per_second{")
+            && body.contains("kurento_ice_connection_state{")
+        {
+            Ok(body)
+        } else {
+            Err("not populated yet".into())
+        }
+    })
+    .await;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(page.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool check metrics, {what}:\n{report}"
+    );
+    page
 }

@@ -216,13 +216,21 @@ async fn leak(mode: Mode) -> Run {
     // Every endpoint seen flowing before the meetings end.
     eventually(Duration::from_secs(30), "all endpoints flowing", || async {
         let page = scrape(addr).await;
+        // Series name elements by short id: their type is on kurento_element_info.
+        let webrtc: BTreeSet<&str> = page
+            .iter()
+            .filter(|(s, _)| {
+                s.name == "kurento_element_info" && s.label("element_type") == "WebRtcEndpoint"
+            })
+            .map(|(s, _)| s.label("element"))
+            .collect();
         let flowing = page
             .iter()
             .filter(|(s, v)| {
                 s.name == "kurento_media_flowing" && s.label("direction") == "out" && *v == 1.0
             })
-            .map(|(s, _)| s.label("element").to_string())
-            .filter(|e| e.contains("WebRtcEndpoint"))
+            .map(|(s, _)| s.label("element"))
+            .filter(|e| webrtc.contains(e))
             .collect::<BTreeSet<_>>()
             .len() as f64;
         if flowing >= endpoints {

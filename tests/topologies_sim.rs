@@ -178,7 +178,11 @@ async fn chains_are_shown(s: &SimHandle, d: &Daemon) {
             Some("WebRtcEndpoint")
         );
         assert_eq!(because["rests_on"][0], endpoint);
-        let series = find(&page, "kurento_zombie", &[("element", port)]);
+        let series = find(
+            &page,
+            "kurento_zombie",
+            &[("element", kms_proto::ids::short_id(port))],
+        );
         assert_eq!(series.len(), 1, "{port}");
         assert_eq!(
             series[0].0.label("because"),

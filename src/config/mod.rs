@@ -45,6 +45,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// The synthetic media probe (`[probe]`, off by default).
     pub probe: crate::own::ProbeConfig,
+    /// What `/metrics` holds beyond the lean default (`[metrics]`).
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 impl Default for Config {
@@ -61,6 +63,7 @@ impl Default for Config {
             reaper: crate::reaper::ReaperConfig::default(),
             api: ApiConfig::default(),
             probe: crate::own::ProbeConfig::default(),
+            metrics: crate::metrics::MetricsConfig::default(),
         }
     }
 }

@@ -48,6 +48,13 @@ pub(super) fn problems(cfg: &Config) -> Vec<Problem> {
             "must be between 1 and 1000",
         );
     }
+    if !(1..=9).contains(&cfg.metrics.gzip_level) {
+        c.fail(
+            "metrics.gzip_level",
+            cfg.metrics.gzip_level,
+            "must be between 1 and 9",
+        );
+    }
     if s.max_timeout_percent > 100 {
         c.fail(
             "scrape.max_timeout_percent",

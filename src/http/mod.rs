@@ -67,7 +67,7 @@ pub fn route(state: &AppState, method: &Method, uri: &str, accept: Option<&str>)
     let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
     match routes::find(path) {
         Some((Route::Page(_), allow)) if !allow.permits(method) => not_allowed_text(allow.header()),
-        Some((Route::Page(page), _)) => pages::answer(state, page, query, accept),
+        Some((Route::Page(page), _)) => pages::answer(state, page, query, accept, false),
         _ => not_found(),
     }
 }
@@ -88,6 +88,8 @@ struct Head<'a> {
     uri: &'a str,
     accept: Option<&'a str>,
     auth: Option<&'a str>,
+    /// `Accept-Encoding` allows gzip.
+    gzip: bool,
 }
 
 /// Answer one request whose route and method `server::intake` checked:
@@ -104,7 +106,7 @@ async fn dispatch(
     let (_, query) = h.uri.split_once('?').unwrap_or((h.uri, ""));
     match route {
         Route::Page(page @ (Page::Health | Page::Readiness)) => {
-            pages::answer(state, page, query, h.accept)
+            pages::answer(state, page, query, h.accept, false)
         }
         Route::Page(page) => {
             // Waits for a render slot, never holding an async worker.
@@ -113,9 +115,10 @@ async fn dispatch(
             };
             let (state, query) = (state.clone(), query.to_owned());
             let accept = h.accept.map(str::to_owned);
+            let gzip = h.gzip;
             let render = tokio::task::spawn_blocking(move || {
                 let _slot = slot;
-                pages::answer(&state, page, &query, accept.as_deref())
+                pages::answer(&state, page, &query, accept.as_deref(), gzip)
             });
             render
                 .await

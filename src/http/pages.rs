@@ -5,22 +5,33 @@
 
 use std::sync::PoisonError;
 
-use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::StatusCode;
+use hyper::header::{HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use hyper::{Response, StatusCode};
 
-use super::reply::{json_resp, text, Resp};
+use super::reply::{json_resp, text, Body, Resp};
 use super::routes::{param, Page};
 use super::state::AppState;
 use super::{console, graph, reaper_api};
 
-/// Answer `page` (query string `query`, `Accept` header `accept`).
-pub(super) fn answer(state: &AppState, page: Page, query: &str, accept: Option<&str>) -> Resp {
+/// Answer `page` (query string `query`, `Accept` header `accept`; `gzip`
+/// when `Accept-Encoding` allows it: `/metrics` then answers gzipped).
+pub(super) fn answer(
+    state: &AppState,
+    page: Page,
+    query: &str,
+    accept: Option<&str>,
+    gzip: bool,
+) -> Resp {
     match page {
-        Page::Metrics => match state.metrics.render(accept) {
-            Ok((ct, body)) => {
-                let mut r = text(StatusCode::OK, body);
-                r.headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+        Page::Metrics => match state.metrics.serve(accept, gzip) {
+            Ok(served) => {
+                let mut r = Response::new(Body::chunks(served.body));
+                let h = r.headers_mut();
+                h.insert(CONTENT_TYPE, HeaderValue::from_static(served.content_type));
+                h.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+                if served.gzip {
+                    h.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                }
                 r
             }
             Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "render failed\n"),

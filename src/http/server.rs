@@ -19,7 +19,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONNECTION, CONTENT_LENGTH};
+use hyper::header::{
+    HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONNECTION, CONTENT_LENGTH,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, StatusCode};
@@ -188,6 +190,7 @@ async fn intake(
     };
     let accept = header(ACCEPT);
     let auth = header(AUTHORIZATION);
+    let gzip = crate::metrics::accepts_gzip(header(ACCEPT_ENCODING).as_deref());
     let uri = req
         .uri()
         .path_and_query()
@@ -220,6 +223,7 @@ async fn intake(
         uri: &uri,
         accept: accept.as_deref(),
         auth: auth.as_deref(),
+        gzip,
     };
     dispatch(state, renders, head, route, &body).await
 }

@@ -1,6 +1,6 @@
-//! The model collector: every `kurento_*` series describing KMS, computed from
-//! the model when Prometheus scrapes, so a released object's series vanish by
-//! themselves at the next scrape.
+//! The model collector: the target-level `kurento_*` series (up, server,
+//! counts, fleet counts by state), computed from the model when the page is
+//! assembled. The per-element series are pre-rendered per cycle (`expo`).
 //!
 //! KMS is read on the daemon's timer (`scrape.interval`), not at scrape time:
 //! values are as old as the last cycle, which HELP texts say.
@@ -12,9 +12,8 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
 
-use super::family::{family, Family, Labels};
-use crate::kms::types::{ConnectionState, IceComponentState, MediaState};
-use crate::model::{Element, Store, TargetModel};
+use super::family::{family, Family};
+use crate::model::{Store, TargetModel};
 
 /// Encodes the model of every target.
 #[derive(Debug)]
@@ -34,6 +33,8 @@ pub struct Settings {
     /// row, has no per-object series (its data is stale); `kurento_up`, the
     /// last-sync time and the counts stay.
     pub stale_cycles: u32,
+    /// `[metrics]`: opt-in families and detail.
+    pub contract: super::MetricsConfig,
 }
 
 /// `Settings::stale_cycles` unless configured (`scrape.stale_series_cycles`).
@@ -45,38 +46,29 @@ impl ModelCollector {
     }
 }
 
-/// A target and the elements whose series are exported (the cardinality cap).
+/// Whether a target's per-element series are left off the page: it is
+/// disconnected, or its syncs failed `stale_cycles` times in a row.
+pub(super) fn stale(model: &TargetModel, stale_cycles: u32) -> bool {
+    let h = &model.health;
+    !h.connected || h.failed_syncs >= stale_cycles.max(1)
+}
+
+/// A target and how many of its elements the cardinality cap leaves out.
 struct View<'a> {
     model: &'a TargetModel,
-    elements: Vec<&'a Element>,
     dropped: usize,
 }
 
 impl<'a> View<'a> {
-    fn new(model: &'a TargetModel, max: usize, stale_cycles: u32) -> Self {
-        let h = &model.health;
-        let stale = !h.connected || h.failed_syncs >= stale_cycles.max(1);
-        // Dropped by the cardinality cap (not for staleness).
-        let dropped = model.elements.len().saturating_sub(max);
-        let shown = if stale { 0 } else { max };
-        let elements: Vec<&Element> = model.elements.values().take(shown).collect();
+    fn new(model: &'a TargetModel, max: usize) -> Self {
         View {
             model,
-            elements,
-            dropped,
+            dropped: model.elements.len().saturating_sub(max),
         }
     }
 
     fn kms(&self) -> &'a str {
         &self.model.name
-    }
-
-    fn element_labels(&self, e: &'a Element) -> Labels<'a> {
-        vec![
-            ("kms", self.kms()),
-            ("pipeline", e.pipeline.as_str()),
-            ("element", e.id.as_str()),
-        ]
     }
 }
 
@@ -99,14 +91,9 @@ impl Collector for ModelCollector {
         let guards: Vec<_> = targets.iter().map(|t| t.read()).collect();
         let views: Vec<View> = guards
             .iter()
-            .map(|g| View::new(g, settings.max_endpoints, settings.stale_cycles))
+            .map(|g| View::new(g, settings.max_endpoints))
             .collect();
-        self.encode_targets(&mut enc, &views)?;
-        encode_elements(&mut enc, &views, &settings.tag_labels)?;
-        let rtp: Vec<(&str, &[&Element])> =
-            views.iter().map(|v| (v.kms(), &v.elements[..])).collect();
-        super::rtp::encode(&mut enc, &rtp)?;
-        Ok(())
+        self.encode_targets(&mut enc, &views)
     }
 }
 
@@ -277,150 +264,4 @@ impl ModelCollector {
             },
         )
     }
-}
-
-fn encode_elements(
-    enc: &mut DescriptorEncoder,
-    views: &[View],
-    tag_labels: &[String],
-) -> fmt::Result {
-    use MetricType::{Gauge, Info};
-    family(
-        enc,
-        "kurento_element",
-        "A media element, with its configured tags as labels",
-        Info,
-        |f| {
-            for v in views {
-                for e in &v.elements {
-                    let mut l = v.element_labels(e);
-                    l.push(("element_type", e.element_type.as_str()));
-                    l.push(("name", e.name.as_str()));
-                    for tag in tag_labels {
-                        let value = e.tags.get(tag).map_or("", String::as_str);
-                        l.push((tag.as_str(), value));
-                    }
-                    f.emit(&l, 1.0)?;
-                }
-            }
-            Ok(())
-        },
-    )?;
-    family(
-        enc,
-        "kurento_element_created_timestamp_seconds",
-        "When KMS created the element",
-        Gauge,
-        |f| {
-            for v in views {
-                for e in &v.elements {
-                    if let Some(c) = e.created {
-                        f.emit(&v.element_labels(e), c as f64)?;
-                    }
-                }
-            }
-            Ok(())
-        },
-    )?;
-    family(
-        enc,
-        "kurento_element_connection",
-        "A connection from source to sink for one media type",
-        Info,
-        |f| {
-            for v in views {
-                for e in &v.elements {
-                    for (sink, media) in &e.sinks {
-                        let l = vec![
-                            ("kms", v.kms()),
-                            ("pipeline", e.pipeline.as_str()),
-                            ("source", e.id.as_str()),
-                            ("sink", sink.as_str()),
-                            ("media", media.as_str()),
-                        ];
-                        f.emit(&l, 1.0)?;
-                    }
-                }
-            }
-            Ok(())
-        },
-    )?;
-    family(
-            enc,
-            "kurento_media_flowing",
-            "1 when media flows; direction in = from the pipeline into the element, out = from the element into the pipeline (for a WebRtcEndpoint: received from its peer)",
-            Gauge,
-            |f| {
-                for v in views {
-                    for e in &v.elements {
-                        for (d, m, s) in e.flow.iter() {
-                            let mut l = v.element_labels(e);
-                            l.push(("media", m.as_str()));
-                            l.push(("direction", d.as_str()));
-                            f.emit(&l, bool_value(s.value))?;
-                        }
-                    }
-                }
-                Ok(())
-            },
-        )?;
-    family(
-        enc,
-        "kurento_ice_connection_state",
-        "ICE state of the endpoint (component 1, best stream): 1 on the current state",
-        Gauge,
-        |f| {
-            for v in views {
-                for e in &v.elements {
-                    let Some(cur) = e.endpoint.as_ref().and_then(|s| s.ice_state()) else {
-                        continue;
-                    };
-                    for st in IceComponentState::ALL {
-                        let mut l = v.element_labels(e);
-                        l.push(("state", st.as_str()));
-                        f.emit(&l, bool_value(*st == cur))?;
-                    }
-                }
-            }
-            Ok(())
-        },
-    )?;
-    family(
-        enc,
-        "kurento_media_connected",
-        "1 when the endpoint's media state is CONNECTED",
-        Gauge,
-        |f| {
-            for v in views {
-                for e in &v.elements {
-                    if let Some(s) = e.endpoint.as_ref().and_then(|s| s.media_state) {
-                        f.emit(
-                            &v.element_labels(e),
-                            bool_value(s.value == MediaState::CONNECTED),
-                        )?;
-                    }
-                }
-            }
-            Ok(())
-        },
-    )?;
-    family(
-        enc,
-        "kurento_connection_connected",
-        "1 when the endpoint's connection state is CONNECTED",
-        Gauge,
-        |f| {
-            for v in views {
-                for e in &v.elements {
-                    if let Some(s) = e.endpoint.as_ref().and_then(|s| s.connection_state) {
-                        f.emit(
-                            &v.element_labels(e),
-                            bool_value(s.value == ConnectionState::CONNECTED),
-                        )?;
-                    }
-                }
-            }
-            Ok(())
-        },
-    )
 }

@@ -4,12 +4,14 @@
 //! by content negotiation.
 
 mod collector;
+pub mod contract;
+mod expo;
 mod family;
 mod fleet;
 mod probe;
 #[cfg(target_os = "linux")]
 mod process;
-mod rtp;
+mod serve;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
@@ -22,9 +24,12 @@ use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
 pub use collector::{ModelCollector, Settings};
+pub use contract::MetricsConfig;
+pub use expo::{Exposition, RenderCount};
 pub use family::Labels;
 pub use fleet::{quality, FleetHistograms, Quality};
 pub use probe::ProbeMetrics;
+pub use serve::{accepts_gzip, Served};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::model::Store;
@@ -109,6 +114,8 @@ pub struct ExporterMetrics {
     pub probe: ProbeMetrics,
     /// Fleet distributions, observed once per sync cycle.
     pub fleet: FleetHistograms,
+    /// The targets' pre-rendered parts of `/metrics` (published once per cycle).
+    pub pages: Exposition,
     /// 1 when the last configuration (re)load was applied, 0 when refused.
     config_reload_ok: Gauge,
     /// When the configuration was last applied, seconds since the epoch.
@@ -116,8 +123,9 @@ pub struct ExporterMetrics {
 }
 
 impl ExporterMetrics {
-    fn new() -> Self {
+    fn new(settings: Arc<RwLock<Settings>>) -> Self {
         ExporterMetrics {
+            pages: Exposition::new(settings),
             sync_duration: Family::new_with_constructor(sync_histogram),
             rpc_requests: Family::default(),
             rpc_duration: Family::new_with_constructor(latency_histogram),
@@ -258,8 +266,9 @@ impl ExporterMetrics {
 pub struct Metrics {
     registry: Registry,
     settings: Arc<RwLock<Settings>>,
-    /// Size of the last page rendered.
-    last_size: std::sync::atomic::AtomicUsize,
+    store: Store,
+    /// The last page assembled, per format.
+    pages: serve::Pages,
     pub exporter: ExporterMetrics,
 }
 
@@ -286,9 +295,10 @@ impl Metrics {
             tag_labels,
             max_endpoints,
             stale_cycles: collector::DEFAULT_STALE_CYCLES,
+            contract: MetricsConfig::default(),
         }));
         let mut registry = Registry::default();
-        let exporter = ExporterMetrics::new();
+        let exporter = ExporterMetrics::new(settings.clone());
         registry.register(
             "kurento_exporter_build",
             "Version, git revision and compiler of kurento-exporter",
@@ -342,43 +352,62 @@ impl Metrics {
         );
         exporter.probe.register(&mut registry);
         exporter.fleet.register(&mut registry);
-        registry.register_collector(Box::new(ModelCollector::new(store, settings.clone())));
+        registry.register_collector(Box::new(ModelCollector::new(
+            store.clone(),
+            settings.clone(),
+        )));
         for c in collectors {
             registry.register_collector(c);
         }
         Metrics {
             registry,
             settings,
-            last_size: std::sync::atomic::AtomicUsize::new(0),
+            store,
+            pages: serve::Pages::default(),
             exporter,
         }
     }
 
-    /// New series settings (configuration reload); effective at the next scrape.
+    /// New series settings (configuration reload): the targets' parts are
+    /// rendered anew at their next cycle.
     pub fn set_settings(&self, s: Settings) {
-        *self
+        let mut cur = self
             .settings
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = s;
+            .unwrap_or_else(PoisonError::into_inner);
+        if *cur != s {
+            *cur = s;
+            drop(cur);
+            self.exporter.pages.settings_changed();
+        }
     }
 
-    /// Render for a request with this `Accept` header.
+    fn read_settings(&self) -> std::sync::RwLockReadGuard<'_, Settings> {
+        self.settings.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn gzip_level(&self) -> u32 {
+        self.read_settings().contract.gzip_level
+    }
+
+    fn stale_cycles(&self) -> u32 {
+        self.read_settings().stale_cycles
+    }
+
+    /// The whole page for a request with this `Accept` header, as one
+    /// string (tests and tools; the server sends `serve`'s chunks).
     pub fn render(&self, accept: Option<&str>) -> Result<Page, std::fmt::Error> {
-        // Pages are large at scale: start from the last size to avoid regrowth.
-        let hint = self.last_size.load(std::sync::atomic::Ordering::Relaxed);
-        let mut body = String::with_capacity(hint + hint / 8 + 4096);
-        let page = if accept.is_some_and(|a| a.contains("application/openmetrics-text")) {
-            prometheus_client::encoding::text::encode(&mut body, &self.registry)?;
-            (OPENMETRICS_TEXT, body)
-        } else {
-            prometheus_client::encoding::prometheus_text::encode(&mut body, &self.registry)?;
-            (PROMETHEUS_TEXT, body)
-        };
-        self.last_size
-            .store(page.1.len(), std::sync::atomic::Ordering::Relaxed);
-        Ok(page)
+        let served = self.serve(accept, false)?;
+        let mut body = Vec::with_capacity(served.len());
+        for b in &served.body {
+            body.extend_from_slice(b);
+        }
+        let text = String::from_utf8(body).map_err(|_| std::fmt::Error)?;
+        Ok((served.content_type, text))
     }
 }
 
+#[cfg(test)]
+mod page_tests;
 #[cfg(test)]
 mod tests;

@@ -35,6 +35,9 @@ pub struct Element {
     pub previous_stats: Option<StatsSample>,
     /// The state transitions observed, oldest first (bounded, see `history`).
     pub history: History,
+    /// The model's revision when the element last changed (events recorded
+    /// in its history aside): unchanged means its series are unchanged.
+    pub rev: u64,
 }
 
 impl Element {

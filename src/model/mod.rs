@@ -72,6 +72,8 @@ pub struct Pipeline {
     pub created: Option<u64>,
     /// When the model first saw the pipeline.
     pub first_seen: Millis,
+    /// The model's revision when the pipeline last changed (`TargetModel::apply`).
+    pub rev: u64,
 }
 
 /// One change observed on KMS.
@@ -133,6 +135,9 @@ pub struct TargetModel {
     pub elements: BTreeMap<ObjectId, Element>,
     /// Transitions kept per element (`Element::history`).
     history_len: usize,
+    /// Counts the changes applied: an object's `rev` is the count when it
+    /// last changed (what the metrics re-render).
+    revision: u64,
 }
 
 impl Default for TargetModel {
@@ -144,6 +149,7 @@ impl Default for TargetModel {
             pipelines: BTreeMap::new(),
             elements: BTreeMap::new(),
             history_len: DEFAULT_HISTORY_LEN,
+            revision: 0,
         }
     }
 }
@@ -173,6 +179,8 @@ impl TargetModel {
     /// Apply one observed change. Changes naming an unknown element are ignored:
     /// the element was released, or the next walk will bring it.
     pub fn apply(&mut self, update: Update) {
+        self.revision += 1;
+        let rev = self.revision;
         match update {
             Update::Connected(c) => {
                 self.health.connected = c;
@@ -197,12 +205,17 @@ impl TargetModel {
                 if let Some(old) = self.pipelines.get(&p.id) {
                     p.first_seen = old.first_seen;
                 }
+                p.rev = rev;
                 self.pipelines.insert(p.id.clone(), p);
             }
             Update::Element(e) => match self.elements.get_mut(&e.id) {
-                Some(old) => old.refresh_identity(*e),
+                Some(old) => {
+                    old.refresh_identity(*e);
+                    old.rev = rev;
+                }
                 None => {
                     let mut e = *e;
+                    e.rev = rev;
                     e.history.truncate(self.history_len);
                     self.elements.insert(e.id.clone(), e);
                 }
@@ -210,13 +223,16 @@ impl TargetModel {
             Update::Tags { object, tags } => {
                 if let Some(p) = self.pipelines.get_mut(&object) {
                     p.tags = tags;
+                    p.rev = rev;
                 } else if let Some(e) = self.elements.get_mut(&object) {
                     e.tags = tags;
+                    e.rev = rev;
                 }
             }
             Update::Sinks { source, sinks } => {
                 if let Some(e) = self.elements.get_mut(&source) {
                     e.sinks = sinks;
+                    e.rev = rev;
                 }
             }
             Update::Flow {
@@ -232,6 +248,7 @@ impl TargetModel {
                         e.history.push(Transition { at, kind }, self.history_len);
                     }
                     e.flow.set(direction, media, flowing, at);
+                    e.rev = rev;
                 }
             }
             Update::Endpoint {
@@ -244,6 +261,7 @@ impl TargetModel {
                     e.endpoint
                         .get_or_insert_with(Default::default)
                         .apply(change, at);
+                    e.rev = rev;
                     for kind in kinds {
                         e.history.push(Transition { at, kind }, self.history_len);
                     }
@@ -252,6 +270,7 @@ impl TargetModel {
             Update::Stats { element, sample } => {
                 if let Some(e) = self.elements.get_mut(&element) {
                     e.record_stats(sample);
+                    e.rev = rev;
                 }
             }
             Update::Event {

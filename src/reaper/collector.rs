@@ -1,5 +1,6 @@
 //! The reaper's series, computed from its board at scrape time: one
-//! `kurento_zombie` per (object, rule) verdict (with the chain of a derived
+//! `kurento_zombie` per (object, rule) verdict (objects by short id, as on
+//! every series) (with the chain of a derived
 //! one in `because`), `kurento_zombies` per rule
 //! (zeros included), `kurento_reaper_mode`, and the application-session
 //! source's state. A released object's series vanish with its verdict.
@@ -9,6 +10,8 @@ use std::fmt;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
+
+use kms_proto::ids::short_id;
 
 use super::{Board, Mode};
 use crate::clock::now_millis;
@@ -49,8 +52,8 @@ impl Collector for ReaperCollector {
                 for z in &b.zombies {
                     let labels: Labels<'_> = vec![
                         ("kms", b.kms.as_str()),
-                        ("pipeline", z.pipeline.as_str()),
-                        ("element", z.object.as_str()),
+                        ("pipeline", short_id(&z.pipeline)),
+                        ("element", short_id(&z.object)),
                         ("element_type", z.element_type.as_str()),
                         ("rule", z.rule.as_str()),
                         // The chain of a derived verdict: "its only neighbour is zombie X".

@@ -188,6 +188,7 @@ async fn pipeline_identity(rpc: &Rpc, id: &str, now: Millis, out: &mut ReadResul
         tags: convert::tags(tags.unwrap_or_default()),
         created: created.and_then(|c| u64::try_from(c).ok()),
         first_seen: now,
+        rev: 0,
     }));
     out.identity_read = out.gone.is_none();
 }

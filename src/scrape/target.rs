@@ -250,9 +250,14 @@ impl Task {
             ok,
             at: now_millis(),
         });
-        if ok {
-            let q = crate::metrics::quality(&self.model.read());
-            self.rpc.metrics.fleet.observe(&self.rpc.kms, &q);
+        {
+            let m = self.model.read();
+            if ok {
+                let q = crate::metrics::quality(&m);
+                self.rpc.metrics.fleet.observe(&self.rpc.kms, &q);
+            }
+            // The target's part of /metrics, rendered once for every scrape.
+            self.rpc.metrics.pages.publish(&m);
         }
         self.rpc
             .metrics

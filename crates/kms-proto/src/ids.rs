@@ -18,6 +18,14 @@ pub fn type_of(id: &str) -> &str {
         .unwrap_or(last)
 }
 
+/// The short id of an object: the UUID part of its last segment
+/// (`<pipeline>/<uuid>_kurento.WebRtcEndpoint` → `<uuid>`); ids of other
+/// forms answer their last segment.
+pub fn short_id(id: &str) -> &str {
+    let last = id.rsplit('/').next().unwrap_or(id);
+    last.split_once("_kurento.").map_or(last, |(uuid, _)| uuid)
+}
+
 /// Whether a type is a Hub (Composite, Dispatcher, ...): a MediaObject with
 /// ports, not a MediaElement; it carries no media of its own.
 pub fn is_hub(element_type: &str) -> bool {
@@ -52,6 +60,15 @@ mod tests {
         assert_eq!(pipeline_of(&e), P);
         assert_eq!(pipeline_of(P), P);
         assert_eq!(type_of("manager_ServerManager"), "manager_ServerManager");
+    }
+
+    #[test]
+    fn short_ids_are_the_uuid_part() {
+        let e = format!("{P}/22_kurento.WebRtcEndpoint");
+        assert_eq!(short_id(&e), "22");
+        assert_eq!(short_id(P), "11");
+        assert_eq!(short_id("manager_ServerManager"), "manager_ServerManager");
+        assert_eq!(short_id("a/b"), "b");
     }
 
     #[test]
