@@ -762,6 +762,197 @@ def check_alert_pipeline():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# --------------------------------------------------------------------------- dashboards on data
+# A KMS target in the issue 12 contract: pipeline DATA_P1 (named "room-1") with two WebRTC
+# endpoints (alice flowing, B whose peer is gone: a zombie, ICE FAILED) and a hub port, and
+# an empty zombie pipeline DATA_P2. Short ids everywhere; the full ids only on
+# kurento_element_info's `id`.
+DATA_KMS = "kms-1"
+DATA_P1, DATA_P2 = "11111111-0000-4000-8000-00000000000a", "22222222-0000-4000-8000-00000000000b"
+DATA_A, DATA_B = "aaaaaaaa-0000-4000-8000-000000000001", "bbbbbbbb-0000-4000-8000-000000000002"
+DATA_HUB, DATA_H = "cccccccc-0000-4000-8000-000000000003", "dddddddd-0000-4000-8000-000000000004"
+# Dashboard queries without data on the default page, and why.
+DATA_EXPECTED_EMPTY = {
+    ("kurento-pipeline.json", "End-to-end latency", "A"): "opt-in family e2e_latency",
+}
+
+
+def data_page(t):
+    """The exporter's page `t` seconds after the start: counters grow with t."""
+    k = f'kms="{DATA_KMS}"'
+    full = lambda el, ty: f"{DATA_P1}_kurento.MediaPipeline/{el}_kurento.{ty}"  # noqa: E731
+    lines = [f"kurento_up{{{k}}} 1", 'kurento_up{kms="kms-2"} 0',
+             f'kurento_server_info{{{k},version="7.1.1"}} 1', f"kurento_pipelines{{{k}}} 2",
+             f"kurento_sessions{{{k}}} 1", f"kurento_server_cpu_ratio{{{k}}} 0.2",
+             f"kurento_server_memory_bytes{{{k}}} 1e9",
+             f'kurento_elements{{{k},element_type="WebRtcEndpoint"}} 2', f'kurento_elements{{{k},element_type="HubPort"}} 1',
+             f'kurento_elements{{{k},element_type="Composite"}} 1',
+             f'kurento_zombies{{{k},rule="webrtc-peer-gone"}} 1', f'kurento_zombies{{{k},rule="empty-pipeline"}} 1',
+             f'kurento_reaper_mode{{{k},mode="dry-run"}} 1',
+             f'kurento_fleet_endpoints{{{k},ice_state="READY",media_state="CONNECTED",flowing="true"}} 1',
+             f'kurento_fleet_endpoints{{{k},ice_state="FAILED",media_state="DISCONNECTED",flowing="false"}} 1',
+             f"kurento_exporter_last_sync_timestamp_seconds{{{k}}} {time.time():.3f}"]
+    n = int(t * 10)
+    for rule, action, outcome in (("webrtc-peer-gone", "release", "ok"), ("webrtc-peer-gone", "release", "failed"),
+                                  ("webrtc-peer-gone", "would_release", "dry_run")):
+        lines.append(f'kurento_reaper_actions_total{{{k},rule="{rule}",action="{action}",outcome="{outcome}"}} {n}')
+    for outcome in ("ok", "timeout"):
+        lines.append(f'kurento_exporter_rpc_requests_total{{{k},method="invoke",outcome="{outcome}"}} {n}')
+    lines.append(f'kurento_exporter_errors_total{{{k},kind="timeout"}} {n}')
+
+    def hist(name, bounds, value, per_tick, labels=k):
+        for b in bounds + ["+Inf"]:
+            c = n * per_tick if b == "+Inf" or value <= float(b) else 0
+            lines.append(f'{name}_bucket{{{labels},le="{b}"}} {c}')
+        lines.append(f"{name}_sum{{{labels}}} {n * per_tick * value}")
+        lines.append(f"{name}_count{{{labels}}} {n * per_tick}")
+
+    hist("kurento_exporter_sync_duration_seconds", ["0.01", "0.1", "1", "5"], 0.05, 1)
+    hist("kurento_fleet_endpoint_loss_ratio", ["0.01", "0.05", "0.1"], 0.08, 2)
+    hist("kurento_fleet_endpoint_jitter_seconds", ["0.01", "0.03", "0.1"], 0.02, 2)
+    hist("kurento_fleet_endpoint_round_trip_time_seconds", ["0.1", "0.3", "1"], 0.05, 1)
+    hist("kurento_fleet_endpoint_receive_bitrate_bytes_per_second", ["16000", "64000", "256000"], 150000, 2)
+    p1 = f'pipeline="{DATA_P1}"'
+    lines += [
+        f'kurento_element_info{{{k},{p1},pipeline_name="room-1",element="{DATA_A}",element_type="WebRtcEndpoint",'
+        f'id="{full(DATA_A, "WebRtcEndpoint")}",name="alice",room="room-1"}} 1',
+        f'kurento_element_info{{{k},{p1},pipeline_name="room-1",element="{DATA_B}",element_type="WebRtcEndpoint",'
+        f'id="{full(DATA_B, "WebRtcEndpoint")}",room="room-1"}} 1',
+        f'kurento_element_info{{{k},{p1},pipeline_name="room-1",element="{DATA_HUB}",element_type="Composite",'
+        f'id="{full(DATA_HUB, "Composite")}",room="room-1"}} 1',
+        f'kurento_element_info{{{k},{p1},pipeline_name="room-1",element="{DATA_H}",element_type="HubPort",'
+        f'id="{full(DATA_H, "HubPort")}",hub="{DATA_HUB}",room="room-1"}} 1',
+        f'kurento_element_connection_info{{{k},{p1},source="{DATA_A}",sink="{DATA_H}",media="VIDEO"}} 1',
+        f'kurento_element_connection_info{{{k},{p1},source="{DATA_H}",sink="{DATA_B}",media="VIDEO"}} 1',
+        f'kurento_zombie{{{k},{p1},element="{DATA_B}",element_type="WebRtcEndpoint",rule="webrtc-peer-gone",'
+        f'because=""}} 1',
+        f'kurento_zombie{{{k},pipeline="{DATA_P2}",element="{DATA_P2}",element_type="MediaPipeline",'
+        f'rule="empty-pipeline",because=""}} 1',
+    ]
+    for el, flowing, ice in ((DATA_A, 1, "READY"), (DATA_B, 0, "FAILED")):
+        e = f'{k},element="{el}"'
+        lines += [f"kurento_element_created_timestamp_seconds{{{e}}} 1700000000",
+                  f'kurento_ice_connection_state{{{e},state="{ice}"}} 1',
+                  f"kurento_media_connected{{{e}}} {flowing}", f"kurento_connection_connected{{{e}}} 1"]
+        for media in ("AUDIO", "VIDEO"):
+            m = f'{e},media="{media}"'
+            lines += [f'kurento_media_flowing{{{m},direction="{d}"}} {flowing}' for d in ("in", "out")]
+            lines += [f"kurento_rtp_received_bytes_total{{{m}}} {n * 1000 * flowing}",
+                      f"kurento_rtp_sent_bytes_total{{{m}}} {n * 1000 * flowing}",
+                      f"kurento_rtp_receive_bitrate_bytes_per_second{{{m}}} {10000 * flowing}",
+                      f"kurento_rtp_send_bitrate_bytes_per_second{{{m}}} {10000 * flowing}",
+                      f"kurento_rtp_lost_packets_total{{{m}}} {n}",
+                      f"kurento_rtp_jitter_seconds{{{m}}} 0.004",
+                      f"kurento_rtp_round_trip_time_seconds{{{m}}} 0.05"]
+    el_h = f'{k},element="{DATA_H}"'
+    lines.append(f'kurento_media_flowing{{{el_h},media="VIDEO",direction="in"}} 1')
+    return ("\n".join(lines) + "\n").encode()
+
+
+def check_dashboard_data():
+    """Starts the real Prometheus on loopback scraping a synthetic exporter page in the
+    issue 12 contract (data_page: short ids, no pipeline label on per-element series,
+    one ICE state series per endpoint, fleet families), and checks that every dashboard
+    query (kms-1, its pipeline; "All" where the variable allows it) and every variable
+    returns data, but the DATA_EXPECTED_EMPTY ones, which must return none."""
+    import http.server
+    import threading
+
+    start = time.monotonic()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = data_page(time.monotonic() - start)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    tmp = tempfile.mkdtemp(prefix="ops-data-")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with open(os.path.join(tmp, "prometheus.yml"), "w") as f:
+        yaml().safe_dump({"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                          "scrape_configs": [{"job_name": "kurento-exporter", "static_configs": [
+                              {"targets": [f"127.0.0.1:{server.server_address[1]}"]}]}]}, f)
+    log = open(os.path.join(tmp, "prometheus.log"), "w")
+    proc = subprocess.Popen(["prometheus", f"--config.file={tmp}/prometheus.yml", f"--web.listen-address=127.0.0.1:{port}",
+                             f"--storage.tsdb.path={tmp}/data", "--log.level=warn"], stdout=log, stderr=subprocess.STDOUT)
+
+    def query(expr):
+        _, body = http_get(base + "/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+        return json.loads(body)["data"]["result"]
+
+    try:
+        if not wait_ready(base + "/-/ready", proc):
+            problem("prometheus did not become ready")
+            return
+        # rate() needs two samples in its window: wait for five scrapes.
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            r = query(f'count_over_time(kurento_up{{kms="{DATA_KMS}"}}[1m])')
+            if r and float(r[0]["value"][1]) >= 5:
+                break
+            time.sleep(0.5)
+        else:
+            problem("prometheus did not scrape the synthetic page five times in 60 s")
+            return
+        n = empty = 0
+        for path in DASHBOARDS:
+            name = os.path.basename(path)
+            with open(path, encoding="utf-8") as f:
+                dash = json.load(f)
+            subs = [("$__rate_interval", "15s"), ("$__interval", "1s"), ("$__range", "1h")]
+            for v in dash.get("templating", {}).get("list", []):
+                if v.get("name") == "kms":
+                    subs.append(("kms", DATA_KMS))
+                elif v.get("name") == "pipeline":
+                    subs.append(("pipeline", v.get("allValue", ".*") if v.get("includeAll") else DATA_P1))
+
+            def sub(e):
+                for a, b in subs:
+                    e = e.replace("${" + a.lstrip("$") + "}", b).replace("$" + a.lstrip("$"), b)
+                return e
+
+            for v in dash.get("templating", {}).get("list", []):
+                m = re.match(r"label_values\((.*),\s*(\w+)\)$", v.get("definition") or "") if v.get("type") == "query" else None
+                if m:
+                    _, body = http_get(base + f"/api/v1/label/{m.group(2)}/values?" +
+                                       urllib.parse.urlencode({"match[]": sub(m.group(1))}))
+                    if not json.loads(body)["data"]:
+                        problem(f"{name}: variable {v['name']}: no values")
+            for p in panels_of(dash):
+                for t in p.get("targets", []) or []:
+                    n += 1
+                    key = (name, p.get("title"), t.get("refId"))
+                    try:
+                        got = query(sub(t["expr"]))
+                    except urllib.error.HTTPError as e:
+                        problem(f"{name}: panel {p.get('id')} {p.get('title')!r} [{t.get('refId')}]: "
+                                f"{json.loads(e.read().decode()).get('error')}")
+                        continue
+                    if key in DATA_EXPECTED_EMPTY:
+                        empty += 1
+                        if got:
+                            problem(f"{name}: panel {p.get('id')} {p.get('title')!r} [{t.get('refId')}]: listed as "
+                                    f"without data ({DATA_EXPECTED_EMPTY[key]}) but returns {len(got)} series")
+                    elif not got:
+                        problem(f"{name}: panel {p.get('id')} {p.get('title')!r} [{t.get('refId')}]: no data on the "
+                                f"default page:\n    {sub(t['expr'])}")
+        print(f"{n} dashboard queries return data on a synthetic page of the lean contract ({empty} opt-in without)")
+    finally:
+        stop(proc)
+        log.close()
+        server.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------- deploy files
 def check_grafana_provisioning():
     """Datasource URL from an environment variable; the dashboards provider reads the folder
@@ -1098,6 +1289,7 @@ CHECKS = {
     "k8s-rule-semantics": check_k8s_rule_semantics,
     "dashboards": check_dashboards,
     "nodegraph-queries": check_nodegraph_queries,
+    "dashboard-data": check_dashboard_data,
     "prometheus-live": check_prometheus_live,
     "alertmanager-live": check_alertmanager_live,
     "alert-pipeline": check_alert_pipeline,
