@@ -28,6 +28,8 @@ RULE_FILES = sorted(glob.glob(os.path.join(ROOT, "alerts", "*.yml")))
 TEST_FILES = sorted(glob.glob(os.path.join(ROOT, "alerts", "tests", "*.yml")))
 DASHBOARDS = sorted(glob.glob(os.path.join(ROOT, "grafana", "dashboards", "*.json")))
 SEVERITIES = {"critical", "warning", "info"}
+# Dashboards of the fleet view: only target-level and fleet families, no `pipeline` variable.
+FLEET_DASHBOARDS = {"kurento-overview.json"}
 DS_UID = "${datasource}"
 PANEL_TYPES = {"timeseries", "stat", "table", "state-timeline", "nodeGraph", "gauge", "bargauge", "text",
                "status-history", "piechart", "logs"}
@@ -165,7 +167,7 @@ def panels_of(dash):
 
 def check_dashboards():
     """Valid JSON; unique panel ids; every panel and target uses the templated datasource;
-    `datasource`, `kms` and `pipeline` variables; unique dashboard uids; the pipeline
+    `datasource`, `kms` and (but on the fleet overview) `pipeline` variables; unique dashboard uids; the pipeline
     dashboard has a nodeGraph panel with table-format queries `nodes` and `edges` that
     produce the Node Graph field names as labels."""
     if len(DASHBOARDS) < 3:
@@ -188,7 +190,7 @@ def check_dashboards():
         ds = variables.get("datasource")
         if not ds or ds.get("type") != "datasource" or ds.get("query") != "prometheus":
             problem(f"{name}: no `datasource` variable of type datasource/prometheus")
-        for var in ("kms", "pipeline"):
+        for var in ("kms",) if os.path.basename(path) in FLEET_DASHBOARDS else ("kms", "pipeline"):
             v = variables.get(var)
             if not v:
                 problem(f"{name}: no `{var}` template variable")
@@ -274,14 +276,16 @@ def dashboard_exprs(substitute=True):
 
 # --------------------------------------------------------------------------- node graph
 NG_KMS, NG_PIPE = "kms-1", "p1"
-EL_A = "P1_kurento.MediaPipeline/aaaaaaaa-0000-4000-8000-000000000001_kurento.WebRtcEndpoint"
-EL_B = "P1_kurento.MediaPipeline/bbbbbbbb-0000-4000-8000-000000000002_kurento.WebRtcEndpoint"
-EL_P = "P1_kurento.MediaPipeline/cccccccc-0000-4000-8000-000000000003_kurento.PlayerEndpoint"
-EL_H = "P1_kurento.MediaPipeline/dddddddd-0000-4000-8000-000000000004_kurento.HubPort"
+# Short ids (the UUID part of the KMS id: label values of element, source, sink) and the
+# full KMS ids (kurento_element_info's `id`).
+EL_A, EL_B = "aaaaaaaa-0000-4000-8000-000000000001", "bbbbbbbb-0000-4000-8000-000000000002"
+EL_P, EL_H = "cccccccc-0000-4000-8000-000000000003", "dddddddd-0000-4000-8000-000000000004"
+FULL = {el: f"{NG_PIPE}_kurento.MediaPipeline/{el}_kurento.{t}" for el, t in (
+    (EL_A, "WebRtcEndpoint"), (EL_B, "WebRtcEndpoint"), (EL_P, "PlayerEndpoint"), (EL_H, "HubPort"))}
 
 
 def _series(metric, values, **labels):
-    lab = {"kms": NG_KMS, "pipeline": NG_PIPE}
+    lab = {"kms": NG_KMS}
     lab.update(labels)
     lab.update({"job": "kurento-exporter", "instance": "exporter:9787"})
     return {"series": metric + "{" + ",".join(f'{k}="{v}"' for k, v in lab.items()) + "}", "values": values}
@@ -296,8 +300,11 @@ def _labels(**labels):
 
 def check_nodegraph_queries():
     """Evaluates the Pipeline detail dashboard's node graph queries with promtool on a
-    synthetic pipeline (player -> A -> B; A receives 1.2 Mb/s video + 48 kb/s audio (exported in bytes/s) and
-    sends 300 kb/s; B's peer sends nothing) and compares every node's and edge's fields."""
+    synthetic pipeline in the issue 12 contract (short ids; per-element series without a
+    pipeline label, joined to kurento_element_info): player -> A -> B; A receives 1.2 Mb/s
+    video + 48 kb/s audio (exported in bytes/s) and sends 300 kb/s; B's peer sends nothing;
+    an element of another pipeline and one of another KMS with the same short id stay out.
+    Compares every node's and edge's fields."""
     queries = {}
     for path in DASHBOARDS:
         for p in panels_of(json.load(open(path, encoding="utf-8"))):
@@ -307,15 +314,26 @@ def check_nodegraph_queries():
     if set(queries) != {"nodes", "edges"}:
         problem(f"node graph queries: expected refIds nodes and edges, found {sorted(queries)}")
         return
+
+    def info(el, etype, **extra):
+        return _series("kurento_element_info", "1x5", pipeline=NG_PIPE, element=el, element_type=etype, id=FULL[el],
+                       room="r1", **extra)
+
+    def conn(src, dst, media):
+        return _series("kurento_element_connection_info", "1x5", pipeline=NG_PIPE, source=src, sink=dst, media=media)
+
     series = [
-        _series("kurento_element_info", "1x5", element=EL_A, element_type="WebRtcEndpoint", name=EL_A, room="r1"),
-        _series("kurento_element_info", "1x5", element=EL_B, element_type="WebRtcEndpoint", name="bob", room="r1"),
-        _series("kurento_element_info", "1x5", element=EL_P, element_type="PlayerEndpoint", name=EL_P, room="r1"),
+        info(EL_A, "WebRtcEndpoint"),  # no name label: its name is its id
+        info(EL_B, "WebRtcEndpoint", name="bob"),
+        info(EL_P, "PlayerEndpoint"),
         # another pipeline and another KMS must not leak in
-        _series("kurento_element_info", "1x5", element="X", element_type="WebRtcEndpoint", name="x", pipeline="p2",
-                room="r2"),
-        _series("kurento_element_info", "1x5", element=EL_A, element_type="WebRtcEndpoint", name=EL_A, kms="kms-2",
-                room="r1"),
+        _series("kurento_element_info", "1x5", pipeline="p2", element="X", element_type="WebRtcEndpoint",
+                id="p2_kurento.MediaPipeline/X_kurento.WebRtcEndpoint", name="x", room="r2"),
+        _series("kurento_rtp_receive_bitrate_bytes_per_second", "99000x5", element="X", media="VIDEO"),
+        _series("kurento_media_flowing", "1x5", element="X", media="VIDEO", direction="out"),
+        _series("kurento_element_info", "1x5", kms="kms-2", pipeline=NG_PIPE, element=EL_A, element_type="WebRtcEndpoint",
+                id=FULL[EL_A], room="r1"),
+        _series("kurento_rtp_receive_bitrate_bytes_per_second", "77000x5", kms="kms-2", element=EL_A, media="VIDEO"),
         _series("kurento_rtp_receive_bitrate_bytes_per_second", "150000x5", element=EL_A, media="VIDEO"),
         _series("kurento_rtp_receive_bitrate_bytes_per_second", "6000x5", element=EL_A, media="AUDIO"),
         _series("kurento_rtp_send_bitrate_bytes_per_second", "37500x5", element=EL_A, media="VIDEO"),
@@ -325,23 +343,23 @@ def check_nodegraph_queries():
         _series("kurento_media_flowing", "0x5", element=EL_B, media="VIDEO", direction="out"),
         _series("kurento_media_flowing", "0x5", element=EL_B, media="VIDEO", direction="in"),
         _series("kurento_media_flowing", "1x5", element=EL_P, media="VIDEO", direction="out"),
-        _series("kurento_element_connection_info", "1x5", source=EL_P, sink=EL_A, media="VIDEO"),
-        _series("kurento_element_connection_info", "1x5", source=EL_A, sink=EL_B, media="VIDEO"),
-        _series("kurento_element_connection_info", "1x5", source=EL_A, sink=EL_B, media="AUDIO"),
-        _series("kurento_element_connection_info", "1x5", source=EL_B, sink=EL_H, media="VIDEO"),
+        conn(EL_P, EL_A, "VIDEO"),
+        conn(EL_A, EL_B, "VIDEO"),
+        conn(EL_A, EL_B, "AUDIO"),
+        conn(EL_B, EL_H, "VIDEO"),
         # no rate at either end: no bitrate, grey
-        _series("kurento_element_connection_info", "1x5", source=EL_H, sink=EL_B, media="AUDIO"),
+        conn(EL_H, EL_B, "AUDIO"),
         # B's peer is gone: a zombie verdict (the rule is the node's subtitle)
-        _series("kurento_zombie", "1x5", element=EL_B, element_type="WebRtcEndpoint", rule="webrtc-peer-gone",
-                because=""),
+        _series("kurento_zombie", "1x5", pipeline=NG_PIPE, element=EL_B, element_type="WebRtcEndpoint",
+                rule="webrtc-peer-gone", because=""),
         # a hub port that carries nothing measured: live, idle
-        _series("kurento_element_info", "1x5", element=EL_H, element_type="HubPort", name=EL_H, room="r1"),
+        info(EL_H, "HubPort", hub="eeeeeeee-0000-4000-8000-000000000005"),
     ]
 
-    def node(el, name, etype, mainstat, look, title, rule=None):
-        extra = {"rule": rule, "subtitle": rule} if rule else {"subtitle": etype}
-        return {"labels": _labels(kms=NG_KMS, pipeline=NG_PIPE, element=el, element_type=etype, name=name, room="r1",
-                                  id=el, title=title, mainstat=mainstat,
+    def node(el, etype, mainstat, look, title, rule=None, **extra):
+        extra.update({"rule": rule, "subtitle": rule} if rule else {"subtitle": etype})
+        return {"labels": _labels(kms=NG_KMS, pipeline=NG_PIPE, element=el, element_type=etype, room="r1",
+                                  id=el, kms_id=FULL[el], title=title, mainstat=mainstat,
                                   color={"zombie": "red", "flowing": "green", "idle": "gray"}[look], **extra),
                 "value": 1}
 
@@ -356,10 +374,10 @@ def check_nodegraph_queries():
             lab["__name__"] = "kurento_element_connection_info"
         return {"labels": _labels(**lab), "value": 1}
 
-    exp_nodes = [node(EL_A, EL_A, "WebRtcEndpoint", "1548 kb/s", "flowing", "aaaaaaaa"),
-                 node(EL_B, "bob", "WebRtcEndpoint", "0 kb/s", "zombie", "bob", rule="webrtc-peer-gone"),
-                 node(EL_P, EL_P, "PlayerEndpoint", "0 kb/s", "flowing", "cccccccc"),
-                 node(EL_H, EL_H, "HubPort", "0 kb/s", "idle", "dddddddd")]
+    exp_nodes = [node(EL_A, "WebRtcEndpoint", "1548 kb/s", "flowing", "aaaaaaaa"),
+                 node(EL_B, "WebRtcEndpoint", "0 kb/s", "zombie", "bob", rule="webrtc-peer-gone", name="bob"),
+                 node(EL_P, "PlayerEndpoint", "0 kb/s", "flowing", "cccccccc"),
+                 node(EL_H, "HubPort", "0 kb/s", "idle", "dddddddd", hub="eeeeeeee-0000-4000-8000-000000000005")]
     # an edge's rate: its source's receive rate, else its sink's send rate
     exp_edges = [edge(EL_P, EL_A, "VIDEO", "300"), edge(EL_A, EL_B, "VIDEO", "1200"),
                  edge(EL_A, EL_B, "AUDIO", "48"), edge(EL_B, EL_H, "VIDEO", "0"),
@@ -383,26 +401,27 @@ def check_nodegraph_queries():
 
 
 # --------------------------------------------------------------------------- metric contract
-# The metric names and labels that issues 3, 4 and 6 make a contract. `*` = any further
-# labels allowed (configured tag labels of kurento_element_info).
-_EP = ("kms", "pipeline", "element")
-_RTP = _EP + ("media",)
+# The metric names and labels the rules, their tests and the dashboards may use: the lean
+# default contract of issue 12 (README "Metrics"). `element`, `pipeline`, `source`, `sink`
+# and `hub` values are short ids (the UUID part of a KMS id). Everything static about an
+# element is on kurento_element_info only (join it `* on (kms, element) group_left (...)`);
+# other per-element series carry kms, element and their own variant labels, no pipeline.
+# `*` = any further labels allowed (configured tag labels of kurento_element_info).
+_EL = ("kms", "element")
+_RTP = _EL + ("media",)
 CONTRACT = {
     "kurento_up": ("kms",), "kurento_server_info": ("kms", "version"), "kurento_pipelines": ("kms",),
     "kurento_elements": ("kms", "element_type"), "kurento_sessions": ("kms",),
     "kurento_server_cpu_ratio": ("kms",), "kurento_server_memory_bytes": ("kms",),
-    "kurento_element_info": _EP + ("element_type", "name", "*"),
-    "kurento_element_created_timestamp_seconds": _EP,
+    "kurento_element_info": ("kms", "pipeline", "element", "element_type", "id", "name", "pipeline_name", "hub", "*"),
+    "kurento_element_created_timestamp_seconds": _EL,
     "kurento_element_connection_info": ("kms", "pipeline", "source", "sink", "media"),
     "kurento_media_flowing": _RTP + ("direction",),
     **{f"kurento_rtp_{m}": _RTP for m in (
-        "received_bytes_total", "sent_bytes_total", "received_packets_total", "sent_packets_total",
-        "lost_packets_total", "fraction_lost_ratio", "jitter_seconds", "round_trip_time_seconds",
-        "receive_bitrate_bytes_per_second", "send_bitrate_bytes_per_second", "target_bitrate_bytes_per_second",
-        "nacks_total", "plis_total", "firs_total", "remb_bytes_per_second")},
-    "kurento_endpoint_e2e_latency_seconds": _RTP,
-    "kurento_ice_connection_state": _EP + ("state",),
-    "kurento_media_connected": _EP, "kurento_connection_connected": _EP,
+        "received_bytes_total", "sent_bytes_total", "lost_packets_total", "jitter_seconds", "round_trip_time_seconds",
+        "receive_bitrate_bytes_per_second", "send_bitrate_bytes_per_second")},
+    "kurento_ice_connection_state": _EL + ("state",),
+    "kurento_media_connected": _EL, "kurento_connection_connected": _EL,
     "kurento_exporter_build_info": ("version", "revision", "rustc_version"),
     "kurento_exporter_config_last_reload_successful": (),
     "kurento_exporter_config_last_reload_success_timestamp_seconds": (),
@@ -413,7 +432,7 @@ CONTRACT = {
        for s in ("_bucket", "_sum", "_count")},
     "kurento_exporter_last_sync_timestamp_seconds": ("kms",),
     "kurento_exporter_errors_total": ("kms", "kind"),
-    "kurento_zombie": _EP + ("element_type", "rule", "because"), "kurento_zombies": ("kms", "rule"),
+    "kurento_zombie": ("kms", "pipeline", "element", "element_type", "rule", "because"), "kurento_zombies": ("kms", "rule"),
     "kurento_fleet_endpoints": ("kms", "ice_state", "media_state", "flowing"),
     **{f"kurento_fleet_endpoint_{m}{s}": ("kms",) + (("le",) if s == "_bucket" else ())
        for m in ("loss_ratio", "jitter_seconds", "round_trip_time_seconds", "receive_bitrate_bytes_per_second")
@@ -424,30 +443,51 @@ CONTRACT = {
     "kurento_probe_last_run_timestamp_seconds": ("kms",),
     "kurento_probe_failures_total": ("kms", "phase"),
 }
+# Families off by default, on with `[metrics] families = [...]` in the exporter's config
+# (the name there -> its series). The alert rules never use them (they must work on the
+# default page); a dashboard panel may, when its description names the `[metrics]` key.
+OPT_IN = {
+    "packets": {m: _RTP for m in ("kurento_rtp_received_packets_total", "kurento_rtp_sent_packets_total")},
+    "fraction_lost": {"kurento_rtp_fraction_lost_ratio": _RTP},
+    "feedback": {m: _RTP + ("direction",) for m in ("kurento_rtp_nacks_total", "kurento_rtp_plis_total",
+                                                      "kurento_rtp_firs_total")},
+    "remb": {"kurento_rtp_remb_bytes_per_second": _RTP + ("direction",)},
+    "target_bitrate": {"kurento_rtp_target_bitrate_bytes_per_second": _RTP},
+    "e2e_latency": {"kurento_endpoint_e2e_latency_seconds": _RTP},
+}
+OPT_IN_METRICS = {m: labels for fam in OPT_IN.values() for m, labels in fam.items()}
+# Per-element families (an element, source or sink label): never on the fleet overview.
+PER_ELEMENT = {m for m, labels in {**CONTRACT, **OPT_IN_METRICS}.items() if {"element", "source"} & set(labels)}
 TARGET_LABELS = {"job", "instance"}
 
 
-def contract_problems(where, expr, allow_target_labels=True):
+def contract_problems(where, expr, allow_target_labels=True, opt_in=False):
+    """opt_in: the expression may use the opt-in families (a dashboard panel that says so)."""
+    known = {**CONTRACT, **OPT_IN_METRICS} if opt_in else CONTRACT
     bare = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)           # label values and regexes out
     bare = re.sub(r"\b[a-z_]+:[a-z0-9_]+:[a-z0-9_]+\b", "", bare)  # recording rule names out
     for name in re.findall(r"\bkurento_[a-z0-9_]+\b", bare):
-        if name not in CONTRACT:
-            problem(f"{where}: metric {name} is not in the contract (issues 3, 4, 6)")
+        if name in OPT_IN_METRICS and not opt_in:
+            problem(f"{where}: metric {name} is an opt-in family (off by default): not in the default contract")
+        elif name not in known:
+            problem(f"{where}: metric {name} is not in the contract (issue 12)")
     for name, body in re.findall(r"\b(kurento_[a-z0-9_]+)\s*\{([^}]*)\}", bare):
-        allowed = set(CONTRACT.get(name, ())) | (TARGET_LABELS if allow_target_labels else set())
+        allowed = set(known.get(name, ())) | (TARGET_LABELS if allow_target_labels else set())
         for label in re.findall(r"(\w+)\s*(?:=~|!~|!=|=)", body):
             if "*" not in allowed and label not in allowed:
                 problem(f"{where}: {name} has no label {label!r} in the contract")
     # the only way to reach a metric by regex is the bitrate pair of the node graph
     for rx in re.findall(r'__name__\s*=~\s*"([^"]*)"', expr):
-        names = [n for n in CONTRACT if re.fullmatch(rx, n)]
+        names = [n for n in known if re.fullmatch(rx, n)]
         if not names:
             problem(f"{where}: __name__ regex {rx!r} matches no contract metric")
 
 
 def check_contract():
     """Every metric and selector label used by the rules, their unit tests and the
-    dashboards is one of the contract's (issues 3, 4 and 6)."""
+    dashboards is one of the default contract's (issue 12); opt-in families only in dashboard
+    panels whose description names the `[metrics]` key; the fleet overview reads no
+    per-element series."""
     n = 0
     for path, group, rule in all_rules():
         contract_problems(f"{rel(path)}: {rule.get('alert') or rule.get('record')}", rule["expr"])
@@ -457,10 +497,24 @@ def check_contract():
             for s in test.get("input_series", []):
                 contract_problems(f"{rel(path)}: input series", s["series"])
                 n += 1
-    for dash, title, ref, expr in dashboard_exprs(substitute=False):
-        contract_problems(f"{dash}: {title} [{ref}]", expr)
-        n += 1
-    print(f"{n} expressions and series use contract metric names and labels only")
+    for path in DASHBOARDS:
+        with open(path, encoding="utf-8") as f:
+            dash = json.load(f)
+        fleet = os.path.basename(path) in FLEET_DASHBOARDS
+        queries = [(p.get("title"), t.get("refId"), t.get("expr", ""), "[metrics]" in (p.get("description") or ""))
+                   for p in panels_of(dash) for t in p.get("targets", []) or []]
+        queries += [(f"variable {v['name']}", "-", v.get("definition") or "", False)
+                    for v in dash.get("templating", {}).get("list", []) if v.get("type") == "query"]
+        for title, ref, expr, opt_in in queries:
+            where = f"{rel(path)}: {title} [{ref}]"
+            contract_problems(where, expr, opt_in=opt_in)
+            n += 1
+            if fleet:
+                bare = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+                for name in sorted(set(re.findall(r"\bkurento_[a-z0-9_]+\b", bare)) & PER_ELEMENT):
+                    problem(f"{where}: {name} is a per-element series: the fleet view reads fleet families only")
+    print(f"{n} expressions and series use contract metric names and labels only; "
+          f"{', '.join(sorted(FLEET_DASHBOARDS))} reads no per-element series")
 
 
 # --------------------------------------------------------------------------- live servers
@@ -704,6 +758,197 @@ def check_alert_pipeline():
     finally:
         for p in reversed(procs):
             stop(p)
+        server.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- dashboards on data
+# A KMS target in the issue 12 contract: pipeline DATA_P1 (named "room-1") with two WebRTC
+# endpoints (alice flowing, B whose peer is gone: a zombie, ICE FAILED) and a hub port, and
+# an empty zombie pipeline DATA_P2. Short ids everywhere; the full ids only on
+# kurento_element_info's `id`.
+DATA_KMS = "kms-1"
+DATA_P1, DATA_P2 = "11111111-0000-4000-8000-00000000000a", "22222222-0000-4000-8000-00000000000b"
+DATA_A, DATA_B = "aaaaaaaa-0000-4000-8000-000000000001", "bbbbbbbb-0000-4000-8000-000000000002"
+DATA_HUB, DATA_H = "cccccccc-0000-4000-8000-000000000003", "dddddddd-0000-4000-8000-000000000004"
+# Dashboard queries without data on the default page, and why.
+DATA_EXPECTED_EMPTY = {
+    ("kurento-pipeline.json", "End-to-end latency", "A"): "opt-in family e2e_latency",
+}
+
+
+def data_page(t):
+    """The exporter's page `t` seconds after the start: counters grow with t."""
+    k = f'kms="{DATA_KMS}"'
+    full = lambda el, ty: f"{DATA_P1}_kurento.MediaPipeline/{el}_kurento.{ty}"  # noqa: E731
+    lines = [f"kurento_up{{{k}}} 1", 'kurento_up{kms="kms-2"} 0',
+             f'kurento_server_info{{{k},version="7.1.1"}} 1', f"kurento_pipelines{{{k}}} 2",
+             f"kurento_sessions{{{k}}} 1", f"kurento_server_cpu_ratio{{{k}}} 0.2",
+             f"kurento_server_memory_bytes{{{k}}} 1e9",
+             f'kurento_elements{{{k},element_type="WebRtcEndpoint"}} 2', f'kurento_elements{{{k},element_type="HubPort"}} 1',
+             f'kurento_elements{{{k},element_type="Composite"}} 1',
+             f'kurento_zombies{{{k},rule="webrtc-peer-gone"}} 1', f'kurento_zombies{{{k},rule="empty-pipeline"}} 1',
+             f'kurento_reaper_mode{{{k},mode="dry-run"}} 1',
+             f'kurento_fleet_endpoints{{{k},ice_state="READY",media_state="CONNECTED",flowing="true"}} 1',
+             f'kurento_fleet_endpoints{{{k},ice_state="FAILED",media_state="DISCONNECTED",flowing="false"}} 1',
+             f"kurento_exporter_last_sync_timestamp_seconds{{{k}}} {time.time():.3f}"]
+    n = int(t * 10)
+    for rule, action, outcome in (("webrtc-peer-gone", "release", "ok"), ("webrtc-peer-gone", "release", "failed"),
+                                  ("webrtc-peer-gone", "would_release", "dry_run")):
+        lines.append(f'kurento_reaper_actions_total{{{k},rule="{rule}",action="{action}",outcome="{outcome}"}} {n}')
+    for outcome in ("ok", "timeout"):
+        lines.append(f'kurento_exporter_rpc_requests_total{{{k},method="invoke",outcome="{outcome}"}} {n}')
+    lines.append(f'kurento_exporter_errors_total{{{k},kind="timeout"}} {n}')
+
+    def hist(name, bounds, value, per_tick, labels=k):
+        for b in bounds + ["+Inf"]:
+            c = n * per_tick if b == "+Inf" or value <= float(b) else 0
+            lines.append(f'{name}_bucket{{{labels},le="{b}"}} {c}')
+        lines.append(f"{name}_sum{{{labels}}} {n * per_tick * value}")
+        lines.append(f"{name}_count{{{labels}}} {n * per_tick}")
+
+    hist("kurento_exporter_sync_duration_seconds", ["0.01", "0.1", "1", "5"], 0.05, 1)
+    hist("kurento_fleet_endpoint_loss_ratio", ["0.01", "0.05", "0.1"], 0.08, 2)
+    hist("kurento_fleet_endpoint_jitter_seconds", ["0.01", "0.03", "0.1"], 0.02, 2)
+    hist("kurento_fleet_endpoint_round_trip_time_seconds", ["0.1", "0.3", "1"], 0.05, 1)
+    hist("kurento_fleet_endpoint_receive_bitrate_bytes_per_second", ["16000", "64000", "256000"], 150000, 2)
+    p1 = f'pipeline="{DATA_P1}"'
+    lines += [
+        f'kurento_element_info{{{k},{p1},pipeline_name="room-1",element="{DATA_A}",element_type="WebRtcEndpoint",'
+        f'id="{full(DATA_A, "WebRtcEndpoint")}",name="alice",room="room-1"}} 1',
+        f'kurento_element_info{{{k},{p1},pipeline_name="room-1",element="{DATA_B}",element_type="WebRtcEndpoint",'
+        f'id="{full(DATA_B, "WebRtcEndpoint")}",room="room-1"}} 1',
+        f'kurento_element_info{{{k},{p1},pipeline_name="room-1",element="{DATA_HUB}",element_type="Composite",'
+        f'id="{full(DATA_HUB, "Composite")}",room="room-1"}} 1',
+        f'kurento_element_info{{{k},{p1},pipeline_name="room-1",element="{DATA_H}",element_type="HubPort",'
+        f'id="{full(DATA_H, "HubPort")}",hub="{DATA_HUB}",room="room-1"}} 1',
+        f'kurento_element_connection_info{{{k},{p1},source="{DATA_A}",sink="{DATA_H}",media="VIDEO"}} 1',
+        f'kurento_element_connection_info{{{k},{p1},source="{DATA_H}",sink="{DATA_B}",media="VIDEO"}} 1',
+        f'kurento_zombie{{{k},{p1},element="{DATA_B}",element_type="WebRtcEndpoint",rule="webrtc-peer-gone",'
+        f'because=""}} 1',
+        f'kurento_zombie{{{k},pipeline="{DATA_P2}",element="{DATA_P2}",element_type="MediaPipeline",'
+        f'rule="empty-pipeline",because=""}} 1',
+    ]
+    for el, flowing, ice in ((DATA_A, 1, "READY"), (DATA_B, 0, "FAILED")):
+        e = f'{k},element="{el}"'
+        lines += [f"kurento_element_created_timestamp_seconds{{{e}}} 1700000000",
+                  f'kurento_ice_connection_state{{{e},state="{ice}"}} 1',
+                  f"kurento_media_connected{{{e}}} {flowing}", f"kurento_connection_connected{{{e}}} 1"]
+        for media in ("AUDIO", "VIDEO"):
+            m = f'{e},media="{media}"'
+            lines += [f'kurento_media_flowing{{{m},direction="{d}"}} {flowing}' for d in ("in", "out")]
+            lines += [f"kurento_rtp_received_bytes_total{{{m}}} {n * 1000 * flowing}",
+                      f"kurento_rtp_sent_bytes_total{{{m}}} {n * 1000 * flowing}",
+                      f"kurento_rtp_receive_bitrate_bytes_per_second{{{m}}} {10000 * flowing}",
+                      f"kurento_rtp_send_bitrate_bytes_per_second{{{m}}} {10000 * flowing}",
+                      f"kurento_rtp_lost_packets_total{{{m}}} {n}",
+                      f"kurento_rtp_jitter_seconds{{{m}}} 0.004",
+                      f"kurento_rtp_round_trip_time_seconds{{{m}}} 0.05"]
+    el_h = f'{k},element="{DATA_H}"'
+    lines.append(f'kurento_media_flowing{{{el_h},media="VIDEO",direction="in"}} 1')
+    return ("\n".join(lines) + "\n").encode()
+
+
+def check_dashboard_data():
+    """Starts the real Prometheus on loopback scraping a synthetic exporter page in the
+    issue 12 contract (data_page: short ids, no pipeline label on per-element series,
+    one ICE state series per endpoint, fleet families), and checks that every dashboard
+    query (kms-1, its pipeline; "All" where the variable allows it) and every variable
+    returns data, but the DATA_EXPECTED_EMPTY ones, which must return none."""
+    import http.server
+    import threading
+
+    start = time.monotonic()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = data_page(time.monotonic() - start)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    tmp = tempfile.mkdtemp(prefix="ops-data-")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with open(os.path.join(tmp, "prometheus.yml"), "w") as f:
+        yaml().safe_dump({"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                          "scrape_configs": [{"job_name": "kurento-exporter", "static_configs": [
+                              {"targets": [f"127.0.0.1:{server.server_address[1]}"]}]}]}, f)
+    log = open(os.path.join(tmp, "prometheus.log"), "w")
+    proc = subprocess.Popen(["prometheus", f"--config.file={tmp}/prometheus.yml", f"--web.listen-address=127.0.0.1:{port}",
+                             f"--storage.tsdb.path={tmp}/data", "--log.level=warn"], stdout=log, stderr=subprocess.STDOUT)
+
+    def query(expr):
+        _, body = http_get(base + "/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+        return json.loads(body)["data"]["result"]
+
+    try:
+        if not wait_ready(base + "/-/ready", proc):
+            problem("prometheus did not become ready")
+            return
+        # rate() needs two samples in its window: wait for five scrapes.
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            r = query(f'count_over_time(kurento_up{{kms="{DATA_KMS}"}}[1m])')
+            if r and float(r[0]["value"][1]) >= 5:
+                break
+            time.sleep(0.5)
+        else:
+            problem("prometheus did not scrape the synthetic page five times in 60 s")
+            return
+        n = empty = 0
+        for path in DASHBOARDS:
+            name = os.path.basename(path)
+            with open(path, encoding="utf-8") as f:
+                dash = json.load(f)
+            subs = [("$__rate_interval", "15s"), ("$__interval", "1s"), ("$__range", "1h")]
+            for v in dash.get("templating", {}).get("list", []):
+                if v.get("name") == "kms":
+                    subs.append(("kms", DATA_KMS))
+                elif v.get("name") == "pipeline":
+                    subs.append(("pipeline", v.get("allValue", ".*") if v.get("includeAll") else DATA_P1))
+
+            def sub(e):
+                for a, b in subs:
+                    e = e.replace("${" + a.lstrip("$") + "}", b).replace("$" + a.lstrip("$"), b)
+                return e
+
+            for v in dash.get("templating", {}).get("list", []):
+                m = re.match(r"label_values\((.*),\s*(\w+)\)$", v.get("definition") or "") if v.get("type") == "query" else None
+                if m:
+                    _, body = http_get(base + f"/api/v1/label/{m.group(2)}/values?" +
+                                       urllib.parse.urlencode({"match[]": sub(m.group(1))}))
+                    if not json.loads(body)["data"]:
+                        problem(f"{name}: variable {v['name']}: no values")
+            for p in panels_of(dash):
+                for t in p.get("targets", []) or []:
+                    n += 1
+                    key = (name, p.get("title"), t.get("refId"))
+                    try:
+                        got = query(sub(t["expr"]))
+                    except urllib.error.HTTPError as e:
+                        problem(f"{name}: panel {p.get('id')} {p.get('title')!r} [{t.get('refId')}]: "
+                                f"{json.loads(e.read().decode()).get('error')}")
+                        continue
+                    if key in DATA_EXPECTED_EMPTY:
+                        empty += 1
+                        if got:
+                            problem(f"{name}: panel {p.get('id')} {p.get('title')!r} [{t.get('refId')}]: listed as "
+                                    f"without data ({DATA_EXPECTED_EMPTY[key]}) but returns {len(got)} series")
+                    elif not got:
+                        problem(f"{name}: panel {p.get('id')} {p.get('title')!r} [{t.get('refId')}]: no data on the "
+                                f"default page:\n    {sub(t['expr'])}")
+        print(f"{n} dashboard queries return data on a synthetic page of the lean contract ({empty} opt-in without)")
+    finally:
+        stop(proc)
+        log.close()
         server.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -1044,6 +1289,7 @@ CHECKS = {
     "k8s-rule-semantics": check_k8s_rule_semantics,
     "dashboards": check_dashboards,
     "nodegraph-queries": check_nodegraph_queries,
+    "dashboard-data": check_dashboard_data,
     "prometheus-live": check_prometheus_live,
     "alertmanager-live": check_alertmanager_live,
     "alert-pipeline": check_alert_pipeline,
