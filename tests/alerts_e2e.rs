@@ -71,11 +71,6 @@ const EXPECTED_EMPTY: &[(&str, &str)] = &[
          vanished peer goes DISCONNECTED 22-30 simulated s (2-3 s here) after its flow stops",
     ),
     (
-        r#"kurento-pipeline.json #11 "End-to-end latency" [A]"#,
-        "kurento_endpoint_e2e_latency_seconds is an opt-in family ([metrics] families = \
-         [\"e2e_latency\"]), off in this test's config",
-    ),
-    (
         "alert KurentoProbeFailing (critical)",
         "the synthetic probe is off by default: no kurento_probe_* series",
     ),

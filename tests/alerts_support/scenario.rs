@@ -145,6 +145,8 @@ pub fn daemon_config(kms: &str, dead_kms: std::net::SocketAddr, dir: &Path, mode
         max_age: None,
     });
     c.scrape.state_interval = Duration::from_secs(1);
+    // The pipeline dashboard's latency panel reads this opt-in family.
+    c.metrics = toml::from_str("families = [\"e2e_latency\"]").expect("[metrics] parses");
     c.policy = toml::from_str(POLICY).expect("policy parses");
     c.reaper.mode = Mode::Observe;
     c.reaper.audit_log = Some(dir.join("audit.jsonl"));
