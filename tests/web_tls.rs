@@ -153,7 +153,7 @@ fn start_daemon(dir: &Path, port: u16, sim_url: &str, web: &Path) -> Daemon {
         &config,
         format!(
             "listen = \"127.0.0.1:{port}\"\n\
-             [http]\nweb_config_file = \"{}\"\n\
+             [http]\nweb_config_file = \"{}\"\nheader_read_timeout = \"1s\"\n\
              [scrape]\ninterval = \"500ms\"\nstate_interval = \"2s\"\n\
              [reaper]\napi_token = \"{TOKEN}\"\n\
              [[targets]]\nname = \"sim\"\nurl = \"{sim_url}\"\n",
@@ -339,6 +339,23 @@ async fn curl_and_prometheus_over_tls_with_basic_auth_and_reload() {
     let r = curl(&["-u", "prometheus:s3cret", &metrics]).await;
     assert_eq!(r.status, 0, "{r:?}");
     assert!(r.error.contains("certificate"), "{r:?}");
+    // A client that says nothing, or starts a handshake and stalls, is
+    // dropped after http.header_read_timeout (1s here).
+    for first in [&b""[..], &[0x16, 0x03, 0x01][..]] {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        s.write_all(first).await.unwrap();
+        let start = std::time::Instant::now();
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(LIMIT, s.read(&mut buf))
+            .await
+            .expect("closed by the server");
+        assert!(matches!(read, Ok(0) | Err(_)), "{first:?}: {read:?}");
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(900), "{first:?}: {took:?}");
+    }
     // The API token beside basic credentials: X-Api-Token.
     let release = format!("{base}/api/v1/objects/nope/release");
     let token = |t: &str| format!("X-Api-Token: {t}");
@@ -488,4 +505,68 @@ async fn client_certificates_are_required_when_configured() {
     assert!(status.success(), "{status:?}");
     sim.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--check-config` loads the web config named by `--web.config.file`:
+/// exit 0 when usable, otherwise 1 with the key and value on stderr.
+#[test]
+fn check_config_loads_the_web_config() {
+    const BIN: &str = env!("CARGO_BIN_EXE_kurento-exporter");
+    let dir = temp_dir_named("kx-web-check");
+    certificates(&dir);
+    let (config, web) = (dir.join("k.toml"), dir.join("web.yml"));
+    std::fs::write(
+        &config,
+        "[[targets]]\nname = \"a\"\nurl = \"ws://127.0.0.1:8888/kurento\"\n",
+    )
+    .unwrap();
+    let check = |text: &str| {
+        std::fs::write(&web, text).unwrap();
+        let mut cmd = Command::new(BIN);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("KURENTO_EXPORTER") {
+                cmd.env_remove(k);
+            }
+        }
+        let out = cmd
+            .arg("--config")
+            .arg(&config)
+            .arg("--web.config.file")
+            .arg(&web)
+            .arg("--check-config")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let (ok, text) = check(&web_config("prometheus", "s3cret", ""));
+    assert!(ok && text.contains("web config"), "{text}");
+    let missing = dir.join("missing.key").display().to_string();
+    for (file, want) in [
+        (
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: missing.key\n",
+            vec![
+                "http.web_config_file",
+                "tls_server_config.key_file",
+                &missing,
+            ],
+        ),
+        (
+            "tls_server_config:\n  certfile: server.crt\n",
+            vec!["http.web_config_file", "unknown field `certfile`"],
+        ),
+        (
+            "basic_auth_users:\n  alice: hunter2\n",
+            vec!["basic_auth_users.alice = \"hunter2\"", "not a bcrypt hash"],
+        ),
+    ] {
+        let (ok, text) = check(file);
+        assert!(!ok, "{file}: {text}");
+        for w in want {
+            assert!(text.contains(w), "{file}: {w:?} not in {text}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
