@@ -175,9 +175,9 @@ impl Daemon {
     }
 
     /// Apply a new configuration: targets added, removed or changed; series
-    /// settings and readiness updated; the web config re-read (TLS
-    /// certificates and users, for the connections accepted from then on;
-    /// kept when it cannot be loaded). The listen address needs a restart.
+    /// settings and readiness updated; the web config re-read (users
+    /// from the next request, TLS for the connections accepted from then
+    /// on; kept when it cannot be loaded). The listen address needs a restart.
     pub fn reload(&mut self, config: Config) {
         if config.listen != self.config.listen {
             tracing::warn!(old = %self.config.listen, new = %config.listen, "listen address changes need a restart; keeping the old one");

@@ -9,279 +9,26 @@
 //!   `X-Api-Token` beside the basic credentials;
 //! - a real Prometheus scraping over https with `tls_config.ca_file` and
 //!   `basic_auth`: `up` is 1 and `kurento_up` is read back through its API;
-//! - SIGHUP re-reads the web config: a new password applies to new
-//!   connections; an invalid file is refused, logged with its key, the
-//!   reload gauge goes to 0 and the running config stays;
+//! - a client saying nothing, or stalling in its handshake, is dropped
+//!   after `http.header_read_timeout`;
+//! - SIGHUP re-reads the web config: a new password applies at once, on a
+//!   connection opened before too; an invalid file is refused, logged with
+//!   its key, the reload gauge goes to 0 and the running config stays;
+//! - `--check-config --web.config.file` loads the file and names each
+//!   problem's key and value;
 //! - client certificates (`RequireAndVerifyClientCert`): curl without one
 //!   is refused in the handshake, with one signed by the CA gets the page.
 // Needs the simulator: built with the `demo` feature (default).
 #![cfg(feature = "demo")]
 
 mod exporter_common;
+mod web_tls_support;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use exporter_common::*;
-
-const LIMIT: Duration = Duration::from_secs(60);
-const TOKEN: &str = "web-tls-test-token-0123456789";
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the openssl command (Debian package openssl): run scripts/test.sh");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// In `dir`: a CA (`ca.crt`), a server certificate for 127.0.0.1 and
-/// localhost (`server.crt`, `server.key`) and a client one (`client.crt`,
-/// `client.key`), both signed by the CA.
-fn certificates(dir: &Path) {
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
-    let mut ca = vec![
-        "req",
-        "-x509",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=kx-test-ca",
-    ];
-    ca.extend(ec);
-    ca.extend(["-keyout", "ca.key", "-out", "ca.crt"]);
-    openssl(dir, &ca);
-    for (name, ext, serial) in [
-        (
-            "server",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
-            "2",
-        ),
-        ("client", "extendedKeyUsage=clientAuth\n", "3"),
-    ] {
-        let (key, csr, crt, cnf) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.crt"),
-            format!("{name}.cnf"),
-        );
-        let subject = format!("/CN={name}");
-        let mut req = vec!["req", "-new", "-nodes", "-subj", &subject];
-        req.extend(ec);
-        req.extend(["-keyout", &key, "-out", &csr]);
-        openssl(dir, &req);
-        std::fs::write(dir.join(&cnf), ext).unwrap();
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-set_serial",
-                serial,
-                "-days",
-                "2",
-                "-extfile",
-                &cnf,
-                "-out",
-                &crt,
-            ],
-        );
-    }
-}
-
-/// The web config: TLS with the test's certificate (paths relative to the
-/// file) and one user.
-fn web_config(user: &str, password: &str, extra_tls: &str) -> String {
-    let hash = bcrypt::hash(password, 4).unwrap();
-    format!(
-        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n{extra_tls}\
-         basic_auth_users:\n  {user}: {hash}\n"
-    )
-}
-
-/// The daemon process, killed if the test ends early.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Daemon {
-    fn signal(&self, sig: &str) {
-        assert!(Command::new("kill")
-            .args([sig, &self.0.id().to_string()])
-            .status()
-            .unwrap()
-            .success());
-    }
-
-    /// SIGTERM, then the exit status within `LIMIT`.
-    async fn stop(mut self) -> std::process::ExitStatus {
-        self.signal("-TERM");
-        eventually(LIMIT, "the daemon exits", || {
-            let r = self.0.try_wait();
-            async move {
-                match r {
-                    Ok(Some(s)) => Ok(s),
-                    other => Err(format!("{other:?}")),
-                }
-            }
-        })
-        .await
-    }
-}
-
-fn start_daemon(dir: &Path, port: u16, sim_url: &str, web: &Path) -> Daemon {
-    let config = dir.join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:{port}\"\n\
-             [http]\nweb_config_file = \"{}\"\nheader_read_timeout = \"1s\"\n\
-             [scrape]\ninterval = \"500ms\"\nstate_interval = \"2s\"\n\
-             [reaper]\napi_token = \"{TOKEN}\"\n\
-             [[targets]]\nname = \"sim\"\nurl = \"{sim_url}\"\n",
-            web.display()
-        ),
-    )
-    .unwrap();
-    Daemon(start_binary(&config, &dir.join("daemon.log"), None))
-}
-
-/// What curl got: status (0 when none), headers, body, and its error.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    head: String,
-    body: String,
-    error: String,
-}
-
-async fn curl(args: &[&str]) -> Reply {
-    let out = tokio::process::Command::new("curl")
-        .args(["-sS", "-i", "--max-time", "5"])
-        .args(args)
-        .output()
-        .await
-        .expect("curl (Debian package curl): run scripts/test.sh");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    Reply {
-        status: head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0),
-        head: head.to_string(),
-        body: body.to_string(),
-        error: String::from_utf8_lossy(&out.stderr).to_string(),
-    }
-}
-
-async fn curl_owned(args: Vec<String>) -> Reply {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    curl(&args).await
-}
-
-/// `/metrics` over TLS with `user:password`, once `kurento_up` is 1.
-async fn metrics_page(base: &str, ca: &str, user_password: &str) -> Result<String, String> {
-    let r = curl(&[
-        "--cacert",
-        ca,
-        "-u",
-        user_password,
-        &format!("{base}/metrics"),
-    ])
-    .await;
-    if r.status == 200 && r.body.contains("kurento_up{kms=\"sim\"} 1") {
-        Ok(r.body)
-    } else {
-        Err(format!("{r:?}"))
-    }
-}
-
-fn log_of(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default()
-}
-
-struct Prometheus {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A real Prometheus scraping `target` over https with basic auth.
-fn start_prometheus(dir: &Path, target: &str, ca: &Path, password: &str) -> Prometheus {
-    let cfg = dir.join("prometheus.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: kx-tls\n    scheme: https\n\
-             \x20   tls_config:\n      ca_file: {}\n\
-             \x20   basic_auth:\n      username: prometheus\n      password: {password}\n\
-             \x20   static_configs:\n      - targets: ['{target}']\n",
-            ca.display()
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("tsdb").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prometheus (Debian package prometheus) must be installed: run scripts/test.sh");
-    Prometheus { child, port }
-}
-
-/// The samples of an instant query, as (labels, value).
-async fn query(port: u16, q: &str) -> Result<Vec<(serde_json::Value, String)>, String> {
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    let q: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
-    let (status, body) = try_get(addr, &format!("/api/v1/query?query={q}"))
-        .await
-        .map_err(|e| e.to_string())?;
-    if status != 200 {
-        return Err(format!("{status}: {body}"));
-    }
-    let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
-    let result = v["data"]["result"].as_array().ok_or("no result")?;
-    Ok(result
-        .iter()
-        .map(|r| {
-            let value = r["value"][1].as_str().unwrap_or_default().to_string();
-            (r["metric"].clone(), value)
-        })
-        .collect())
-}
+use web_tls_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_and_prometheus_over_tls_with_basic_auth_and_reload() {
@@ -404,7 +151,13 @@ async fn curl_and_prometheus_over_tls_with_basic_auth_and_reload() {
     );
     drop(prom);
 
-    // SIGHUP: a new password applies; the old one no longer does.
+    // SIGHUP: a new password applies, on a connection opened before too;
+    // the old one no longer does.
+    let mut open = tls_connect(&dir.join("ca.crt"), port).await;
+    assert_eq!(
+        get_on(&mut open, "/healthz", "prometheus:s3cret").await,
+        200
+    );
     std::fs::write(&web, web_config("prometheus", "n3w", "")).unwrap();
     daemon.signal("-HUP");
     eventually(LIMIT, "the new password after reload", || {
@@ -413,6 +166,12 @@ async fn curl_and_prometheus_over_tls_with_basic_auth_and_reload() {
     .await;
     let r = curl(&["--cacert", &ca, "-u", "prometheus:s3cret", &metrics]).await;
     assert_eq!(r.status, 401, "{r:?}");
+    assert_eq!(get_on(&mut open, "/healthz", "prometheus:n3w").await, 200);
+    assert_eq!(
+        get_on(&mut open, "/healthz", "prometheus:s3cret").await,
+        401
+    );
+    drop(open);
     // An invalid web config is refused, named, and the running one stays.
     std::fs::write(&web, "basic_auth_users:\n  prometheus: plain-text\n").unwrap();
     daemon.signal("-HUP");

@@ -32,7 +32,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::throttle::Throttle;
-use crate::web::{Shared, Users, Web};
+use crate::web::{Shared, Users};
 
 use super::limits::{connection_cap, Backoff, Limits, TimedIo};
 use super::reply::{json_error, not_allowed, not_allowed_text, Resp};
@@ -99,12 +99,13 @@ pub async fn serve(
             state: state.clone(),
             renders: renders.clone(),
             limits,
-            web: web.current(),
+            web: web.clone(),
             cancel: cancel.clone(),
         };
+        let tls = web.current().tls.clone();
         conns.spawn(async move {
             let _slot = slot;
-            match conn.web.tls.clone() {
+            match tls {
                 None => conn.serve(TimedIo::new(stream, limits.write_timeout)).await,
                 Some(tls) => {
                     let accepted = tokio::select! {
@@ -128,8 +129,9 @@ struct Conn {
     state: AppState,
     renders: Arc<Semaphore>,
     limits: Limits,
-    /// The web config in force when it was accepted.
-    web: Arc<Web>,
+    /// The web config: its users are read at each request (a reload
+    /// applies to open connections too), its TLS at the accept.
+    web: Shared,
     cancel: CancellationToken,
 }
 
@@ -147,11 +149,10 @@ impl Conn {
             web,
             cancel,
         } = self;
-        let users = web.users.clone();
         let svc = service_fn(move |req: Request<Incoming>| {
             let state = state.clone();
             let renders = renders.clone();
-            let users = users.clone();
+            let users = web.current().users.clone();
             async move {
                 Ok::<_, Infallible>(intake(&state, &renders, limits, users.as_deref(), req).await)
             }

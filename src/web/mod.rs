@@ -18,7 +18,8 @@
 //! the TLS server configuration (`tls`) and the users' verifier (`basic`),
 //! so that an error surfaces at start-up, in `--check-config` and on
 //! SIGHUP (the running web config is then kept). `Shared` holds the one in
-//! force; the server reads it for each new connection.
+//! force; the server reads its TLS for each new connection and its users
+//! for each request.
 
 mod basic;
 mod tls;
@@ -186,7 +187,8 @@ impl Shared {
             .clone()
     }
 
-    /// Put `web` in force for the connections accepted from now on.
+    /// Put `web` in force: its users from the next request on, its TLS for
+    /// the connections accepted from now on.
     pub fn replace(&self, web: Web) {
         *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(web);
     }
