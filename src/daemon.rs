@@ -156,6 +156,11 @@ impl Daemon {
         self.addr
     }
 
+    /// Whether new connections are served over TLS (the web config in force).
+    pub fn serves_tls(&self) -> bool {
+        self.web.current().tls.is_some()
+    }
+
     /// The models of every target (read-only use).
     pub fn store(&self) -> &Store {
         &self.store

@@ -221,9 +221,10 @@ async fn run_demo(
         .control_url()
         .unwrap_or_else(|| format!("http://{sim_control}"));
     println!("kurento-exporter demo: a simulated KMS with a leaky conference");
-    println!("  console        http://{http}/");
-    println!("  zombies        http://{http}/api/v1/zombies");
-    println!("  metrics        http://{http}/metrics");
+    let scheme = if daemon.serves_tls() { "https" } else { "http" };
+    println!("  console        {scheme}://{http}/");
+    println!("  zombies        {scheme}://{http}/api/v1/zombies");
+    println!("  metrics        {scheme}://{http}/metrics");
     println!(
         "  ground truth   {control}/truth  (the simulator's objects, zombies and release ledger)"
     );
