@@ -13,6 +13,8 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 # promtool (metrics and rule checks), a real Prometheus and Alertmanager.
 apt_install prometheus prometheus-alertmanager
+# TLS and basic auth (tests/web_tls.rs): certificates made by openssl, checked with curl.
+apt_install openssl curl
 # A real headless browser for the console's test (tests/console_chromium.rs).
 apt_install chromium
 

@@ -22,6 +22,7 @@ use crate::model::Store;
 use crate::own::{Ownership, Players, ProbeConfig, ProbeTask, Watches};
 use crate::reaper::{Board, Mode, Reaper, ReaperCollector, ReaperError};
 use crate::scrape::{client_for, run_target, TargetSpec};
+use crate::web::{Shared, Web, WebError};
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +31,8 @@ pub enum DaemonError {
     Http(#[from] HttpError),
     #[error("reaper: {0}")]
     Reaper(#[from] ReaperError),
+    #[error("http.web_config_file: {0}")]
+    Web(#[from] WebError),
 }
 
 struct RunningTarget {
@@ -49,6 +52,8 @@ pub struct Daemon {
     targets: BTreeMap<String, RunningTarget>,
     http_cancel: CancellationToken,
     http: JoinHandle<()>,
+    /// The web config in force (TLS, basic auth), re-read on reload.
+    web: Shared,
     reaper: Reaper,
     /// The targets' clients, for the operator API's live reads.
     clients: Clients,
@@ -65,6 +70,7 @@ pub struct Daemon {
 impl Daemon {
     /// Bind the HTTP server and start watching every target.
     pub async fn start(config: Config) -> Result<Daemon, DaemonError> {
+        let web = Shared::new(Web::load(config.http.web_config_file.as_deref())?);
         let listener = http::bind(config.listen).await?;
         let addr = listener.local_addr().unwrap_or(config.listen);
         let store = Store::default();
@@ -108,7 +114,13 @@ impl Daemon {
         };
         let limits = Limits::from(&config.http);
         let http_cancel = CancellationToken::new();
-        let http = tokio::spawn(http::serve(listener, state, limits, http_cancel.clone()));
+        let http = tokio::spawn(http::serve(
+            listener,
+            state,
+            limits,
+            web.clone(),
+            http_cancel.clone(),
+        ));
         let mut d = Daemon {
             addr,
             store,
@@ -117,6 +129,7 @@ impl Daemon {
             targets: BTreeMap::new(),
             http_cancel,
             http,
+            web,
             reaper,
             clients,
             api,
@@ -128,13 +141,25 @@ impl Daemon {
         };
         d.sync_targets(&config);
         d.metrics.exporter.config_reloaded(true, now_seconds());
-        tracing::info!(%addr, targets = d.targets.len(), "kurento-exporter started");
+        let web = d.web.current();
+        tracing::info!(
+            %addr,
+            targets = d.targets.len(),
+            tls = web.tls.is_some(),
+            basic_auth = web.users.is_some(),
+            "kurento-exporter started"
+        );
         Ok(d)
     }
 
     /// Where the HTTP server listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Whether new connections are served over TLS (the web config in force).
+    pub fn serves_tls(&self) -> bool {
+        self.web.current().tls.is_some()
     }
 
     /// The models of every target (read-only use).
@@ -156,7 +181,9 @@ impl Daemon {
     }
 
     /// Apply a new configuration: targets added, removed or changed; series
-    /// settings and readiness updated. The listen address needs a restart.
+    /// settings and readiness updated; the web config re-read (users
+    /// from the next request, TLS for the connections accepted from then
+    /// on; kept when it cannot be loaded). The listen address needs a restart.
     pub fn reload(&mut self, config: Config) {
         if config.listen != self.config.listen {
             tracing::warn!(old = %self.config.listen, new = %config.listen, "listen address changes need a restart; keeping the old one");
@@ -168,9 +195,10 @@ impl Daemon {
         if let Err(e) = &reaper {
             tracing::error!(error = %e, "reaper settings not reloaded; keeping the old ones");
         }
+        let web = self.reload_web(&config);
         self.metrics
             .exporter
-            .config_reloaded(reaper.is_ok(), now_seconds());
+            .config_reloaded(reaper.is_ok() && web, now_seconds());
         self.metrics.set_settings(Settings {
             tag_labels: config.scrape.tag_labels.clone(),
             max_endpoints: config.scrape.max_endpoints,
@@ -189,6 +217,25 @@ impl Daemon {
             .unwrap_or_else(PoisonError::into_inner) = config.scrape.interval;
         self.config = config;
         tracing::info!(targets = self.targets.len(), "configuration reloaded");
+    }
+
+    /// Re-read the web config; whether it is now in force.
+    fn reload_web(&self, config: &Config) -> bool {
+        match Web::load(config.http.web_config_file.as_deref()) {
+            Ok(web) => {
+                tracing::info!(
+                    tls = web.tls.is_some(),
+                    basic_auth = web.users.is_some(),
+                    "web config loaded"
+                );
+                self.web.replace(web);
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "http.web_config_file not reloaded; keeping the running one");
+                false
+            }
+        }
     }
 
     fn sync_targets(&mut self, config: &Config) {

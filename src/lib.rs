@@ -42,3 +42,4 @@ pub mod problem;
 pub mod reaper;
 pub mod scrape;
 pub mod throttle;
+pub mod web;

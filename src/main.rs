@@ -51,7 +51,12 @@ struct Cli {
     /// debug, info, warn, error or off [default: info]
     #[arg(long = "log.level", value_name = "FILTER", global = true)]
     log_level: Option<String>,
-    /// Validate the configuration and exit (0 when valid).
+    /// Web config file (TLS and basic auth, in Prometheus exporter-toolkit's
+    /// format); sets http.web_config_file
+    #[arg(long = "web.config.file", value_name = "FILE", global = true)]
+    web_config_file: Option<PathBuf>,
+    /// Validate the configuration (with the web config file's certificate,
+    /// key and hashes) and exit (0 when valid).
     #[arg(long)]
     check_config: bool,
     #[command(subcommand)]
@@ -105,6 +110,7 @@ fn main() -> anyhow::Result<()> {
         listen: cli.listen,
         log_format: cli.log_format,
         log_level: cli.log_level.clone(),
+        web_config_file: cli.web_config_file.clone(),
     };
     let demo = demo_addrs(&cli.command);
     let load = |overrides: &Overrides| Config::load(cli.config.as_deref(), overrides);
@@ -114,8 +120,13 @@ fn main() -> anyhow::Result<()> {
         std::process::exit(NO_TARGET_STATUS);
     }
     if cli.check_config {
+        let web = cfg
+            .http
+            .web_config_file
+            .as_ref()
+            .map_or(String::new(), |f| format!(", web config {}", f.display()));
         println!(
-            "configuration is valid: {} target(s), listen {}",
+            "configuration is valid: {} target(s), listen {}{web}",
             cfg.targets.len(),
             cfg.listen
         );
@@ -210,9 +221,10 @@ async fn run_demo(
         .control_url()
         .unwrap_or_else(|| format!("http://{sim_control}"));
     println!("kurento-exporter demo: a simulated KMS with a leaky conference");
-    println!("  console        http://{http}/");
-    println!("  zombies        http://{http}/api/v1/zombies");
-    println!("  metrics        http://{http}/metrics");
+    let scheme = if daemon.serves_tls() { "https" } else { "http" };
+    println!("  console        {scheme}://{http}/");
+    println!("  zombies        {scheme}://{http}/api/v1/zombies");
+    println!("  metrics        {scheme}://{http}/metrics");
     println!(
         "  ground truth   {control}/truth  (the simulator's objects, zombies and release ledger)"
     );

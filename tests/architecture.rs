@@ -19,6 +19,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("clock", &[]),
     ("problem", &[]),
     ("throttle", &[]),
+    ("web", &[]),
     ("kms", &["throttle"]),
     ("model", &["kms"]),
     ("policy", &["model", "kms", "problem"]),
@@ -36,15 +37,19 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "http",
         &[
             "model", "metrics", "reaper", "own", "policy", "kms", "config", "clock", "throttle",
+            "web",
         ],
     ),
-    ("config", &["policy", "reaper", "own", "problem", "metrics"]),
+    (
+        "config",
+        &["policy", "reaper", "own", "problem", "metrics", "web"],
+    ),
     ("demo", &["config", "policy", "reaper"]),
     (
         "daemon",
         &[
             "clock", "problem", "kms", "model", "policy", "metrics", "scrape", "reaper", "own",
-            "http", "config",
+            "http", "config", "web",
         ],
     ),
     ("lib", &[]),

@@ -2,7 +2,7 @@
 //!
 //! Layers, later wins: built-in defaults → TOML file (`--config`) → environment
 //! (`KURENTO_EXPORTER__SECTION__KEY`) → command-line flags (`--kms`, `--listen`,
-//! `--log.format`, `--log.level`).
+//! `--log.format`, `--log.level`, `--web.config.file`).
 //! Unknown keys are rejected; `validate` checks every value and names the key
 //! and the bad value of each problem it finds.
 
@@ -11,7 +11,7 @@ mod validate;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -175,6 +175,9 @@ pub struct HttpConfig {
     /// the pause doubles from 5ms up to this.
     #[serde(with = "humantime_serde")]
     pub accept_backoff_max: Duration,
+    /// TLS and basic auth of the endpoint: a file in exporter-toolkit's web
+    /// config format (`crate::web`); none = plain HTTP, no basic auth.
+    pub web_config_file: Option<PathBuf>,
 }
 
 impl Default for HttpConfig {
@@ -188,6 +191,7 @@ impl Default for HttpConfig {
             write_timeout: Duration::from_secs(30),
             max_concurrent_renders: 1,
             accept_backoff_max: Duration::from_secs(1),
+            web_config_file: None,
         }
     }
 }
@@ -329,6 +333,8 @@ pub struct Overrides {
     pub log_format: Option<LogFormat>,
     /// `--log.level`.
     pub log_level: Option<String>,
+    /// `--web.config.file`.
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// Why a configuration could not be loaded.
@@ -386,6 +392,9 @@ impl Config {
         }
         if let Some(l) = &o.log_level {
             self.log.level.clone_from(l);
+        }
+        if let Some(w) = &o.web_config_file {
+            self.http.web_config_file = Some(w.clone());
         }
         if !o.kms.is_empty() {
             self.targets = o.kms.iter().map(|k| target_from_flag(k)).collect();

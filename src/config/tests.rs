@@ -463,3 +463,32 @@ fn bad_configurations_are_refused_with_key_and_value() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn the_web_config_file_is_checked_and_the_flag_overrides_it() {
+    let dir = std::env::temp_dir().join(format!("kx-cfg-web-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let web = dir.join("web.yml");
+    std::fs::write(&web, "basic_auth_users:\n  u: not-a-hash\n").unwrap();
+    let text = format!("{ONE_TARGET}[http]\nweb_config_file = \"/nonexistent/web.yml\"\n");
+    let p = problems_of(load_toml(&text, &[], &Overrides::default()).unwrap_err());
+    assert_eq!(p[0].key, "http.web_config_file");
+    assert_eq!(p[0].value, "/nonexistent/web.yml");
+    assert!(p[0].reason.contains("cannot read"), "{p:?}");
+    // --web.config.file wins over the file; its problems name the web key.
+    let o = Overrides {
+        web_config_file: Some(web.clone()),
+        ..Overrides::default()
+    };
+    let p = problems_of(load_toml(&text, &[], &o).unwrap_err());
+    assert_eq!(p[0].value, web.display().to_string());
+    assert!(
+        p[0].reason
+            .starts_with("basic_auth_users.u = \"not-a-hash\""),
+        "{p:?}"
+    );
+    std::fs::write(&web, "").unwrap();
+    let cfg = load_toml(&text, &[], &o).unwrap();
+    assert_eq!(cfg.http.web_config_file, Some(web));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -80,6 +80,12 @@ pub(super) fn problems(cfg: &Config) -> Vec<Problem> {
         1,
         64,
     );
+    if let Some(path) = &cfg.http.web_config_file {
+        // Read and built as the server will (certificate, key, hashes).
+        if let Err(e) = crate::web::Web::load(Some(path)) {
+            c.fail("http.web_config_file", path.display(), e.to_string());
+        }
+    }
     if s.state_interval < s.interval {
         c.fail(
             "scrape.state_interval",

@@ -1,9 +1,11 @@
-//! The bearer token of the mutating calls (`reaper.api_token`): manual
-//! releases, watches and player attachments are refused (403) when no token
-//! is configured, and need it (401 otherwise) when one is. The scheme is
-//! matched without regard to case (RFC 9110); the token is compared in
-//! constant time whatever its length: both sides are hashed to SHA-256
-//! first and the digests compared with `subtle`.
+//! The token of the mutating calls (`reaper.api_token`): manual releases,
+//! watches and player attachments are refused (403) when no token is
+//! configured, and need it (401 otherwise) when one is. It comes in an
+//! `X-Api-Token` header, or as `Authorization: Bearer <token>` (the scheme
+//! matched without regard to case, RFC 9110) when that header is not taken
+//! by basic auth (`web`: `basic_required` is its 401). The token is
+//! compared in constant time whatever its length: both sides are hashed to
+//! SHA-256 first and the digests compared with `subtle`.
 
 use hyper::header::{HeaderValue, WWW_AUTHENTICATE};
 use hyper::StatusCode;
@@ -31,6 +33,32 @@ pub fn bearer(header: &str) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The API token a request presents: its `X-Api-Token` header, else the
+/// bearer credentials of its `Authorization` header.
+pub fn presented<'a>(
+    authorization: Option<&'a str>,
+    api_token: Option<&'a str>,
+) -> Option<&'a str> {
+    api_token
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .or_else(|| authorization.and_then(bearer))
+}
+
+/// The 401 of a request without valid basic credentials (when the web
+/// config names users).
+pub fn basic_required() -> Resp {
+    let mut r = json_status(
+        StatusCode::UNAUTHORIZED,
+        &json!({ "error": "valid basic credentials are required" }),
+    );
+    r.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static(crate::web::CHALLENGE),
+    );
+    r
+}
+
 fn unauthorized(why: &str) -> Resp {
     let mut r = json_status(StatusCode::UNAUTHORIZED, &json!({ "error": why }));
     r.headers_mut()
@@ -38,31 +66,32 @@ fn unauthorized(why: &str) -> Resp {
     r
 }
 
-/// Check the bearer token of a mutating call (`reaper.api_token`); the
-/// rejection, if any: 403 when no token is configured (`what` is then
-/// disabled), 401 when missing or wrong.
-pub fn rejection(state: &AppState, auth: Option<&str>, what: &str) -> Option<Resp> {
+/// Check the token a mutating call presents (`presented`) against
+/// `reaper.api_token`; the rejection, if any: 403 when no token is
+/// configured (`what` is then disabled), 401 when missing or wrong.
+pub fn rejection(state: &AppState, given: Option<&str>, what: &str) -> Option<Resp> {
     let Some(token) = state.reaper.as_ref().and_then(|r| r.token()) else {
         return Some(json_status(
             StatusCode::FORBIDDEN,
             &json!({ "error": format!("{what} is disabled: no reaper.api_token configured") }),
         ));
     };
-    let given = auth.and_then(bearer);
     match given {
-        None => Some(unauthorized("a bearer token is required")),
-        Some(t) if !same(t, &token) => Some(unauthorized("wrong token")),
+        None => Some(unauthorized(
+            "the API token is required (X-Api-Token, or Authorization: Bearer)",
+        )),
+        Some(t) if !same(t, &token) => Some(unauthorized("wrong API token")),
         Some(_) => None,
     }
 }
 
-/// Whether the request carries the configured token (never, when none is
+/// Whether the request presents the configured token (never, when none is
 /// configured): it may then see what is redacted for others.
-pub fn authorized(state: &AppState, auth: Option<&str>) -> bool {
+pub fn authorized(state: &AppState, given: Option<&str>) -> bool {
     let Some(token) = state.reaper.as_ref().and_then(|r| r.token()) else {
         return false;
     };
-    auth.and_then(bearer).is_some_and(|t| same(t, &token))
+    given.is_some_and(|t| same(t, &token))
 }
 
 #[cfg(test)]
@@ -83,6 +112,15 @@ mod tests {
         for h in ["Basic tok", "Bearer", "Bearer ", "Bearertok", "tok"] {
             assert_eq!(bearer(h), None, "{h:?}");
         }
+    }
+
+    #[test]
+    fn the_token_header_comes_first_then_bearer() {
+        assert_eq!(presented(Some("Bearer a"), Some(" b ")), Some("b"));
+        assert_eq!(presented(Some("Bearer a"), Some("")), Some("a"));
+        assert_eq!(presented(Some("Basic dTpw"), Some("b")), Some("b"));
+        assert_eq!(presented(Some("Basic dTpw"), None), None);
+        assert_eq!(presented(None, None), None);
     }
 
     /// The time to refuse a token does not depend on how long the

@@ -41,6 +41,7 @@ mod reply;
 mod routes;
 mod server;
 mod state;
+mod tls;
 mod views;
 
 pub use limits::Limits;

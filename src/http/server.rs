@@ -3,8 +3,10 @@
 //! ```text
 //!   accept ─► error? pause (Backoff), one warning per interval (Throttle)
 //!          ─► over http.max_connections? 503, close
-//!          ─► connection task: TimedIo (write deadline), header deadline
-//!   request ─► route? method? ─► token of a mutating route, before any body
+//!          ─► connection task: TLS handshake (web config; `tls`), TimedIo
+//!             (write deadline), header deadline
+//!   request ─► basic credentials (web config's users; 401 otherwise)
+//!          ─► route? method? ─► token of a mutating route, before any body
 //!          ─► body (routes other than GET/HEAD): declared size, size cap,
 //!             read deadline ─► dispatch
 //! ```
@@ -20,17 +22,19 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONNECTION, CONTENT_LENGTH,
+    HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONNECTION, CONTENT_LENGTH,
 };
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::throttle::Throttle;
+use crate::web::{Shared, Users};
 
 use super::limits::{connection_cap, Backoff, Limits, TimedIo};
 use super::reply::{json_error, not_allowed, not_allowed_text, Resp};
@@ -38,14 +42,19 @@ use super::routes::{self, ApiRoute, Route};
 use super::state::AppState;
 use super::{auth, dispatch, not_found, Head};
 
+/// The header of the API token (`auth::presented`).
+const X_API_TOKEN: HeaderName = HeaderName::from_static("x-api-token");
+
 /// The answer to a connection over `http.max_connections`.
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 36\r\nconnection: close\r\nretry-after: 1\r\n\r\ntoo many connections; retry shortly\n";
 
-/// Serve `listener` until `cancel`, then finish open requests.
+/// Serve `listener` until `cancel`, then finish open requests; each new
+/// connection under the web config then in force (`web`: TLS, basic auth).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     limits: Limits,
+    web: Shared,
     cancel: CancellationToken,
 ) {
     let cap = connection_cap(limits.max_connections);
@@ -88,29 +97,26 @@ pub async fn serve(
             }
             continue;
         };
-        let state = state.clone();
-        let cancel = cancel.clone();
-        let renders = renders.clone();
+        let conn = Conn {
+            state: state.clone(),
+            renders: renders.clone(),
+            limits,
+            web: web.clone(),
+            cancel: cancel.clone(),
+        };
+        let tls = web.current().tls.clone();
         conns.spawn(async move {
             let _slot = slot;
-            let svc = service_fn(move |req: Request<Incoming>| {
-                let state = state.clone();
-                let renders = renders.clone();
-                async move { Ok::<_, Infallible>(intake(&state, &renders, limits, req).await) }
-            });
-            let mut builder = http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout)
-                .max_buf_size(limits.max_header_bytes.max(8192));
-            let io = TokioIo::new(TimedIo::new(stream, limits.write_timeout));
-            let conn = builder.serve_connection(io, svc);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = cancel.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+            match tls {
+                None => conn.serve(TimedIo::new(stream, limits.write_timeout)).await,
+                Some(tls) => {
+                    let accepted = tokio::select! {
+                        s = super::tls::accept(tls, stream, limits) => s,
+                        _ = conn.cancel.cancelled() => None,
+                    };
+                    if let Some(s) = accepted {
+                        conn.serve(s).await;
+                    }
                 }
             }
         });
@@ -118,6 +124,56 @@ pub async fn serve(
     }
     while conns.join_next().await.is_some() {}
     state.watches.shutdown().await;
+}
+
+/// What one connection's task holds.
+struct Conn {
+    state: AppState,
+    renders: Arc<Semaphore>,
+    limits: Limits,
+    /// The web config: its users are read at each request (a reload
+    /// applies to open connections too), its TLS at the accept.
+    web: Shared,
+    cancel: CancellationToken,
+}
+
+impl Conn {
+    /// Serve HTTP/1.1 on `io` (plain or TLS) until it closes, or finish its
+    /// request and close on `cancel`.
+    async fn serve<I>(self, io: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Conn {
+            state,
+            renders,
+            limits,
+            web,
+            cancel,
+        } = self;
+        let svc = service_fn(move |req: Request<Incoming>| {
+            let state = state.clone();
+            let renders = renders.clone();
+            let users = web.current().users.clone();
+            async move {
+                Ok::<_, Infallible>(intake(&state, &renders, limits, users.as_deref(), req).await)
+            }
+        });
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .max_buf_size(limits.max_header_bytes.max(8192));
+        let conn = builder.serve_connection(TokioIo::new(io), svc);
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = cancel.cancelled() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+    }
 }
 
 /// What a mutating route is called in its 401/403 (`auth::rejection`);
@@ -174,12 +230,13 @@ async fn read_body(req: Request<Incoming>, limits: Limits) -> Result<Bytes, Resp
     }
 }
 
-/// Take one request: route, method, token, body (in that order), then
-/// `dispatch`.
+/// Take one request: basic credentials (when the web config names users),
+/// route, method, token, body (in that order), then `dispatch`.
 async fn intake(
     state: &AppState,
     renders: &Arc<Semaphore>,
     limits: Limits,
+    users: Option<&Users>,
     req: Request<Incoming>,
 ) -> Resp {
     let header = |name| {
@@ -189,7 +246,14 @@ async fn intake(
             .map(str::to_owned)
     };
     let accept = header(ACCEPT);
-    let auth = header(AUTHORIZATION);
+    let authorization = header(AUTHORIZATION);
+    if let Some(users) = users {
+        if !users.admits(authorization.as_deref()).await {
+            return closing(auth::basic_required());
+        }
+    }
+    let api_token = header(X_API_TOKEN);
+    let token = auth::presented(authorization.as_deref(), api_token.as_deref());
     let gzip = crate::metrics::accepts_gzip(header(ACCEPT_ENCODING).as_deref());
     let uri = req
         .uri()
@@ -207,8 +271,7 @@ async fn intake(
             _ => not_allowed_text(allow.header()),
         };
     }
-    if let Some(r) = guarded(&route).and_then(|what| auth::rejection(state, auth.as_deref(), what))
-    {
+    if let Some(r) = guarded(&route).and_then(|what| auth::rejection(state, token, what)) {
         return closing(r);
     }
     let body = if method == Method::GET || method == Method::HEAD {
@@ -222,7 +285,7 @@ async fn intake(
     let head = Head {
         uri: &uri,
         accept: accept.as_deref(),
-        auth: auth.as_deref(),
+        auth: token,
         gzip,
     };
     dispatch(state, renders, head, route, &body).await

@@ -23,7 +23,7 @@
   }
 
   function call(method, url, payload) {
-    var headers = { "Authorization": "Bearer " + token() };
+    var headers = { "X-Api-Token": token() };
     var init = { method: method, headers: headers };
     if (payload !== undefined) {
       headers["Content-Type"] = "application/json";
