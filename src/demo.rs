@@ -106,6 +106,7 @@ pub fn demo_config(base: Config, kms_url: &str, audit: &Path) -> Config {
     c.policy = demo_policy(&PolicyConfig::default());
     c.scrape.interval = DEMO_SCRAPE;
     c.scrape.state_interval = c.scrape.state_interval.min(DEMO_SCRAPE * 5);
+    c.scrape.settled_state_interval = c.scrape.settled_state_interval.min(DEMO_SCRAPE * 20);
     c.reaper.audit_log = Some(audit.join("audit.jsonl"));
     c
 }

@@ -34,6 +34,10 @@ pub(super) fn check(cfg: &Config, c: &mut Problems) {
     let periods: Vec<(String, Duration)> = [
         ("scrape.interval", cfg.scrape.interval),
         ("scrape.state_interval", cfg.scrape.state_interval),
+        (
+            "scrape.settled_state_interval",
+            cfg.scrape.settled_state_interval,
+        ),
         ("scrape.keepalive_interval", cfg.scrape.keepalive_interval),
         (
             "scrape.reconnect_backoff_max",

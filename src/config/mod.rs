@@ -206,6 +206,11 @@ pub struct ScrapeConfig {
     /// Period of the slower re-read of states, connections and SDPs.
     #[serde(with = "humantime_serde")]
     pub state_interval: Duration,
+    /// The same re-read for a settled element: an RTP endpoint receiving
+    /// from its peer, or an element without a peer, in a pipeline whose
+    /// membership did not change for `state_interval`.
+    #[serde(with = "humantime_serde")]
+    pub settled_state_interval: Duration,
     /// KMS requests in flight per target.
     pub concurrency: usize,
     /// Timeout of one KMS request.
@@ -244,6 +249,7 @@ impl Default for ScrapeConfig {
         ScrapeConfig {
             interval: Duration::from_secs(10),
             state_interval: Duration::from_secs(120),
+            settled_state_interval: Duration::from_secs(1800),
             concurrency: 64,
             request_timeout: Duration::from_secs(5),
             keepalive_interval: Duration::from_secs(2),

@@ -4,7 +4,12 @@
 //! Per cycle: `getStats` for every RTP endpoint (flow is derived from its
 //! counters), flow polls for elements without RTP stats, a one-time identity
 //! read for new objects, and a staggered re-read of states every
-//! `state_interval` (at once for an endpoint whose counters stopped).
+//! `state_interval` — every `settled_state_interval` for a settled element
+//! (an endpoint receiving from its peer, or an element without a peer, in a
+//! pipeline no object joined or left lately) — and at once for an endpoint
+//! whose counters stopped. KMS pushes no element state to a monitor that
+//! keeps no references (PROTOCOL.md): these re-reads are most of its cost
+//! beyond `getStats`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -26,6 +31,9 @@ pub struct Meta {
     pub ssrc_media: HashMap<String, MediaType>,
     /// Counters stopped: re-read states this cycle.
     pub recheck: bool,
+    /// For a pipeline: when an object of it was last created or destroyed
+    /// (KMS's `ObjectCreated`/`ObjectDestroyed` events).
+    pub changed_at: Option<Millis>,
 }
 
 /// Scrape bookkeeping for every object of a target.
@@ -95,9 +103,28 @@ pub fn stagger(id: &str, period: Millis) -> Millis {
     h % period
 }
 
+/// How often states are re-read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Periods {
+    pub state: Duration,
+    pub settled: Duration,
+}
+
+/// Whether `e` is settled at `now`: its states are re-read at the longer
+/// period. An RTP endpoint is settled while media from its peer flows; any
+/// element only while its pipeline's membership is unchanged for `window`.
+fn settled(e: &crate::model::Element, book: &Book, now: Millis, window: Millis) -> bool {
+    let pipeline_quiet = book
+        .get(&e.pipeline)
+        .and_then(|m| m.changed_at)
+        .is_none_or(|t| now >= t.saturating_add(window));
+    pipeline_quiet && (!e.is_rtp_endpoint() || e.flow.any(Direction::Out))
+}
+
 /// The reads of one cycle at `now`.
-pub fn plan(model: &TargetModel, book: &Book, now: Millis, state_interval: Duration) -> Vec<Read> {
-    let interval = state_interval.as_millis() as Millis;
+pub fn plan(model: &TargetModel, book: &Book, now: Millis, periods: Periods) -> Vec<Read> {
+    let interval = periods.state.as_millis() as Millis;
+    let settled_interval = periods.settled.as_millis() as Millis;
     let mut reads = Vec::new();
     for p in model.pipelines.keys() {
         if !book.get(p).is_some_and(|m| m.identity_read) {
@@ -127,10 +154,15 @@ pub fn plan(model: &TargetModel, book: &Book, now: Millis, state_interval: Durat
                 }
             }
         }
+        let period = if settled(e, book, now, interval) {
+            settled_interval
+        } else {
+            interval
+        };
         let due = match meta.and_then(|m| m.last_state_read) {
             // Never read: the identity read brings the states.
             None => false,
-            Some(t) => now >= t.saturating_add(interval),
+            Some(t) => now >= t.saturating_add(period),
         };
         let recheck = meta.is_some_and(|m| m.recheck);
         if due || recheck {
@@ -161,6 +193,10 @@ mod tests {
     use kms_proto::ids::type_of;
 
     const P: &str = "11_kurento.MediaPipeline";
+    const P60: Periods = Periods {
+        state: Duration::from_secs(60),
+        settled: Duration::from_secs(600),
+    };
 
     fn model(types: &[(&str, &str)]) -> TargetModel {
         let mut m = TargetModel::new("k");
@@ -200,7 +236,7 @@ mod tests {
     #[test]
     fn new_objects_get_identity_reads() {
         let m = model(&[("w", "WebRtcEndpoint"), ("p", "PlayerEndpoint")]);
-        let reads = plan(&m, &Book::new(), 0, Duration::from_secs(60));
+        let reads = plan(&m, &Book::new(), 0, P60);
         assert!(reads.contains(&Read::PipelineIdentity(P.into())));
         assert_eq!(
             reads
@@ -222,7 +258,7 @@ mod tests {
             ("h", "Composite"),
         ]);
         let book = known(&m, 0);
-        let reads = plan(&m, &book, 1_000, Duration::from_secs(60));
+        let reads = plan(&m, &book, 1_000, P60);
         let stats = reads.iter().filter(|r| matches!(r, Read::Stats(_))).count();
         let flows: Vec<_> = reads
             .iter()
@@ -255,11 +291,11 @@ mod tests {
                 .filter(|r| matches!(r, Read::States { .. }))
                 .count()
         };
-        assert_eq!(states(&plan(&m, &book, 59_999, Duration::from_secs(60))), 0);
-        assert_eq!(states(&plan(&m, &book, 60_000, Duration::from_secs(60))), 2);
+        assert_eq!(states(&plan(&m, &book, 59_999, P60)), 0);
+        assert_eq!(states(&plan(&m, &book, 60_000, P60)), 2);
         let w = format!("{P}/w_kurento.WebRtcEndpoint");
         book.get_mut(&w).unwrap().recheck = true;
-        let reads = plan(&m, &book, 1_000, Duration::from_secs(60));
+        let reads = plan(&m, &book, 1_000, P60);
         assert_eq!(
             reads.iter().find(|r| matches!(r, Read::States { .. })),
             Some(&Read::States {
@@ -270,6 +306,54 @@ mod tests {
                 full: true,
             })
         );
+    }
+
+    #[test]
+    fn settled_elements_are_reread_at_the_longer_period() {
+        let mut m = model(&[
+            ("w", "WebRtcEndpoint"),
+            ("x", "WebRtcEndpoint"),
+            ("h", "HubPort"),
+        ]);
+        // w receives from its peer: settled; x does not; a port has no peer.
+        m.apply(Update::Flow {
+            element: format!("{P}/w_kurento.WebRtcEndpoint"),
+            direction: Direction::Out,
+            media: MediaType::VIDEO,
+            flowing: true,
+            at: 0,
+        });
+        let reread = |book: &Book, now| -> Vec<&'static str> {
+            let mut v: Vec<_> = plan(&m, book, now, P60)
+                .iter()
+                .filter_map(|r| match r {
+                    Read::States { id, .. } => Some(if id.contains("/w_") {
+                        "w"
+                    } else if id.contains("/x_") {
+                        "x"
+                    } else {
+                        "h"
+                    }),
+                    _ => None,
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let mut book = known(&m, 0);
+        assert_eq!(reread(&book, 60_000), ["x"]);
+        assert_eq!(reread(&book, 600_000), ["h", "w", "x"]);
+        // An object joined the pipeline at 610 s: nothing is settled there
+        // for one state period.
+        for meta in book.values_mut() {
+            meta.last_state_read = Some(600_000);
+        }
+        book.get_mut(P).unwrap().changed_at = Some(610_000);
+        assert_eq!(reread(&book, 660_000), ["h", "w", "x"]);
+        for meta in book.values_mut() {
+            meta.last_state_read = Some(660_000);
+        }
+        assert_eq!(reread(&book, 720_000), ["x"]);
     }
 
     #[test]

@@ -17,11 +17,11 @@ use crate::model::{Millis, ObjectId, Pipeline, ServerSummary, SharedTarget, Upda
 
 use super::apply::{apply_result, stub};
 use super::health;
-use super::plan::{plan, touched_pipelines, Book, Read};
+use super::plan::{plan, touched_pipelines, Book, Periods, Read};
 use super::reads::{execute, Rpc};
 use super::spec::TargetSpec;
 use crate::clock::now_millis;
-use kms_proto::ids::{is_hub, type_of};
+use kms_proto::ids::{is_hub, pipeline_of, type_of};
 
 /// `getUsedCpu` measures over this window (KMS blocks one worker that long).
 const CPU_WINDOW_MS: u32 = 200;
@@ -157,7 +157,7 @@ impl Task {
     fn on_event(&mut self, ev: Event) {
         let now = now_millis();
         let mut m = self.model.write();
-        match ev.kind {
+        let changed = match ev.kind {
             EventKind::ObjectCreated { object } => {
                 if type_of(&object) == "MediaPipeline" {
                     if !m.pipelines.contains_key(&object) {
@@ -168,15 +168,29 @@ impl Task {
                             ..Default::default()
                         }));
                     }
-                } else if object.contains('/') && !m.elements.contains_key(&object) {
-                    m.apply(Update::Element(Box::new(stub(&object, now))));
+                    None
+                } else if object.contains('/') {
+                    if !m.elements.contains_key(&object) {
+                        m.apply(Update::Element(Box::new(stub(&object, now))));
+                    }
+                    Some(object)
+                } else {
+                    None
                 }
             }
             EventKind::ObjectDestroyed { object_id } => {
                 m.remove(&object_id);
                 self.book.remove(&object_id);
+                Some(object_id)
             }
-            _ => {}
+            _ => None,
+        };
+        drop(m);
+        // An object joined or left a pipeline: connections follow; its
+        // elements are not settled for a while (`plan`).
+        if let Some(object) = changed.filter(|o| o.contains('/')) {
+            let pipeline = pipeline_of(&object).to_string();
+            self.book.entry(pipeline).or_default().changed_at = Some(now);
         }
     }
 
@@ -203,7 +217,11 @@ impl Task {
         ok &= self.server().await;
         let reads = {
             let m = self.model.read();
-            plan(&m, &self.book, now, self.spec.scrape.state_interval)
+            let periods = Periods {
+                state: self.spec.scrape.state_interval,
+                settled: self.spec.scrape.settled_state_interval,
+            };
+            plan(&m, &self.book, now, periods)
         };
         touched.extend(touched_pipelines(&reads));
         ok &= self.run_reads(reads, now).await;
