@@ -201,6 +201,9 @@ pub async fn run(topology: Topology, plan: &Plan, node: &Result<PathBuf, String>
         Ok(dir) => kurento_client::run(dir, &sim.url, plan.node_cycles, sim.pid()).await,
         Err(why) => Err(why.clone()),
     };
+    if let Err(why) = &node_run {
+        eprintln!("kurento-client run failed: {why}");
+    }
 
     let daemon = Daemon::start(daemon_config(&sim.url))
         .await
