@@ -163,9 +163,11 @@ fn daemon_config(url: &str) -> Config {
         }],
         ..Config::default()
     };
-    // The defaults' ratio (state re-reads every 12 cycles) on a shorter cycle.
+    // The defaults' ratios on a shorter cycle: states re-read every 12
+    // cycles, settled elements' every 180 (10 s / 120 s / 30 min).
     cfg.scrape.interval = Duration::from_secs(3);
     cfg.scrape.state_interval = Duration::from_secs(36);
+    cfg.scrape.settled_state_interval = Duration::from_secs(540);
     cfg.scrape.request_timeout = Duration::from_secs(30);
     cfg
 }

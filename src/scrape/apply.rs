@@ -4,7 +4,7 @@
 
 use crate::model::{Element, Millis, SharedTarget, Update};
 
-use super::plan::{stagger, Book, Read};
+use super::plan::{Book, Read};
 use super::reads::ReadResult;
 use kms_proto::ids::{is_hub_port, pipeline_of, type_of};
 
@@ -26,7 +26,6 @@ pub(super) fn apply_result(
     read: &Read,
     res: ReadResult,
     now: Millis,
-    state_interval: Millis,
 ) {
     let id = read.object();
     let mut m = model.write();
@@ -76,11 +75,8 @@ pub(super) fn apply_result(
     let meta = book.entry(id.to_string()).or_default();
     meta.identity_read |= res.identity_read;
     if res.states_read {
-        meta.last_state_read = Some(match meta.last_state_read {
-            // First read: spread later re-reads over the interval.
-            None => now.saturating_sub(stagger(id, state_interval)),
-            Some(_) => now,
-        });
+        // Later re-reads fall on the object's slots (`plan`).
+        meta.last_state_read = Some(now);
         meta.recheck = false;
     }
     meta.sdp_complete |= res.sdp_complete;

@@ -121,6 +121,18 @@ fn settled(e: &crate::model::Element, book: &Book, now: Millis, window: Millis) 
     pipeline_quiet && (!e.is_rtp_endpoint() || e.flow.any(Direction::Out))
 }
 
+/// Whether a re-read slot of `id` lies in `(last, now]`: each object has
+/// one slot per `period`, at its stable offset (`stagger`), so re-reads are
+/// spread evenly over the period whatever it is and whenever objects came.
+fn slot_passed(id: &str, last: Millis, now: Millis, period: Millis) -> bool {
+    if period == 0 {
+        return true;
+    }
+    let phase = stagger(id, period);
+    let slot = |t: Millis| (t + period - phase) / period;
+    now > last && slot(now) > slot(last)
+}
+
 /// The reads of one cycle at `now`.
 pub fn plan(model: &TargetModel, book: &Book, now: Millis, periods: Periods) -> Vec<Read> {
     let interval = periods.state.as_millis() as Millis;
@@ -162,7 +174,7 @@ pub fn plan(model: &TargetModel, book: &Book, now: Millis, periods: Periods) -> 
         let due = match meta.and_then(|m| m.last_state_read) {
             // Never read: the identity read brings the states.
             None => false,
-            Some(t) => now >= t.saturating_add(period),
+            Some(t) => slot_passed(&e.id, t, now, period),
         };
         let recheck = meta.is_some_and(|m| m.recheck);
         if due || recheck {
@@ -285,27 +297,39 @@ mod tests {
     fn states_are_reread_when_due_or_when_counters_stop() {
         let m = model(&[("w", "WebRtcEndpoint"), ("x", "WebRtcEndpoint")]);
         let mut book = known(&m, 0);
-        let states = |reads: &[Read]| {
-            reads
-                .iter()
-                .filter(|r| matches!(r, Read::States { .. }))
-                .count()
-        };
-        assert_eq!(states(&plan(&m, &book, 59_999, P60)), 0);
-        assert_eq!(states(&plan(&m, &book, 60_000, P60)), 2);
+        // One re-read per period each, at the object's slot.
+        assert_eq!(reread_counts(&m, &mut book, 0, 120_000), [2, 2, 0]);
         let w = format!("{P}/w_kurento.WebRtcEndpoint");
         book.get_mut(&w).unwrap().recheck = true;
-        let reads = plan(&m, &book, 1_000, P60);
-        assert_eq!(
-            reads.iter().find(|r| matches!(r, Read::States { .. })),
-            Some(&Read::States {
-                id: w,
-                endpoint: true,
-                webrtc: true,
-                sdp: false,
-                full: true,
-            })
-        );
+        let reads = plan(&m, &book, 120_001, P60);
+        assert!(reads.contains(&Read::States {
+            id: w,
+            endpoint: true,
+            webrtc: true,
+            sdp: false,
+            full: true,
+        }));
+    }
+
+    /// Cycles every second in `(from, to]`, each planned read recorded as
+    /// done: how many state re-reads `w`, `x` and `h` got.
+    fn reread_counts(m: &TargetModel, book: &mut Book, from: Millis, to: Millis) -> [usize; 3] {
+        let mut n = [0; 3];
+        let mut now = from;
+        while now < to {
+            now += 1_000;
+            for r in plan(m, book, now, P60) {
+                if let Read::States { id, .. } = r {
+                    let i = ["/w_", "/x_", "/h_"]
+                        .iter()
+                        .position(|k| id.contains(k))
+                        .unwrap();
+                    n[i] += 1;
+                    book.get_mut(&id).unwrap().last_state_read = Some(now);
+                }
+            }
+        }
+        n
     }
 
     #[test]
@@ -323,37 +347,22 @@ mod tests {
             flowing: true,
             at: 0,
         });
-        let reread = |book: &Book, now| -> Vec<&'static str> {
-            let mut v: Vec<_> = plan(&m, book, now, P60)
-                .iter()
-                .filter_map(|r| match r {
-                    Read::States { id, .. } => Some(if id.contains("/w_") {
-                        "w"
-                    } else if id.contains("/x_") {
-                        "x"
-                    } else {
-                        "h"
-                    }),
-                    _ => None,
-                })
-                .collect();
-            v.sort();
-            v
-        };
         let mut book = known(&m, 0);
-        assert_eq!(reread(&book, 60_000), ["x"]);
-        assert_eq!(reread(&book, 600_000), ["h", "w", "x"]);
-        // An object joined the pipeline at 610 s: nothing is settled there
-        // for one state period.
-        for meta in book.values_mut() {
-            meta.last_state_read = Some(600_000);
-        }
-        book.get_mut(P).unwrap().changed_at = Some(610_000);
-        assert_eq!(reread(&book, 660_000), ["h", "w", "x"]);
-        for meta in book.values_mut() {
-            meta.last_state_read = Some(660_000);
-        }
-        assert_eq!(reread(&book, 720_000), ["x"]);
+        // 20 minutes: x every minute, w and the port every 10 minutes.
+        assert_eq!(reread_counts(&m, &mut book, 0, 1_200_000), [2, 20, 2]);
+        // An object joined the pipeline: nothing there is settled for one
+        // state period.
+        book.get_mut(P).unwrap().changed_at = Some(1_200_000);
+        // (A slot of the shorter period may pass at once, then another.)
+        let after_join = reread_counts(&m, &mut book, 1_200_000, 1_260_000);
+        assert!(
+            after_join.iter().all(|n| (1..=2).contains(n)),
+            "{after_join:?}"
+        );
+        assert_eq!(
+            reread_counts(&m, &mut book, 1_260_000, 1_860_000),
+            [1, 10, 1]
+        );
     }
 
     #[test]

@@ -411,10 +411,9 @@ impl Task {
             })
             .buffer_unordered(self.spec.scrape.concurrency);
         let mut ok = true;
-        let interval = self.spec.scrape.state_interval.as_millis() as Millis;
         while let Some((read, res)) = results.next().await {
             ok &= !res.transport_error;
-            apply_result(&self.model, &mut self.book, &read, res, now, interval);
+            apply_result(&self.model, &mut self.book, &read, res, now);
         }
         ok
     }
