@@ -208,7 +208,8 @@ pub struct ScrapeConfig {
     pub state_interval: Duration,
     /// The same re-read for a settled element: an RTP endpoint receiving
     /// from its peer, or an element without a peer, in a pipeline whose
-    /// membership did not change for `state_interval`.
+    /// membership did not change for `state_interval` (a value below
+    /// `state_interval` counts as `state_interval`).
     #[serde(with = "humantime_serde")]
     pub settled_state_interval: Duration,
     /// KMS requests in flight per target.

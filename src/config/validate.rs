@@ -93,13 +93,6 @@ pub(super) fn problems(cfg: &Config) -> Vec<Problem> {
             "must be at least scrape.interval",
         );
     }
-    if s.settled_state_interval < s.state_interval {
-        c.fail(
-            "scrape.settled_state_interval",
-            humantime::format_duration(s.settled_state_interval),
-            "must be at least scrape.state_interval",
-        );
-    }
     c.range("scrape.concurrency", s.concurrency, 1, 4096);
     c.range("scrape.max_endpoints", s.max_endpoints, 1, 1_000_000);
     c.range(

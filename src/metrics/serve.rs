@@ -4,12 +4,12 @@
 //! when a target published; every request in between shares it, plain or
 //! gzipped (compressed once per assembly, the targets' parts once per cycle).
 
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::expo::{chunk_deflated, deflate, member, Deflated, Format, Section};
+use super::expo::{chunk_deflated, deflate, member, Chunk, Deflated, Format, Section};
 use super::{Metrics, OPENMETRICS_TEXT, PROMETHEUS_TEXT};
 
 /// How old the exporter's own figures on a shared page may get.
@@ -47,13 +47,24 @@ struct Assembly {
     gz: OnceLock<Option<Vec<Bytes>>>,
 }
 
+/// The parts of an assembly, held for one answer.
+type Live = Vec<Vec<Arc<Chunk>>>;
+
 impl Assembly {
-    fn plain(&self) -> Vec<Bytes> {
+    /// Its parts, if all are still the targets' current ones.
+    fn live(&self) -> Option<Live> {
+        self.sections
+            .iter()
+            .map(|s| s.chunks.iter().map(Weak::upgrade).collect())
+            .collect()
+    }
+
+    fn plain(&self, live: &Live) -> Vec<Bytes> {
         let mut body = Vec::with_capacity(2 + self.sections.len() * 2);
         body.push(self.head.clone());
-        for s in &self.sections {
+        for (s, chunks) in self.sections.iter().zip(live) {
             body.push(s.header.clone());
-            body.extend(s.chunks.iter().map(|c| c.text.clone()));
+            body.extend(chunks.iter().map(|c| c.text.clone()));
         }
         if !self.tail.is_empty() {
             body.push(self.tail.clone());
@@ -61,7 +72,7 @@ impl Assembly {
         body
     }
 
-    fn gzip(&self, level: u32) -> Option<Vec<Bytes>> {
+    fn gzip(&self, level: u32, live: &Live) -> Option<Vec<Bytes>> {
         self.gz
             .get_or_init(|| {
                 let own: Vec<Deflated> = std::iter::once(&self.head)
@@ -70,9 +81,9 @@ impl Assembly {
                     .map(|b| deflate(b, level))
                     .collect::<Option<_>>()?;
                 let mut parts: Vec<&Deflated> = vec![&own[0]];
-                for (i, s) in self.sections.iter().enumerate() {
+                for (i, chunks) in live.iter().enumerate() {
                     parts.push(&own[i + 1]);
-                    for c in &s.chunks {
+                    for c in chunks {
                         parts.push(chunk_deflated(c, level)?);
                     }
                 }
@@ -120,7 +131,7 @@ impl Metrics {
         } else {
             Format::Prometheus
         };
-        let page = self.assembled(format)?;
+        let (page, live) = self.assembled(format)?;
         let content_type = match format {
             Format::OpenMetrics => OPENMETRICS_TEXT,
             Format::Prometheus => PROMETHEUS_TEXT,
@@ -129,7 +140,7 @@ impl Metrics {
         if gzip {
             self.exporter.pages.gzip_asked();
         }
-        let body = if gzip { page.gzip(level) } else { None };
+        let body = if gzip { page.gzip(level, &live) } else { None };
         Ok(match body {
             Some(body) => Served {
                 content_type,
@@ -139,14 +150,14 @@ impl Metrics {
             None => Served {
                 content_type,
                 gzip: false,
-                body: page.plain(),
+                body: page.plain(&live),
             },
         })
     }
 
     /// The current page of `format`: the last one while no target published,
     /// went stale or away, and it is younger than `REFRESH`; else a new one.
-    fn assembled(&self, format: Format) -> Result<Arc<Assembly>, std::fmt::Error> {
+    fn assembled(&self, format: Format) -> Result<(Arc<Assembly>, Live), std::fmt::Error> {
         let slot = usize::from(format == Format::OpenMetrics);
         let mut last = self
             .pages
@@ -166,12 +177,16 @@ impl Metrics {
             .collect();
         if let Some(a) = &last[slot] {
             if a.generation == generation && a.targets == targets && a.built.elapsed() < REFRESH {
-                return Ok(a.clone());
+                if let Some(live) = a.live() {
+                    return Ok((a.clone(), live));
+                }
             }
         }
-        let a = Arc::new(self.assemble(format, generation, targets)?);
+        last[slot] = None;
+        let (a, live) = self.assemble(format, generation, targets)?;
+        let a = Arc::new(a);
         last[slot] = Some(a.clone());
-        Ok(a)
+        Ok((a, live))
     }
 
     fn assemble(
@@ -179,7 +194,7 @@ impl Metrics {
         format: Format,
         generation: u64,
         targets: Vec<(String, bool)>,
-    ) -> Result<Assembly, std::fmt::Error> {
+    ) -> Result<(Assembly, Live), std::fmt::Error> {
         let mut head = String::with_capacity(64 * 1024);
         let mut tail = Bytes::new();
         match format {
@@ -194,15 +209,25 @@ impl Metrics {
                 prometheus_client::encoding::prometheus_text::encode(&mut head, &self.registry)?;
             }
         }
-        Ok(Assembly {
+        let current = self.exporter.pages.sections(format, &targets);
+        let live: Live = current.iter().map(|s| s.chunks.clone()).collect();
+        let sections = current
+            .into_iter()
+            .map(|s| Section {
+                header: s.header,
+                chunks: s.chunks.iter().map(Arc::downgrade).collect(),
+            })
+            .collect();
+        let page = Assembly {
             generation,
             built: Instant::now(),
             head: Bytes::from(head),
-            sections: self.exporter.pages.sections(format, &targets),
+            sections,
             targets,
             tail,
             gz: OnceLock::new(),
-        })
+        };
+        Ok((page, live))
     }
 }
 

@@ -136,7 +136,8 @@ fn slot_passed(id: &str, last: Millis, now: Millis, period: Millis) -> bool {
 /// The reads of one cycle at `now`.
 pub fn plan(model: &TargetModel, book: &Book, now: Millis, periods: Periods) -> Vec<Read> {
     let interval = periods.state.as_millis() as Millis;
-    let settled_interval = periods.settled.as_millis() as Millis;
+    // Never shorter than the unsettled period.
+    let settled_interval = (periods.settled.as_millis() as Millis).max(interval);
     let mut reads = Vec::new();
     for p in model.pipelines.keys() {
         if !book.get(p).is_some_and(|m| m.identity_read) {

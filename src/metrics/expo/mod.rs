@@ -13,7 +13,7 @@ mod write;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 
 use bytes::Bytes;
 
@@ -23,7 +23,8 @@ use super::collector::Settings;
 use super::contract::{self, Detail, Kind, FAMILIES, N};
 use crate::model::TargetModel;
 use element::Shape;
-use target::{Chunk, TargetPage};
+pub(super) use target::Chunk;
+use target::TargetPage;
 
 /// Which text format a page is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,10 +49,12 @@ pub struct Exposition {
 }
 
 /// One family's place on a page: its header (per format) and which
-/// targets' lines follow.
-pub(super) struct Section {
+/// targets' lines follow — held weakly, so that a page assembled before a
+/// publication keeps no outdated part alive (requests being sent hold their
+/// own references to the buffers).
+pub(super) struct Section<C = Weak<Chunk>> {
     pub header: Bytes,
-    pub chunks: Vec<Arc<Chunk>>,
+    pub chunks: Vec<C>,
 }
 
 impl Exposition {
@@ -119,7 +122,11 @@ impl Exposition {
     /// The sections of a page of `targets` (name, shown), in that order:
     /// a stale target's part is kept but not shown; the parts of targets no
     /// longer watched are dropped.
-    pub(super) fn sections(&self, format: Format, targets: &[(String, bool)]) -> Vec<Section> {
+    pub(super) fn sections(
+        &self,
+        format: Format,
+        targets: &[(String, bool)],
+    ) -> Vec<Section<Arc<Chunk>>> {
         let settings = self.settings();
         let on = contract::enabled(&settings.contract);
         let pages = {
@@ -137,8 +144,9 @@ impl Exposition {
                 header: Bytes::from(header(f, format)),
                 chunks: pages
                     .iter()
-                    .filter_map(|p| p.chunks.get(f).cloned())
+                    .filter_map(|p| p.chunks.get(f))
                     .filter(|c| !c.text.is_empty())
+                    .cloned()
                     .collect(),
             })
             .collect()
