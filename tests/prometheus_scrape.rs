@@ -9,7 +9,7 @@
 mod exporter_common;
 
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use exporter_common::*;
@@ -18,56 +18,13 @@ use kms_sim::{Action, Scenario, SimConfig, Vanish};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-struct Prometheus {
-    child: Child,
-    port: u16,
-    _dir: std::path::PathBuf,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self._dir);
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start_prometheus(target: std::net::SocketAddr) -> Prometheus {
-    let dir = std::env::temp_dir().join(format!("kx-prom-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cfg = dir.join("prometheus.yml");
-    std::fs::write(
-        &cfg,
-        format!(
+    start_prometheus_with(
+        &std::env::temp_dir(),
+        &format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: kurento-exporter\n    static_configs:\n      - targets: ['{target}']\n"
         ),
     )
-    .unwrap();
-    let port = free_port();
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prometheus (Debian package prometheus) must be installed: run scripts/test.sh");
-    Prometheus {
-        child,
-        port,
-        _dir: dir,
-    }
 }
 
 fn encode(q: &str) -> String {

@@ -292,3 +292,45 @@ pub fn start_binary(
         .spawn()
         .expect("daemon starts")
 }
+
+/// A real Prometheus (Debian package `prometheus`) on a free loopback port,
+/// killed on drop; its data directory is removed with it.
+pub struct Prometheus {
+    child: std::process::Child,
+    pub port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Start Prometheus with `config` (its YAML) in a new directory under `parent`.
+pub fn start_prometheus_with(parent: &std::path::Path, config: &str) -> Prometheus {
+    use std::process::{Command, Stdio};
+    let dir = parent.join(format!("prometheus-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(&cfg, config).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prometheus (Debian package prometheus) must be installed: run scripts/test.sh");
+    Prometheus { child, port, dir }
+}

@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use crate::exporter_common::*;
@@ -271,24 +271,11 @@ pub fn log_of(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default()
 }
 
-pub struct Prometheus {
-    child: Child,
-    pub port: u16,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A real Prometheus scraping `target` over https with basic auth.
 pub fn start_prometheus(dir: &Path, target: &str, ca: &Path, password: &str) -> Prometheus {
-    let cfg = dir.join("prometheus.yml");
-    std::fs::write(
-        &cfg,
-        format!(
+    start_prometheus_with(
+        dir,
+        &format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
              scrape_configs:\n  - job_name: kx-tls\n    scheme: https\n\
              \x20   tls_config:\n      ca_file: {}\n\
@@ -297,20 +284,6 @@ pub fn start_prometheus(dir: &Path, target: &str, ca: &Path, password: &str) -> 
             ca.display()
         ),
     )
-    .unwrap();
-    let port = free_port();
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("tsdb").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prometheus (Debian package prometheus) must be installed: run scripts/test.sh");
-    Prometheus { child, port }
 }
 
 /// The samples of an instant query, as (labels, value).
