@@ -167,7 +167,7 @@ impl ModelCollector {
                 Ok(())
             },
         )?;
-        // RTP endpoints by ICE state, media state and flow from their peer:
+        // RTP endpoints by ICE state, media state and flow either way:
         // a fleet view that never reads per-endpoint series.
         let per_state: Vec<(&str, StateCounts<'_>)> = views
             .iter()
@@ -182,7 +182,10 @@ impl ModelCollector {
                     let media = ep
                         .and_then(|s| s.media_state)
                         .map_or("unknown", |s| s.value.as_str());
-                    let flowing = if e.flow.any(crate::model::Direction::Out) {
+                    // Either way: a receive-only viewer's media flows to its peer.
+                    let flowing = if e.flow.any(crate::model::Direction::Out)
+                        || e.flow.any(crate::model::Direction::In)
+                    {
                         "true"
                     } else {
                         "false"
@@ -195,7 +198,7 @@ impl ModelCollector {
         family(
             enc,
             "kurento_fleet_endpoints",
-            "RTP endpoints by ICE state (component 1), media state and whether media from their peer flows",
+            "RTP endpoints by ICE state (component 1), media state and whether media flows through them (from their peer or to it)",
             Gauge,
             |f| {
                 for (kms, m) in &per_state {

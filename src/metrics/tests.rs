@@ -386,11 +386,12 @@ fn fleet_counts_and_distributions() {
         .fleet
         .observe("kms-1", &quality(&model.read()));
     let (_, page) = metrics.render(None).unwrap();
-    // B: ICE READY, media CONNECTED, nothing from its peer (flow out false).
+    // B: ICE READY, media CONNECTED, nothing from its peer but video to it:
+    // media flows through it.
     assert_eq!(
         value(
             &page,
-            "kurento_fleet_endpoints{kms=\"kms-1\",ice_state=\"READY\",media_state=\"CONNECTED\",flowing=\"false\"}"
+            "kurento_fleet_endpoints{kms=\"kms-1\",ice_state=\"READY\",media_state=\"CONNECTED\",flowing=\"true\"}"
         ),
         1.0
     );
