@@ -1,7 +1,9 @@
-//! Everything on `/metrics`: the model collector (KMS objects, computed at
-//! scrape time) and the exporter's own instruments, in one registry owned by
-//! the daemon (no global registry). Rendered as Prometheus text or OpenMetrics
-//! by content negotiation.
+//! Everything on `/metrics`: the contract (`contract`), the per-element part
+//! pre-rendered once per sync cycle per target (`expo`), and one registry
+//! owned by the daemon (no global registry) for the exporter's own
+//! instruments, the target-level families (`collector`) and other parts'
+//! collectors; `serve` assembles the shared page, as Prometheus text or
+//! OpenMetrics by content negotiation, gzipped when asked.
 
 mod collector;
 pub mod contract;

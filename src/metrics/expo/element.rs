@@ -5,21 +5,11 @@
 use kms_proto::ids::short_id;
 
 use super::rtp;
+use super::shape::{Bufs, Shape};
 use super::write::Line;
 use crate::kms::types::{ConnectionState, MediaState};
-use crate::metrics::contract::{self as c, N};
+use crate::metrics::contract as c;
 use crate::model::{Element, Pipeline};
-
-/// What shapes the series of one render.
-pub(super) struct Shape<'a> {
-    pub kms: &'a str,
-    pub tag_labels: &'a [String],
-    pub on: [bool; N],
-    pub per_stream: bool,
-}
-
-/// The family buffers being filled.
-pub(super) type Bufs = [Vec<u8>; N];
 
 fn flag(b: bool) -> f64 {
     if b {

@@ -8,6 +8,7 @@
 mod element;
 mod gzip;
 mod rtp;
+mod shape;
 mod target;
 mod write;
 
@@ -22,7 +23,7 @@ pub use target::RenderCount;
 use super::collector::Settings;
 use super::contract::{self, Detail, Kind, FAMILIES, N};
 use crate::model::TargetModel;
-use element::Shape;
+use shape::Shape;
 pub(super) use target::Chunk;
 use target::TargetPage;
 

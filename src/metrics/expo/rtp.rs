@@ -3,7 +3,7 @@
 //! streams, jitter and RTT their maximum), per SSRC with `detail = "stream"`.
 //! Rates are in bytes per second (KMS's bit rates divided by 8).
 
-use super::element::{Bufs, Shape};
+use super::shape::{Bufs, Shape};
 use super::write::Line;
 use crate::kms::types::MediaType;
 use crate::metrics::contract::{self as c};

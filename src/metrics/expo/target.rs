@@ -7,8 +7,9 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
-use super::element::{self, Bufs, Shape};
+use super::element;
 use super::gzip::Deflated;
+use super::shape::{Bufs, Shape};
 use crate::metrics::contract::N;
 use crate::model::{ObjectId, TargetModel};
 
