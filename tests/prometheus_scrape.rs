@@ -27,31 +27,12 @@ fn start_prometheus(target: std::net::SocketAddr) -> Prometheus {
     )
 }
 
-fn encode(q: &str) -> String {
-    q.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Elements returned by an instant query.
 async fn query(port: u16, q: &str) -> Result<Vec<String>, String> {
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    let (status, body) = try_get(addr, &format!("/api/v1/query?query={}", encode(q)))
-        .await
-        .map_err(|e| e.to_string())?;
-    if status != 200 {
-        return Err(format!("{status}: {body}"));
-    }
-    let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
-    let result = v["data"]["result"].as_array().ok_or("no result")?;
-    Ok(result
+    Ok(prometheus_query(port, q)
+        .await?
         .iter()
-        .filter_map(|r| r["metric"]["element"].as_str().map(str::to_owned))
+        .filter_map(|(labels, _)| labels["element"].as_str().map(str::to_owned))
         .collect())
 }
 

@@ -135,12 +135,12 @@ async fn curl_and_prometheus_over_tls_with_basic_auth_and_reload() {
         "s3cret",
     );
     eventually(LIMIT, "Prometheus scrapes over TLS: up == 1", || async {
-        let got = query(prom.port, r#"up{job="kx-tls"} == 1"#).await?;
+        let got = prometheus_query(prom.port, r#"up{job="kx-tls"} == 1"#).await?;
         (got.len() == 1).then_some(()).ok_or(format!("{got:?}"))
     })
     .await;
     let up = eventually(LIMIT, "kurento_up through Prometheus", || async {
-        let got = query(prom.port, r#"kurento_up{job="kx-tls"}"#).await?;
+        let got = prometheus_query(prom.port, r#"kurento_up{job="kx-tls"}"#).await?;
         got.into_iter().next().ok_or("no sample yet".to_string())
     })
     .await;

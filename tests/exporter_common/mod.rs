@@ -334,3 +334,28 @@ pub fn start_prometheus_with(parent: &std::path::Path, config: &str) -> Promethe
         .expect("prometheus (Debian package prometheus) must be installed: run scripts/test.sh");
     Prometheus { child, port, dir }
 }
+
+/// The samples of an instant PromQL query against the Prometheus on `port`,
+/// as (labels, value).
+pub async fn prometheus_query(
+    port: u16,
+    q: &str,
+) -> Result<Vec<(serde_json::Value, String)>, String> {
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let q: String = form_urlencoded::byte_serialize(q.as_bytes()).collect();
+    let (status, body) = try_get(addr, &format!("/api/v1/query?query={q}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    if status != 200 {
+        return Err(format!("{status}: {body}"));
+    }
+    let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+    let result = v["data"]["result"].as_array().ok_or("no result")?;
+    Ok(result
+        .iter()
+        .map(|r| {
+            let value = r["value"][1].as_str().unwrap_or_default().to_string();
+            (r["metric"].clone(), value)
+        })
+        .collect())
+}
