@@ -15,6 +15,7 @@
 //! `ring` or `mcu` restricts the exporter tables to one topology.
 //! `/metrics` is measured only over HTTP against the daemon's listen port.
 
+mod costs;
 mod kurento_client;
 mod measure;
 mod policy;

@@ -199,6 +199,8 @@ pub async fn run(topology: Topology, plan: &Plan, node: &Result<PathBuf, String>
     let (idle_cpu, idle_wall) = idle.read();
     let idle_rate = idle_cpu / idle_wall;
 
+    crate::costs::print(&app, sim.pid(), idle_rate).await;
+
     let node_run: Result<NodeRun, String> = match node {
         Ok(dir) => kurento_client::run(dir, &sim.url, plan.node_cycles, sim.pid()).await,
         Err(why) => Err(why.clone()),

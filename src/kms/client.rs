@@ -18,7 +18,7 @@ use super::connection::{ConnState, Connection, ConnectionConfig, Notice, WireCou
 use super::error::ClientError;
 use super::events::EventType;
 use super::ops::{Method, Operation};
-use super::stats::{parse_stats, StatsMap};
+use super::stats::StatsMap;
 use super::types::{
     ConnectionState, DtlsConnection, ElementConnectionData, IceCandidatePair, IceConnection,
     MediaState, MediaType, ObjectDescription, ServerInfo, Tag,
@@ -339,9 +339,16 @@ impl Client {
         element: &str,
         media_type: Option<MediaType>,
     ) -> Result<Option<StatsMap>> {
-        let p = Self::media_params(media_type);
-        let v = self.invoke(element, Operation::GetStats, Some(p)).await?;
-        parse_stats(&v).map_err(|e| ClientError::Protocol(e.to_string()))
+        let mut p = params([
+            ("object", element.into()),
+            ("operation", Operation::GetStats.as_str().into()),
+        ]);
+        p.insert(
+            "operationParams".into(),
+            Value::Object(Self::media_params(media_type)),
+        );
+        // Read straight from the answer's text: no JSON tree per answer.
+        self.conn.reply(Method::Invoke, p).await?.into_stats()
     }
 
     /// `isMediaFlowingIn`: media entering the element from the pipeline.

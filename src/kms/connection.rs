@@ -16,6 +16,7 @@ use tokio::time::{timeout_at, Instant};
 use super::error::ClientError;
 use super::events::EventType;
 use super::ops::Method;
+use super::reply::Reply;
 use super::shared::{bump, lock, Shared};
 pub use super::shared::{ConnState, ConnectionConfig, Notice, Reconnected, WireCounters};
 use super::supervisor;
@@ -55,6 +56,15 @@ impl Connection {
         method: Method,
         params: Map<String, Value>,
     ) -> Result<Value, ClientError> {
+        self.reply(method, params).await?.into_tree()
+    }
+
+    /// Send one request and wait for its result as received.
+    pub(super) async fn reply(
+        &self,
+        method: Method,
+        params: Map<String, Value>,
+    ) -> Result<Reply, ClientError> {
         let deadline = Instant::now() + self.shared.cfg.request_timeout;
         let permit = timeout_at(deadline, self.shared.permits.acquire()).await;
         let _permit = match permit {
@@ -71,7 +81,7 @@ impl Connection {
         let link = lock(&self.shared.link)
             .clone()
             .ok_or(ClientError::Disconnected)?;
-        self.shared.call_on(&link, method, params, deadline).await
+        self.shared.reply_on(&link, method, params, deadline).await
     }
 
     /// Subscribe to `event` on `object`, keeping it in the registry so it is

@@ -28,6 +28,7 @@ pub mod client;
 pub mod clients;
 pub mod connection;
 pub mod error;
+mod reply;
 mod shared;
 mod supervisor;
 

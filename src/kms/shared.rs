@@ -4,6 +4,7 @@
 //! id, the subscription registry, the connection-state watch, the notice
 //! channel and the wire counters. Both sides import it; it imports neither.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -16,8 +17,10 @@ use tokio::time::{timeout_at, Instant};
 use super::error::ClientError;
 use super::events::{Event, EventType};
 use super::ops::Method;
+use super::reply::Reply;
 use super::wire::{self, Frame, Id, Request, Response};
 use crate::throttle::Throttle;
+use kms_proto::reply::{peek_result, result_parts, RawResult};
 
 /// How to reach and talk to one KMS.
 #[derive(Debug, Clone)]
@@ -144,7 +147,7 @@ pub struct WireCounters {
 struct Pending {
     generation: u64,
     object: Option<String>,
-    tx: oneshot::Sender<Result<Value, ClientError>>,
+    tx: oneshot::Sender<Result<Reply, ClientError>>,
 }
 
 /// The writer of one socket.
@@ -198,14 +201,29 @@ impl Shared {
         }
     }
 
-    /// Send `method` on `link` and wait for its response (no in-flight slot).
+    /// Send `method` on `link` and wait for its result as a tree (no
+    /// in-flight slot).
     pub async fn call_on(
+        &self,
+        link: &Link,
+        method: Method,
+        params: Map<String, Value>,
+        deadline: Instant,
+    ) -> Result<Value, ClientError> {
+        self.reply_on(link, method, params, deadline)
+            .await?
+            .into_tree()
+    }
+
+    /// Send `method` on `link` and wait for its result as received (no
+    /// in-flight slot).
+    pub async fn reply_on(
         &self,
         link: &Link,
         method: Method,
         mut params: Map<String, Value>,
         deadline: Instant,
-    ) -> Result<Value, ClientError> {
+    ) -> Result<Reply, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if method != Method::Connect && !params.contains_key("sessionId") {
             if let Some(s) = lock(&self.session).clone() {
@@ -273,6 +291,9 @@ impl Shared {
 
     /// Handle one received text frame from socket `generation`.
     pub fn on_text(&self, text: &str, generation: u64) {
+        if let Some(r) = peek_result(text) {
+            return self.on_result(r, generation);
+        }
         match wire::decode(text) {
             Ok(Frame::Response(r)) => self.on_response(r, generation),
             Ok(Frame::Event(ev)) => {
@@ -302,6 +323,32 @@ impl Shared {
         }
     }
 
+    /// A plain successful response, its result left as text.
+    fn on_result(&self, r: RawResult<'_>, generation: u64) {
+        let Some(p) = lock(&self.pending).remove(&r.id) else {
+            bump(&self.counters.unknown_ids);
+            tracing::debug!(id = r.id, "response to no pending request");
+            return;
+        };
+        let parts = result_parts(r.result);
+        if p.generation == generation {
+            if let Some(s) = &parts.session_id {
+                self.note_session(s);
+            }
+        }
+        let _ = p.tx.send(Ok(Reply::Text {
+            result: r.result.to_owned(),
+            value: parts.value.map(Cow::into_owned),
+        }));
+    }
+
+    fn note_session(&self, s: &str) {
+        let mut cur = lock(&self.session);
+        if cur.as_deref() != Some(s) {
+            *cur = Some(s.to_owned());
+        }
+    }
+
     fn on_response(&self, r: Response, generation: u64) {
         let Some(Id::Num(id)) = r.id else {
             bump(&self.counters.unknown_ids);
@@ -320,13 +367,10 @@ impl Shared {
             Ok(result) => {
                 if p.generation == generation {
                     if let Some(s) = result.get("sessionId").and_then(Value::as_str) {
-                        let mut cur = lock(&self.session);
-                        if cur.as_deref() != Some(s) {
-                            *cur = Some(s.to_owned());
-                        }
+                        self.note_session(s);
                     }
                 }
-                Ok(result)
+                Ok(Reply::Tree(result))
             }
             Err(e) => Err(ClientError::from_rpc(e, p.object.as_deref())),
         };

@@ -326,11 +326,17 @@ fn on_frame(
     match msg {
         Some(Ok(Message::Text(t))) => shared.on_text(&t, generation),
         Some(Ok(Message::Binary(b))) => {
-            shared.counters.binary_frames.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters
+                .binary_frames
+                .fetch_add(1, Ordering::Relaxed);
             match std::str::from_utf8(&b) {
                 Ok(t) => shared.on_text(t, generation),
                 Err(_) => {
-                    shared.counters.garbage_frames.fetch_add(1, Ordering::Relaxed);
+                    shared
+                        .counters
+                        .garbage_frames
+                        .fetch_add(1, Ordering::Relaxed);
                     if let Some(count) = shared.noise.garbage.hit() {
                         tracing::warn!(url = %shared.cfg.url, len = b.len(), count,
                             "ignoring unreadable frames (a non-UTF-8 binary one; count since the last such line)");

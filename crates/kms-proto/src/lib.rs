@@ -20,8 +20,10 @@ pub mod events;
 pub mod ids;
 mod lenient;
 pub mod ops;
+pub mod reply;
 pub mod sdp;
 pub mod stats;
+pub mod stats_text;
 pub mod types;
 pub mod wire;
 
