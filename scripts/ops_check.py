@@ -301,8 +301,9 @@ def _labels(**labels):
 def check_nodegraph_queries():
     """Evaluates the Pipeline detail dashboard's node graph queries with promtool on a
     synthetic pipeline in the issue 12 contract (short ids; per-element series without a
-    pipeline label, joined to kurento_element_info): player -> A -> B; A receives 1.2 Mb/s
-    video + 48 kb/s audio (exported in bytes/s) and sends 300 kb/s; B's peer sends nothing;
+    pipeline label, joined to kurento_element_info; one connection series per (source, sink)
+    with the set of media types): player -> A -> B; A receives 1.2 Mb/s video + 48 kb/s
+    audio (exported in bytes/s) and sends 300 kb/s; B's peer sends nothing;
     an element of another pipeline and one of another KMS with the same short id stay out.
     Compares every node's and edge's fields."""
     queries = {}
@@ -344,9 +345,8 @@ def check_nodegraph_queries():
         _series("kurento_media_flowing", "0x5", element=EL_B, media="VIDEO", direction="in"),
         _series("kurento_media_flowing", "1x5", element=EL_P, media="VIDEO", direction="out"),
         conn(EL_P, EL_A, "VIDEO"),
-        conn(EL_A, EL_B, "VIDEO"),
-        conn(EL_A, EL_B, "AUDIO"),
-        conn(EL_B, EL_H, "VIDEO"),
+        conn(EL_A, EL_B, "AUDIO,DATA,VIDEO"),
+        conn(EL_B, EL_H, "AUDIO,VIDEO"),
         # no rate at either end: no bitrate, grey
         conn(EL_H, EL_B, "AUDIO"),
         # B's peer is gone: a zombie verdict (the rule is the node's subtitle)
@@ -364,7 +364,7 @@ def check_nodegraph_queries():
                 "value": 1}
 
     def edge(src, dst, media, kbps=None):
-        lab = dict(kms=NG_KMS, pipeline=NG_PIPE, source=src, sink=dst, media=media, id=f"{src} -> {dst} -> {media}",
+        lab = dict(kms=NG_KMS, pipeline=NG_PIPE, source=src, sink=dst, media=media, id=f"{src} -> {dst}",
                    target=dst, mainstat=f"{media} {kbps} kb/s" if kbps else media,
                    rate=f"{media} {kbps}" if kbps else f"{media} ",
                    color="green" if kbps and kbps != "0" else "gray")
@@ -378,10 +378,10 @@ def check_nodegraph_queries():
                  node(EL_B, "WebRtcEndpoint", "0 kb/s", "zombie", "bob", rule="webrtc-peer-gone", name="bob"),
                  node(EL_P, "PlayerEndpoint", "0 kb/s", "flowing", "cccccccc"),
                  node(EL_H, "HubPort", "0 kb/s", "idle", "dddddddd", hub="eeeeeeee-0000-4000-8000-000000000005")]
-    # an edge's rate: its source's receive rate, else its sink's send rate
-    exp_edges = [edge(EL_P, EL_A, "VIDEO", "300"), edge(EL_A, EL_B, "VIDEO", "1200"),
-                 edge(EL_A, EL_B, "AUDIO", "48"), edge(EL_B, EL_H, "VIDEO", "0"),
-                 edge(EL_H, EL_B, "AUDIO")]
+    # one edge per (source, sink); its rate: its source's receive rate summed over media,
+    # else its sink's send rate
+    exp_edges = [edge(EL_P, EL_A, "VIDEO", "300"), edge(EL_A, EL_B, "AUDIO,DATA,VIDEO", "1248"),
+                 edge(EL_B, EL_H, "AUDIO,VIDEO", "0"), edge(EL_H, EL_B, "AUDIO")]
     doc = {"rule_files": [], "evaluation_interval": "1m",
            "tests": [{"interval": "1m", "input_series": series, "promql_expr_test": [
                {"expr": queries["nodes"], "eval_time": "2m", "exp_samples": exp_nodes},
@@ -415,6 +415,7 @@ CONTRACT = {
     "kurento_server_cpu_ratio": ("kms",), "kurento_server_memory_bytes": ("kms",),
     "kurento_element_info": ("kms", "pipeline", "element", "element_type", "id", "name", "pipeline_name", "hub", "*"),
     "kurento_element_created_timestamp_seconds": _EL,
+    # one series per (source, sink); media = the sorted, comma-joined set ("AUDIO,DATA,VIDEO")
     "kurento_element_connection_info": ("kms", "pipeline", "source", "sink", "media"),
     "kurento_media_flowing": _RTP + ("direction",),
     **{f"kurento_rtp_{m}": _RTP for m in (
@@ -775,6 +776,10 @@ DATA_HUB, DATA_H = "cccccccc-0000-4000-8000-000000000003", "dddddddd-0000-4000-8
 DATA_EXPECTED_EMPTY = {
     ("kurento-pipeline.json", "End-to-end latency", "A"): "opt-in family e2e_latency",
 }
+# The node graph's edges on data_page, one per (source, sink): (id, mainstat, color). A
+# receives 10 kB/s audio + 10 kB/s video: 160 kb/s; H -> B: H has no rate, B sends 0.
+DATA_EDGES = sorted([(f"{DATA_A} -> {DATA_H}", "AUDIO,VIDEO 160 kb/s", "green"),
+                     (f"{DATA_H} -> {DATA_B}", "AUDIO,DATA,VIDEO 0 kb/s", "gray")])
 
 
 def data_page(t):
@@ -822,8 +827,8 @@ def data_page(t):
         f'id="{full(DATA_HUB, "Composite")}",room="room-1"}} 1',
         f'kurento_element_info{{{k},{p1},pipeline_name="room-1",element="{DATA_H}",element_type="HubPort",'
         f'id="{full(DATA_H, "HubPort")}",hub="{DATA_HUB}",room="room-1"}} 1',
-        f'kurento_element_connection_info{{{k},{p1},source="{DATA_A}",sink="{DATA_H}",media="VIDEO"}} 1',
-        f'kurento_element_connection_info{{{k},{p1},source="{DATA_H}",sink="{DATA_B}",media="VIDEO"}} 1',
+        f'kurento_element_connection_info{{{k},{p1},source="{DATA_A}",sink="{DATA_H}",media="AUDIO,VIDEO"}} 1',
+        f'kurento_element_connection_info{{{k},{p1},source="{DATA_H}",sink="{DATA_B}",media="AUDIO,DATA,VIDEO"}} 1',
         f'kurento_zombie{{{k},{p1},element="{DATA_B}",element_type="WebRtcEndpoint",rule="webrtc-peer-gone",'
         f'because=""}} 1',
         f'kurento_zombie{{{k},pipeline="{DATA_P2}",element="{DATA_P2}",element_type="MediaPipeline",'
@@ -945,6 +950,11 @@ def check_dashboard_data():
                     elif not got:
                         problem(f"{name}: panel {p.get('id')} {p.get('title')!r} [{t.get('refId')}]: no data on the "
                                 f"default page:\n    {sub(t['expr'])}")
+                    elif p.get("type") == "nodeGraph" and t.get("refId") == "edges":
+                        edges = sorted((r["metric"].get("id"), r["metric"].get("mainstat"), r["metric"].get("color"))
+                                       for r in got)
+                        if edges != DATA_EDGES:
+                            problem(f"{name}: node graph edges {edges}, expected {DATA_EDGES}")
         print(f"{n} dashboard queries return data on a synthetic page of the lean contract ({empty} opt-in without)")
     finally:
         stop(proc)

@@ -89,7 +89,17 @@ fn check_against_truth(page: &[(Series, f64)], truth: &Truth) -> Result<(), Stri
                     && s.label("id") == o.id => {}
             other => return Err(format!("element_info of {}: {other:?}", o.id)),
         }
+        // One series per (source, sink): media = the sorted set of media types.
+        let mut sinks: std::collections::BTreeMap<&str, BTreeSet<&str>> = Default::default();
         for (sink, media) in &o.sinks {
+            sinks.entry(sink).or_default().insert(media);
+        }
+        let edges = find(page, "kurento_element_connection_info", &[("source", id)]);
+        if edges.len() != sinks.len() {
+            return Err(format!("edges of {}: {edges:?}, want {sinks:?}", o.id));
+        }
+        for (sink, media) in &sinks {
+            let media = media.iter().copied().collect::<Vec<_>>().join(",");
             let edge = [
                 ("source", id),
                 ("sink", short_id(sink)),

@@ -108,7 +108,7 @@ families! {
     CREATED = 1 => "kurento_element_created_timestamp_seconds", Gauge, None,
         "When KMS created the element";
     CONNECTION = 2 => "kurento_element_connection", Info, None,
-        "A connection from source to sink for one media type";
+        "A connection from source to sink; media = the sorted, comma-joined media types connected (e.g. AUDIO,DATA,VIDEO)";
     FLOWING = 3 => "kurento_media_flowing", Gauge, None,
         "1 when media flows; direction in = from the pipeline into the element, out = from the element into the pipeline (for a WebRtcEndpoint: received from its peer)";
     ICE = 4 => "kurento_ice_connection_state", Gauge, None,

@@ -1,8 +1,9 @@
-//! Tests of the pre-rendered page: gzip, reuse of unchanged elements, the
-//! full-detail contract.
+//! Tests of the pre-rendered page: gzip, reuse of unchanged elements, one
+//! connection series per (source, sink), the full-detail contract.
 
 use super::tests::{line, populated, publish, sample, value, B};
 use super::*;
+use crate::kms::types::MediaType;
 use crate::model::Update;
 
 #[test]
@@ -61,6 +62,53 @@ fn unchanged_elements_are_copied_not_rendered_again() {
     });
     let count = metrics.exporter.pages.publish(&t.read());
     assert_eq!((count.rendered, count.reused), (2, 0));
+}
+
+/// Issue 12: one `kurento_element_connection_info` series per (source,
+/// sink), its `media` the sorted set of media types connected.
+#[test]
+fn one_connection_series_per_sink_with_the_media_set() {
+    let (store, metrics) = populated();
+    let source = "p_kurento.MediaPipeline/a_kurento.PlayerEndpoint";
+    let sink = |s: &str| format!("p_kurento.MediaPipeline/{s}_kurento.HubPort");
+    store.target("kms-1").write().apply(Update::Sinks {
+        source: source.into(),
+        sinks: [
+            (B.to_string(), MediaType::VIDEO),
+            (B.to_string(), MediaType::DATA),
+            (B.to_string(), MediaType::AUDIO),
+            (sink("c"), MediaType::VIDEO),
+            (sink("d"), MediaType::AUDIO),
+            (sink("d"), MediaType::VIDEO),
+        ]
+        .into(),
+    });
+    publish(&store, &metrics);
+    let (_, page) = metrics.render(None).unwrap();
+    let edges: Vec<&str> = page
+        .lines()
+        .filter(|l| l.starts_with("kurento_element_connection_info{"))
+        .collect();
+    let edge = |sink: &str, media: &str| {
+        format!("kurento_element_connection_info{{kms=\"kms-1\",pipeline=\"p\",source=\"a\",sink=\"{sink}\",media=\"{media}\"}} 1")
+    };
+    assert_eq!(
+        edges,
+        [
+            edge("b", "AUDIO,DATA,VIDEO"),
+            edge("c", "VIDEO"),
+            edge("d", "AUDIO,VIDEO")
+        ],
+        "{page}"
+    );
+    // Disconnected: no series left.
+    store.target("kms-1").write().apply(Update::Sinks {
+        source: source.into(),
+        sinks: Default::default(),
+    });
+    publish(&store, &metrics);
+    let (_, page) = metrics.render(None).unwrap();
+    assert!(!page.contains("kurento_element_connection_info{"), "{page}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! One element's series, written into the buffer of each family: the info
-//! series with everything static about it, connections, flow, states, and
-//! its RTP figures (`rtp`). Labels name objects by their short ids.
+//! series with everything static about it, connections (one per sink, with
+//! the set of media types), flow, states, and its RTP figures (`rtp`). Labels
+//! name objects by their short ids.
 
 use kms_proto::ids::short_id;
 
@@ -52,15 +53,7 @@ pub(super) fn render(out: &mut Bufs, s: &Shape<'_>, e: &Element, p: Option<&Pipe
         }
     }
     if s.on[c::CONNECTION] {
-        for (sink, media) in &e.sinks {
-            Line::start(&mut out[c::CONNECTION], "kurento_element_connection_info")
-                .label("kms", s.kms)
-                .label("pipeline", pipeline)
-                .label("source", element)
-                .label("sink", short_id(sink))
-                .label("media", media.as_str())
-                .value(1.0);
-        }
+        connections(out, s, e, pipeline, element);
     }
     if s.on[c::FLOWING] {
         for (d, m, st) in e.flow.iter() {
@@ -75,6 +68,31 @@ pub(super) fn render(out: &mut Bufs, s: &Shape<'_>, e: &Element, p: Option<&Pipe
     states(out, s, e, element);
     if let Some(stats) = &e.stats {
         rtp::render(out, s, element, stats, e.previous_stats.as_ref());
+    }
+}
+
+/// One series per sink: `media` is the sorted, comma-joined set of media
+/// types connected to it, e.g. `AUDIO,DATA,VIDEO` (`e.sinks` is sorted by
+/// sink, then media, and `MediaType`'s order is alphabetical).
+fn connections(out: &mut Bufs, s: &Shape<'_>, e: &Element, pipeline: &str, element: &str) {
+    let mut media = String::new();
+    let mut sinks = e.sinks.iter().peekable();
+    while let Some((sink, m)) = sinks.next() {
+        if !media.is_empty() {
+            media.push(',');
+        }
+        media.push_str(m.as_str());
+        if sinks.peek().is_some_and(|(next, _)| next == sink) {
+            continue;
+        }
+        Line::start(&mut out[c::CONNECTION], "kurento_element_connection_info")
+            .label("kms", s.kms)
+            .label("pipeline", pipeline)
+            .label("source", element)
+            .label("sink", short_id(sink))
+            .label("media", &media)
+            .value(1.0);
+        media.clear();
     }
 }
 
