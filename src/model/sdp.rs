@@ -11,7 +11,10 @@ use kms_proto::sdp::{self, SessionDescription};
 pub use kms_proto::sdp::Direction as SdpDirection;
 
 /// One `a=rtpmap`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// A value many endpoints hold the same, kept once (see Cargo.toml).
+pub type Shared<T> = internment::ArcIntern<T>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
 pub struct Codec {
     pub payload_type: u8,
     pub name: String,
@@ -24,17 +27,17 @@ pub struct Codec {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MediaSection {
     /// `audio`, `video`, `application`.
-    pub kind: String,
+    pub kind: Shared<String>,
     pub port: u16,
-    pub protocol: String,
+    pub protocol: Shared<String>,
     pub mid: Option<String>,
     pub direction: SdpDirection,
-    pub codecs: Vec<Codec>,
-    pub header_extensions: Vec<String>,
+    pub codecs: Shared<Vec<Codec>>,
+    pub header_extensions: Shared<Vec<String>>,
     /// `b=AS:300` → `("AS", 300)`.
     pub bandwidth: Vec<(String, u64)>,
     pub ice_ufrag: bool,
-    pub fingerprint: Option<String>,
+    pub fingerprint: Option<Shared<String>>,
     pub setup: Option<String>,
     /// Candidate count by `(type, transport)`, e.g. `("host", "udp")`.
     pub candidates: BTreeMap<String, usize>,
@@ -81,14 +84,14 @@ impl From<&sdp::Media> for MediaSection {
             *candidates.entry(key).or_default() += 1;
         }
         MediaSection {
-            kind: m.kind.clone(),
+            kind: Shared::from_ref(m.kind.as_str()),
             port: m.port,
-            protocol: m.protocol.clone(),
+            protocol: Shared::from_ref(m.protocol.as_str()),
             mid: m.mid.clone(),
             direction: m.direction,
             // The formats with an `a=rtpmap`, in `m=` line order.
-            codecs: m
-                .formats
+            codecs: Shared::new(
+                m.formats
                 .iter()
                 .filter_map(|f| {
                     let r = f.rtpmap.as_ref()?;
@@ -100,7 +103,10 @@ impl From<&sdp::Media> for MediaSection {
                     })
                 })
                 .collect(),
-            header_extensions: m.header_extensions.iter().map(|h| h.uri.clone()).collect(),
+            ),
+            header_extensions: Shared::new(
+                m.header_extensions.iter().map(|h| h.uri.clone()).collect(),
+            ),
             bandwidth: m
                 .bandwidth
                 .iter()
@@ -110,7 +116,7 @@ impl From<&sdp::Media> for MediaSection {
             fingerprint: m
                 .fingerprint
                 .as_ref()
-                .map(|f| format!("{} {}", f.algorithm, f.value)),
+                .map(|f| Shared::new(format!("{} {}", f.algorithm, f.value))),
             setup: m.setup.map(|s| s.as_str().to_owned()),
             candidates,
             ssrcs: m.ssrcs.clone(),
@@ -166,18 +172,38 @@ a=candidate:1 1 UDP 2122 192.0.2.1 5000 typ host\r\na=candidate:2 1 TCP 1518 192
 a=candidate:3 1 udp 100 198.51.100.1 6000 typ relay raddr 0.0.0.0 rport 0\r\na=ssrc:42 cname:x\r\na=ssrc:42 msid:y\r\n";
         let s = SdpSummary::parse(sdp);
         let m = &s.media[0];
-        assert_eq!(m.kind, "audio");
+        assert_eq!(m.kind.as_str(), "audio");
         assert_eq!(m.direction, SdpDirection::RecvOnly);
         assert_eq!(m.codecs.len(), 2);
         assert_eq!(m.codecs[0].channels, Some(2));
         assert_eq!(m.bandwidth, vec![("AS".to_string(), 64)]);
-        assert_eq!(m.fingerprint.as_deref(), Some("sha-256 AB:CD"));
+        assert_eq!(
+            m.fingerprint.as_ref().map(|f| f.as_str()),
+            Some("sha-256 AB:CD")
+        );
         assert_eq!(m.setup.as_deref(), Some("actpass"));
         assert_eq!(m.candidates.get("host/udp"), Some(&1));
         assert_eq!(m.candidates.get("host/tcp"), Some(&1));
         assert_eq!(m.candidates.get("relay/udp"), Some(&1));
         assert_eq!(s.ssrc_kinds().collect::<Vec<_>>(), vec![("42", "audio")]);
         assert_eq!(m.header_extensions.len(), 1);
+    }
+
+    #[test]
+    fn endpoints_share_the_lists_they_have_in_common() {
+        let a = SdpSummary::parse(&sample_answer());
+        let b = SdpSummary::parse(&sample_answer());
+        let (ma, mb) = (&a.media[0], &b.media[0]);
+        assert!(!ma.codecs.is_empty() && !ma.header_extensions.is_empty());
+        // One allocation each, held by both (and freed with the last).
+        assert!(std::ptr::eq(&*ma.codecs, &*mb.codecs));
+        assert!(std::ptr::eq(&*ma.header_extensions, &*mb.header_extensions));
+        assert!(std::ptr::eq(&*ma.kind, &*mb.kind));
+        // Still shown as plain values.
+        let json = serde_json::to_value(ma).unwrap();
+        assert_eq!(json["kind"], ma.kind.as_str());
+        assert_eq!(json["codecs"][0]["name"], ma.codecs[0].name.as_str());
+        assert_eq!(json["header_extensions"][0], ma.header_extensions[0].as_str());
     }
 
     #[test]
