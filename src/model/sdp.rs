@@ -92,17 +92,17 @@ impl From<&sdp::Media> for MediaSection {
             // The formats with an `a=rtpmap`, in `m=` line order.
             codecs: Shared::new(
                 m.formats
-                .iter()
-                .filter_map(|f| {
-                    let r = f.rtpmap.as_ref()?;
-                    Some(Codec {
-                        payload_type: f.payload_type?,
-                        name: r.name.clone(),
-                        clock_rate: r.clock_rate,
-                        channels: r.channels,
+                    .iter()
+                    .filter_map(|f| {
+                        let r = f.rtpmap.as_ref()?;
+                        Some(Codec {
+                            payload_type: f.payload_type?,
+                            name: r.name.clone(),
+                            clock_rate: r.clock_rate,
+                            channels: r.channels,
+                        })
                     })
-                })
-                .collect(),
+                    .collect(),
             ),
             header_extensions: Shared::new(
                 m.header_extensions.iter().map(|h| h.uri.clone()).collect(),
@@ -203,7 +203,10 @@ a=candidate:3 1 udp 100 198.51.100.1 6000 typ relay raddr 0.0.0.0 rport 0\r\na=s
         let json = serde_json::to_value(ma).unwrap();
         assert_eq!(json["kind"], ma.kind.as_str());
         assert_eq!(json["codecs"][0]["name"], ma.codecs[0].name.as_str());
-        assert_eq!(json["header_extensions"][0], ma.header_extensions[0].as_str());
+        assert_eq!(
+            json["header_extensions"][0],
+            ma.header_extensions[0].as_str()
+        );
     }
 
     #[test]

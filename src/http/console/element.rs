@@ -242,7 +242,9 @@ fn sdp(label: &str, s: Option<&SdpSummary>) -> String {
             esc(&or_dash((!cands.is_empty()).then(|| cands.join(", ")))),
             esc(&format!(
                 "{} {}",
-                m.fingerprint.as_ref().map_or("no fingerprint", |f| f.as_str()),
+                m.fingerprint
+                    .as_ref()
+                    .map_or("no fingerprint", |f| f.as_str()),
                 m.setup.as_deref().unwrap_or("")
             )),
         );
