@@ -43,6 +43,19 @@ pub(super) fn decode<T: DeserializeOwned>(what: &str, v: Value) -> Result<T> {
 }
 
 /// The `value` member of a result (`null` when absent, as for void operations).
+/// The params of an `invoke` of `op` on `object`.
+fn invoke_params(
+    object: &str,
+    op: Operation,
+    op_params: Option<Map<String, Value>>,
+) -> Map<String, Value> {
+    let mut p = params([("object", object.into()), ("operation", op.as_str().into())]);
+    if let Some(op_params) = op_params {
+        p.insert("operationParams".into(), Value::Object(op_params));
+    }
+    p
+}
+
 fn value_of(mut result: Value) -> Value {
     result
         .get_mut("value")
@@ -112,10 +125,7 @@ impl Client {
         op: Operation,
         op_params: Option<Map<String, Value>>,
     ) -> Result<Value> {
-        let mut p = params([("object", object.into()), ("operation", op.as_str().into())]);
-        if let Some(op_params) = op_params {
-            p.insert("operationParams".into(), Value::Object(op_params));
-        }
+        let p = invoke_params(object, op, op_params);
         self.conn.call(Method::Invoke, p).await.map(value_of)
     }
 
@@ -339,13 +349,10 @@ impl Client {
         element: &str,
         media_type: Option<MediaType>,
     ) -> Result<Option<StatsMap>> {
-        let mut p = params([
-            ("object", element.into()),
-            ("operation", Operation::GetStats.as_str().into()),
-        ]);
-        p.insert(
-            "operationParams".into(),
-            Value::Object(Self::media_params(media_type)),
+        let p = invoke_params(
+            element,
+            Operation::GetStats,
+            Some(Self::media_params(media_type)),
         );
         // Read straight from the answer's text: no JSON tree per answer.
         self.conn.reply(Method::Invoke, p).await?.into_stats()

@@ -291,78 +291,7 @@ async fn keepalive(shared: Arc<Shared>, link: Link, kill: Arc<Notify>) {
 /// Most frames written before one flush.
 const WRITE_BATCH: usize = 256;
 
-/// Most frames read in a row before queued requests are written anyway.
-const READ_BURST: usize = 64;
-
-type Sink = futures_util::stream::SplitSink<Socket, Message>;
-
-/// Write `first` and every request already queued behind it (up to
-/// [`WRITE_BATCH`]), then flush once: one syscall for a burst instead of one
-/// per frame.
-async fn write_burst(
-    sink: &mut Sink,
-    first: String,
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
-) -> Result<(), tokio_tungstenite::tungstenite::Error> {
-    sink.feed(Message::Text(first)).await?;
-    for _ in 1..WRITE_BATCH {
-        let Ok(next) = rx.try_recv() else { break };
-        sink.feed(Message::Text(next)).await?;
-    }
-    sink.flush().await
-}
-
-/// What one received frame means for the pump.
-enum Read {
-    Go,
-    Stop,
-}
-
-fn on_frame(
-    shared: &Shared,
-    generation: u64,
-    msg: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
-) -> Read {
-    match msg {
-        Some(Ok(Message::Text(t))) => shared.on_text(&t, generation),
-        Some(Ok(Message::Binary(b))) => {
-            shared
-                .counters
-                .binary_frames
-                .fetch_add(1, Ordering::Relaxed);
-            match std::str::from_utf8(&b) {
-                Ok(t) => shared.on_text(t, generation),
-                Err(_) => {
-                    shared
-                        .counters
-                        .garbage_frames
-                        .fetch_add(1, Ordering::Relaxed);
-                    if let Some(count) = shared.noise.garbage.hit() {
-                        tracing::warn!(url = %shared.cfg.url, len = b.len(), count,
-                            "ignoring unreadable frames (a non-UTF-8 binary one; count since the last such line)");
-                    }
-                }
-            }
-        }
-        Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-        Some(Ok(Message::Close(frame))) => {
-            tracing::debug!(?frame, "KMS closed the WebSocket");
-            return Read::Stop;
-        }
-        Some(Err(e)) => {
-            tracing::debug!(error = %e, "WebSocket error");
-            return Read::Stop;
-        }
-        None => return Read::Stop,
-    }
-    Read::Go
-}
-
 /// Move frames between the socket and the link until either side ends.
-/// Frames already received are handled before queued requests are written
-/// (up to [`READ_BURST`] in a row), so the requests their answers release go
-/// out together in one write rather than one segment each: fewer syscalls
-/// here and fewer wake-ups in KMS.
 async fn pump(
     shared: Arc<Shared>,
     ws: Socket,
@@ -371,56 +300,62 @@ async fn pump(
     kill: Arc<Notify>,
 ) {
     let (mut sink, mut stream) = ws.split();
-    let mut reads_in_row = 0usize;
     loop {
-        if reads_in_row >= READ_BURST {
-            reads_in_row = 0;
-            if let Ok(text) = rx.try_recv() {
-                if !write_or_close(&mut sink, Some(text), &mut rx).await {
+        tokio::select! {
+            out = rx.recv() => match out {
+                Some(text) => {
+                    // Write every queued request, then flush once: one
+                    // syscall for a burst instead of one per frame.
+                    let mut res = sink.feed(Message::Text(text)).await;
+                    let mut batch = 1;
+                    while res.is_ok() && batch < WRITE_BATCH {
+                        let Ok(next) = rx.try_recv() else { break };
+                        res = sink.feed(Message::Text(next)).await;
+                        batch += 1;
+                    }
+                    if res.is_ok() {
+                        res = sink.flush().await;
+                    }
+                    if let Err(e) = res {
+                        tracing::debug!(error = %e, "send failed");
+                        break;
+                    }
+                }
+                None => {
+                    let _ = sink.send(Message::Close(None)).await;
                     break;
                 }
-            }
-        }
-        tokio::select! {
-            biased;
+            },
+            msg = stream.next() => match msg {
+                Some(Ok(Message::Text(t))) => shared.on_text(&t, generation),
+                Some(Ok(Message::Binary(b))) => {
+                    shared.counters.binary_frames.fetch_add(1, Ordering::Relaxed);
+                    match std::str::from_utf8(&b) {
+                        Ok(t) => shared.on_text(t, generation),
+                        Err(_) => {
+                            shared.counters.garbage_frames.fetch_add(1, Ordering::Relaxed);
+                            if let Some(count) = shared.noise.garbage.hit() {
+                                tracing::warn!(url = %shared.cfg.url, len = b.len(), count,
+                                    "ignoring unreadable frames (a non-UTF-8 binary one; count since the last such line)");
+                            }
+                        }
+                    }
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
+                Some(Ok(Message::Close(frame))) => {
+                    tracing::debug!(?frame, "KMS closed the WebSocket");
+                    break;
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "WebSocket error");
+                    break;
+                }
+                None => break,
+            },
             _ = kill.notified() => {
                 let _ = sink.send(Message::Close(None)).await;
                 break;
             }
-            msg = stream.next() => {
-                reads_in_row += 1;
-                if let Read::Stop = on_frame(&shared, generation, msg) {
-                    break;
-                }
-            }
-            out = rx.recv() => {
-                reads_in_row = 0;
-                if !write_or_close(&mut sink, out, &mut rx).await {
-                    break;
-                }
-            }
-        }
-    }
-}
-
-/// Write a burst starting at `out`, or close when the link is gone; `false`
-/// ends the pump.
-async fn write_or_close(
-    sink: &mut Sink,
-    out: Option<String>,
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
-) -> bool {
-    match out {
-        Some(text) => match write_burst(sink, text, rx).await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::debug!(error = %e, "send failed");
-                false
-            }
-        },
-        None => {
-            let _ = sink.send(Message::Close(None)).await;
-            false
         }
     }
 }
