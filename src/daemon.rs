@@ -3,6 +3,9 @@
 //! `own::probe`) per target; applies reloaded configurations (targets
 //! added, removed or changed live); drains on shutdown within a grace time.
 //!
+//! In a cluster (`[cluster]`) it runs only the targets this member owns,
+//! and starts and stops them as the member list changes (`rebalance`).
+//!
 //! Signals are mapped onto these calls by `run_until_signal`; tests, the demo
 //! and benchmarks drive a `Daemon` directly.
 
@@ -14,12 +17,13 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::{Cluster, ClusterCollector};
 use crate::config::{Config, ConfigError};
 use crate::http::{self, AppState, HttpError, Limits};
 use crate::kms::Clients;
 use crate::metrics::{Metrics, Settings};
 use crate::model::Store;
-use crate::own::{Ownership, Players, ProbeConfig, ProbeTask, Watches};
+use crate::own::{Member, Ownership, Players, ProbeConfig, ProbeTask, Watches};
 use crate::reaper::{Board, Mode, Reaper, ReaperCollector, ReaperError};
 use crate::scrape::{client_for, run_target, TargetSpec};
 use crate::web::{Shared, Web, WebError};
@@ -64,6 +68,8 @@ pub struct Daemon {
     players: Players,
     /// The console's refresh pace (`AppState::scrape_interval`).
     scrape_interval: Arc<RwLock<Duration>>,
+    /// This member, in a cluster; its registration task.
+    cluster: Option<(Cluster, CancellationToken, JoinHandle<()>)>,
     config: Config,
 }
 
@@ -75,11 +81,20 @@ impl Daemon {
         let addr = listener.local_addr().unwrap_or(config.listen);
         let store = Store::default();
         let board = Board::default();
+        let cluster = config
+            .cluster
+            .enabled()
+            .then(|| Cluster::new(&config.cluster));
+        let mut collectors: Vec<Box<dyn prometheus_client::collector::Collector>> =
+            vec![Box::new(ReaperCollector::new(board.clone()))];
+        if let Some(c) = &cluster {
+            collectors.push(Box::new(ClusterCollector::new(c.clone())));
+        }
         let metrics = Arc::new(Metrics::with_collectors(
             store.clone(),
             config.scrape.tag_labels.clone(),
             config.scrape.max_endpoints,
-            vec![Box::new(ReaperCollector::new(board.clone()))],
+            collectors,
         ));
         metrics.set_settings(Settings {
             tag_labels: config.scrape.tag_labels.clone(),
@@ -97,7 +112,14 @@ impl Daemon {
         let clients = Clients::default();
         let api = Arc::new(RwLock::new(config.api.clone()));
         let probe = Arc::new(RwLock::new(config.probe.clone()));
-        let me = Ownership::new(config.policy.owner_tag.clone());
+        let mut me = Ownership::new(config.policy.owner_tag.clone());
+        if let Some(c) = &cluster {
+            me = me.in_cluster(Member {
+                id: c.member().to_string(),
+                alive: c.spared(),
+            });
+        }
+        let cluster = cluster.map(|c| start_member(c, &reaper));
         let players = Players::new(me.clone());
         let scrape_interval = Arc::new(RwLock::new(config.scrape.interval));
         let state = AppState {
@@ -111,6 +133,7 @@ impl Daemon {
             players: players.clone(),
             scrape_interval: scrape_interval.clone(),
             live: Default::default(),
+            cluster: cluster.as_ref().map(|c| c.0.clone()),
         };
         let limits = Limits::from(&config.http);
         let http_cancel = CancellationToken::new();
@@ -137,6 +160,7 @@ impl Daemon {
             me,
             players,
             scrape_interval,
+            cluster,
             config: config.clone(),
         };
         d.sync_targets(&config);
@@ -184,9 +208,13 @@ impl Daemon {
     /// settings and readiness updated; the web config re-read (users
     /// from the next request, TLS for the connections accepted from then
     /// on; kept when it cannot be loaded). The listen address needs a restart.
-    pub fn reload(&mut self, config: Config) {
+    pub fn reload(&mut self, mut config: Config) {
         if config.listen != self.config.listen {
             tracing::warn!(old = %self.config.listen, new = %config.listen, "listen address changes need a restart; keeping the old one");
+        }
+        if config.cluster != self.config.cluster {
+            tracing::warn!("[cluster] changes need a restart; keeping the old settings");
+            config.cluster = self.config.cluster.clone();
         }
         self.sync_targets(&config);
         let reaper = self
@@ -238,10 +266,24 @@ impl Daemon {
         }
     }
 
+    /// Changes of the cluster's view (none outside a cluster): call
+    /// `rebalance` on each.
+    pub fn cluster_changes(&self) -> Option<tokio::sync::watch::Receiver<crate::cluster::Status>> {
+        self.cluster.as_ref().map(|c| c.0.subscribe())
+    }
+
+    /// Start and stop targets as this member's share changed.
+    pub fn rebalance(&mut self) {
+        let config = self.config.clone();
+        self.sync_targets(&config);
+    }
+
     fn sync_targets(&mut self, config: &Config) {
+        let status = self.cluster.as_ref().map(|c| c.0.status());
         let wanted: BTreeMap<String, TargetSpec> = config
             .targets
             .iter()
+            .filter(|t| status.as_ref().is_none_or(|s| s.owns(&t.name)))
             .map(|t| {
                 (
                     t.name.clone(),
@@ -270,11 +312,18 @@ impl Daemon {
             self.reaper.detach(&name);
             self.clients.remove(&name);
             self.store.remove(&name);
+            if let Some((c, _, _)) = &self.cluster {
+                // After the batch running under it, at most.
+                c.give_up(&name, config.reaper.release_timeout * 2 + Duration::from_secs(1));
+            }
             tracing::info!(kms = %name, "target stopped");
         }
         for (name, spec) in wanted {
             if self.targets.contains_key(&name) {
                 continue;
+            }
+            if let Some((c, _, _)) = &self.cluster {
+                c.target_started(&name);
             }
             let model = self.store.target(&name);
             let cancel = CancellationToken::new();
@@ -320,6 +369,10 @@ impl Daemon {
                 },
             );
         }
+        if let Some((c, _, _)) = &self.cluster {
+            let configured = config.targets.iter().map(|t| t.name.clone()).collect();
+            c.set_targets(configured, self.targets.keys().cloned().collect());
+        }
     }
 
     /// Stop scraping and serving; waits at most `grace`. Returns whether
@@ -329,6 +382,10 @@ impl Daemon {
             run.cancel.cancel();
         }
         self.http_cancel.cancel();
+        if let Some((_, cancel, _)) = &self.cluster {
+            // Leave the cluster (lease revoked): the others take over now.
+            cancel.cancel();
+        }
         let reaper = self.reaper.clone();
         let players = self.players.clone();
         let all = async {
@@ -339,9 +396,29 @@ impl Daemon {
                 let _ = run.probe.await;
             }
             let _ = self.http.await;
+            if let Some((_, _, task)) = self.cluster {
+                let _ = task.await;
+            }
         };
         tokio::time::timeout(grace, all).await.is_ok()
     }
+}
+
+/// Register this member (feature `cluster`): its lock fences the reaper.
+#[cfg(feature = "cluster")]
+fn start_member(c: Cluster, reaper: &Reaper) -> (Cluster, CancellationToken, JoinHandle<()>) {
+    reaper.set_fence(Arc::new(c.clone()));
+    let cancel = CancellationToken::new();
+    let task = crate::cluster::start(&c, cancel.clone());
+    (c, cancel, task)
+}
+
+/// Without the `cluster` feature the configuration refuses `[cluster]`
+/// (`ClusterConfig::problems`): a member that never registers owns nothing.
+#[cfg(not(feature = "cluster"))]
+fn start_member(c: Cluster, _reaper: &Reaper) -> (Cluster, CancellationToken, JoinHandle<()>) {
+    tracing::error!("built without the `cluster` feature: this member never registers");
+    (c, CancellationToken::new(), tokio::spawn(async {}))
 }
 
 /// Now, seconds since the epoch (the reload timestamp gauge).
@@ -369,8 +446,13 @@ pub async fn run_until_signal(
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
+    let mut cluster = daemon.cluster_changes();
     loop {
         tokio::select! {
+            Ok(()) = async { match cluster.as_mut() {
+                Some(c) => c.changed().await,
+                None => std::future::pending().await,
+            } } => daemon.rebalance(),
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => match reload() {

@@ -28,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod daemon;
 #[cfg(feature = "demo")]

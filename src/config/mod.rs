@@ -47,6 +47,9 @@ pub struct Config {
     pub probe: crate::own::ProbeConfig,
     /// What `/metrics` holds beyond the lean default (`[metrics]`).
     pub metrics: crate::metrics::MetricsConfig,
+    /// Several daemons sharing the targets through etcd (`[cluster]`, off
+    /// by default).
+    pub cluster: crate::cluster::ClusterConfig,
 }
 
 impl Default for Config {
@@ -64,6 +67,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             probe: crate::own::ProbeConfig::default(),
             metrics: crate::metrics::MetricsConfig::default(),
+            cluster: crate::cluster::ClusterConfig::default(),
         }
     }
 }

@@ -218,6 +218,7 @@ pub(super) fn problems(cfg: &Config) -> Vec<Problem> {
         c.fail(key, value, &reason);
     }
     c.extend(cfg.log.problems());
+    c.extend(cfg.cluster.problems());
     c.extend(cfg.policy.problems());
     let modes: Vec<(String, crate::reaper::Mode)> = cfg
         .targets

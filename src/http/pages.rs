@@ -57,6 +57,36 @@ fn readiness(state: &AppState) -> Resp {
         .unwrap_or_else(PoisonError::into_inner)
         .clone();
     let targets = state.store.targets();
+    let cluster = state.cluster.as_ref().map(|c| (c.status(), c.lease_valid()));
+    let detail = match &cluster {
+        Some((s, _)) if !s.etcd_up && s.known => format!(
+            "cluster: etcd unreachable since {} ({}): exporting the targets owned then, not releasing\n",
+            crate::reaper::rfc3339(s.etcd_since),
+            s.last_error.as_deref().unwrap_or("no answer")
+        ),
+        Some((s, false)) if s.known => {
+            "cluster: lease not renewed in time: not releasing\n".to_string()
+        }
+        Some((s, _)) => format!(
+            "cluster: member {} of {} ({} targets here)\n",
+            s.member,
+            s.members.len(),
+            targets.len()
+        ),
+        None => String::new(),
+    };
+    if let Some((s, _)) = &cluster {
+        if !s.known {
+            let why = s.last_error.as_deref().unwrap_or("connecting");
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("waiting for the cluster's member list from etcd ({why})\n"),
+            );
+        }
+        if targets.is_empty() {
+            return text(StatusCode::OK, format!("ready: this member owns no target\n{detail}"));
+        }
+    }
     let mut waiting = Vec::new();
     for t in &targets {
         let m = t.read();
@@ -68,11 +98,11 @@ fn readiness(state: &AppState) -> Resp {
         return text(StatusCode::SERVICE_UNAVAILABLE, "no targets\n");
     }
     if waiting.is_empty() {
-        text(StatusCode::OK, "ready\n")
+        text(StatusCode::OK, format!("ready\n{detail}"))
     } else {
         text(
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("waiting for first sync of: {}\n", waiting.join(", ")),
+            format!("waiting for first sync of: {}\n{detail}", waiting.join(", ")),
         )
     }
 }

@@ -57,7 +57,9 @@ pub(super) async fn release(state: &AppState, object: &str, auth: Option<&str>) 
                 Outcome::AbortedFlowing => StatusCode::CONFLICT,
                 Outcome::Gone => StatusCode::NOT_FOUND,
                 Outcome::Protected => StatusCode::FORBIDDEN,
-                Outcome::Stale | Outcome::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
+                Outcome::Stale | Outcome::Cancelled | Outcome::NoLock => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 Outcome::Failed => StatusCode::BAD_GATEWAY,
                 Outcome::AuditFailed => StatusCode::INTERNAL_SERVER_ERROR,
             };

@@ -31,6 +31,8 @@ pub struct AppState {
     pub scrape_interval: Arc<RwLock<Duration>>,
     /// The gates of the live KMS reads, per target.
     pub live: super::gate::LiveGates,
+    /// This member, in a cluster.
+    pub cluster: Option<crate::cluster::Cluster>,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
             )),
             scrape_interval: Arc::default(),
             live: Default::default(),
+            cluster: None,
         }
     }
 }

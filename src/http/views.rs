@@ -76,7 +76,33 @@ pub(super) fn targets(state: &AppState) -> Value {
             })
         })
         .collect();
-    json!({ "now": now_millis(), "targets": list })
+    let mut out = json!({ "now": now_millis(), "targets": list });
+    if let Some(c) = &state.cluster {
+        out["cluster"] = cluster(c);
+    }
+    out
+}
+
+/// This member's view of the cluster: members, and the owner of every
+/// configured target (`owned`: this member watches it now).
+fn cluster(c: &crate::cluster::Cluster) -> Value {
+    let s = c.status();
+    let (configured, running) = c.targets();
+    let targets: Vec<Value> = configured
+        .iter()
+        .map(|t| json!({ "name": t, "owner": s.owner(t), "owned": running.contains(t) }))
+        .collect();
+    json!({
+        "member": s.member,
+        "known": s.known,
+        "members": s.members,
+        "revision": s.revision,
+        "etcd_up": s.etcd_up,
+        "etcd_since": s.etcd_since,
+        "last_error": s.last_error,
+        "lease_valid": c.lease_valid(),
+        "targets": targets,
+    })
 }
 
 /// `GET /api/v1/pipelines?kms=`.

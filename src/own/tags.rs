@@ -3,9 +3,15 @@
 //! (`kurento-exporter.instance`, one random value per daemon process) put on
 //! everything the daemon creates; `owns` and `Ownership::is_leftover` read
 //! them back. The start-up sweep (`sweep`) releases only objects of *other*
-//! instances, never what this process created meanwhile.
+//! instances, never what this process created meanwhile. In a cluster, the
+//! member tag (`kurento-exporter.member`) names the member that created an
+//! object: only leftovers of this member's earlier processes and of members
+//! no longer alive are swept, never those of a live member.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
+
+use tokio::sync::watch;
 
 use crate::kms::call::{within, CallError};
 use crate::kms::types::Tag;
@@ -14,6 +20,25 @@ use crate::policy::TagPair;
 
 /// Key of the tag naming the daemon process that created an object.
 pub const INSTANCE_KEY: &str = "kurento-exporter.instance";
+/// Key of the tag naming the cluster member that created an object.
+pub const MEMBER_KEY: &str = "kurento-exporter.member";
+
+/// This process as a member of a cluster: its id, and the members alive
+/// (`None` until the member list is first known: then no other member's
+/// object is a leftover).
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub id: String,
+    pub alive: watch::Receiver<Option<BTreeSet<String>>>,
+}
+
+impl PartialEq for Member {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for Member {}
 
 /// Whether `tags` carry the owner tag (key and value both).
 pub fn owns(tags: &[Tag], owner: &TagPair) -> bool {
@@ -27,6 +52,8 @@ pub struct Ownership {
     pub owner: TagPair,
     /// This process's instance tag value.
     pub instance: String,
+    /// In a cluster, the member this process is.
+    pub member: Option<Member>,
 }
 
 impl Ownership {
@@ -35,15 +62,32 @@ impl Ownership {
         Ownership {
             owner,
             instance: uuid::Uuid::new_v4().to_string(),
+            member: None,
         }
     }
 
-    /// Owned by this daemon's kind but created by another process.
+    /// The same, as the cluster member `member`.
+    pub fn in_cluster(mut self, member: Member) -> Self {
+        self.member = Some(member);
+        self
+    }
+
+    /// Owned by this daemon's kind but created by another process, and, in
+    /// a cluster, by this member's earlier process or by a member no longer
+    /// alive (an object without a member tag was made outside any cluster).
     pub fn is_leftover(&self, tags: &[Tag]) -> bool {
-        owns(tags, &self.owner)
-            && !tags
-                .iter()
-                .any(|t| t.key == INSTANCE_KEY && t.value == self.instance)
+        let value = |key: &str| tags.iter().find(|t| t.key == key).map(|t| t.value.as_str());
+        if !owns(tags, &self.owner) || value(INSTANCE_KEY) == Some(self.instance.as_str()) {
+            return false;
+        }
+        match (&self.member, value(MEMBER_KEY)) {
+            (Some(me), Some(creator)) if creator != me.id => me
+                .alive
+                .borrow()
+                .as_ref()
+                .is_some_and(|alive| !alive.contains(creator)),
+            _ => true,
+        }
     }
 
     /// Put the owner and instance tags on `object`.
@@ -58,7 +102,11 @@ impl Ownership {
             client.add_tag(object, &self.owner.key, &self.owner.value),
         )
         .await?;
-        within(limit, client.add_tag(object, INSTANCE_KEY, &self.instance)).await
+        within(limit, client.add_tag(object, INSTANCE_KEY, &self.instance)).await?;
+        if let Some(m) = &self.member {
+            within(limit, client.add_tag(object, MEMBER_KEY, &m.id)).await?;
+        }
+        Ok(())
     }
 }
 
@@ -96,5 +144,41 @@ mod tests {
         ];
         assert!(!me.is_leftover(&mine) && other.is_leftover(&mine));
         assert!(me.is_leftover(&mine[..1]), "untagged instance: a leftover");
+    }
+
+    #[test]
+    fn in_a_cluster_only_dead_members_and_earlier_runs_leave_leftovers() {
+        let owner = TagPair {
+            key: "kurento-exporter.owner".into(),
+            value: "kurento-exporter".into(),
+        };
+        let tag = |k: &str, v: &str| Tag {
+            key: k.into(),
+            value: v.into(),
+        };
+        let (tx, rx) = watch::channel(None);
+        let member = |id: &str| Member {
+            id: id.into(),
+            alive: rx.clone(),
+        };
+        let me = Ownership::new(owner.clone()).in_cluster(member("m-0"));
+        let made_by = |m: &str, instance: &str| {
+            vec![
+                tag("kurento-exporter.owner", "kurento-exporter"),
+                tag(INSTANCE_KEY, instance),
+                tag(MEMBER_KEY, m),
+            ]
+        };
+        let mine = made_by("m-0", &me.instance);
+        let earlier = made_by("m-0", "an-earlier-process");
+        let peer = made_by("m-1", "its-process");
+        assert!(!me.is_leftover(&mine));
+        assert!(me.is_leftover(&earlier), "this member's earlier process");
+        assert!(!me.is_leftover(&peer), "members not known yet: kept");
+        tx.send_replace(Some(["m-0", "m-1"].map(String::from).into()));
+        assert!(!me.is_leftover(&peer), "a live member's: kept");
+        tx.send_replace(Some(["m-0"].map(String::from).into()));
+        assert!(me.is_leftover(&peer), "a dead member's: swept");
+        assert!(me.is_leftover(&earlier[..2]), "made outside any cluster");
     }
 }

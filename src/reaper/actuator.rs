@@ -22,6 +22,7 @@ use crate::policy::shielded;
 use kms_proto::ids::pipeline_of;
 
 use super::audit::{rfc3339, Event, Record};
+use super::fence::{self, Held};
 use super::ledger::Job;
 use super::reconcile;
 use super::reread::flowing;
@@ -46,6 +47,9 @@ pub enum Outcome {
     AuditFailed,
     /// The daemon is shutting down: not released.
     Cancelled,
+    /// In a cluster: the target's lock is not this member's (or its lease
+    /// is not known to be alive): not released.
+    NoLock,
 }
 
 impl Outcome {
@@ -59,6 +63,7 @@ impl Outcome {
             Outcome::Stale => "stale",
             Outcome::AuditFailed => "audit_failed",
             Outcome::Cancelled => "cancelled",
+            Outcome::NoLock => "no_lock",
         }
     }
 }
@@ -194,6 +199,7 @@ fn audit_record(
         held: None,
         detail,
         evidence: job.evidence.clone(),
+        lock: None,
     }
 }
 
@@ -253,6 +259,17 @@ async fn execute_batch(
             None => reread.push(r),
         }
     }
+    // In a cluster, the target's lock first: the re-reads below then see
+    // what any earlier holder released.
+    let held = match fence::acquire(inner.fence(), &t.name, limit).await {
+        Ok(h) => h,
+        Err(e) => {
+            for r in reread {
+                no_lock(inner, t, r, e.to_string());
+            }
+            return true;
+        }
+    };
     let flows =
         futures_util::future::join_all(reread.iter().map(|r| flowing(&t.client, &r.job, limit)))
             .await;
@@ -322,9 +339,16 @@ async fn execute_batch(
                 break;
             }
         }
+        if !fence::still_held(&held) {
+            no_lock(inner, t, r, "the lease was not renewed in time".into());
+            touched.push(pipeline);
+            continue;
+        }
+        let lock = held.as_ref().map(Held::stamp);
         // This release's intent is on disk before its request leaves.
         let id = uuid::Uuid::new_v4().to_string();
-        let intent = audit_record(&r.job, Event::Intent, Some(&id), "intent", None);
+        let mut intent = audit_record(&r.job, Event::Intent, Some(&id), "intent", None);
+        intent.lock = lock.clone();
         if let Err(e) = audit(inner, vec![intent], true).await {
             tracing::error!(error = %e, "audit log write failed; not releasing");
             touched.push(pipeline);
@@ -339,7 +363,7 @@ async fn execute_batch(
         let client = t.client.clone();
         sent.push(async move {
             let res = tokio::time::timeout(limit, client.release(&r.job.object)).await;
-            (r, id, pipeline, res)
+            (r, id, pipeline, res, lock)
         });
     }
     while let Some(done) = sent.next().await {
@@ -367,7 +391,17 @@ type Sent = (
     String,
     String,
     Result<Result<(), ClientError>, tokio::time::error::Elapsed>,
+    Option<fence::LockStamp>,
 );
+
+/// A job not sent because the target's lock is not ours (no intent written).
+fn no_lock(inner: &Arc<Inner>, t: &Arc<TargetCtx>, r: Request, why: String) {
+    let report = Report {
+        outcome: Outcome::NoLock,
+        detail: Some(why),
+    };
+    finish(inner, Some(t), &r.job, report, r.reply);
+}
 
 /// Book the answer to one sent release: its result record (unsynced: its
 /// intent is), ledger, metrics, reply. Without an answer (timeout, lost
@@ -376,7 +410,7 @@ type Sent = (
 async fn book(
     inner: &Arc<Inner>,
     t: &Arc<TargetCtx>,
-    (r, id, pipeline, res): Sent,
+    (r, id, pipeline, res, lock): Sent,
     limit: Duration,
     touched: &mut Vec<String>,
 ) {
@@ -416,13 +450,14 @@ async fn book(
             "no answer within {limit:?}; outcome unknown, reconciled with KMS next"
         )),
     };
-    let result = audit_record(
+    let mut result = audit_record(
         &r.job,
         Event::Result,
         Some(&id),
         outcome,
         report.detail.clone(),
     );
+    result.lock = lock;
     if let Err(e) = audit(inner, vec![result], false).await {
         tracing::error!(error = %e, "audit log write failed");
     }

@@ -64,6 +64,10 @@ pub struct Record {
     pub detail: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence: Option<Evidence>,
+    /// In a cluster, the target's lock the release was sent under
+    /// (`member`, `lock_revision`).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<super::fence::LockStamp>,
 }
 
 /// Formats `ms` since the epoch as RFC 3339 with milliseconds.
@@ -230,6 +234,7 @@ mod tests {
             held: None,
             detail: None,
             evidence: None,
+            lock: None,
         }
     }
 

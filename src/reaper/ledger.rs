@@ -120,6 +120,7 @@ fn record(
         held: if event == Event::Flag { held } else { None },
         detail: None,
         evidence: Some(evidence.clone()),
+        lock: None,
     }
 }
 

@@ -22,6 +22,7 @@ mod audit;
 mod board;
 mod collector;
 mod config;
+mod fence;
 mod judge;
 mod ledger;
 mod limits;
@@ -45,10 +46,11 @@ use crate::model::{Millis, SharedTarget, TargetModel};
 use crate::policy::{Policy, PolicyConfig, PolicyError, SessionView};
 
 pub use actuator::{Outcome, Report};
-pub use audit::{AuditError, AuditLog, Event, Record};
+pub use audit::{rfc3339, AuditError, AuditLog, Event, Record};
 pub use board::{Board, TargetBoard, Zombie};
 pub use collector::ReaperCollector;
 pub use config::{Mode, ReaperConfig, SessionSourceConfig};
+pub use fence::{Fence, FenceError, FenceFuture, Held, LockStamp};
 pub use ledger::{Count, Freshness, Job, Ledger, Plan};
 pub use limits::TokenBucket;
 pub use manual::ManualError;
@@ -121,6 +123,8 @@ pub(crate) struct Inner {
     /// Releases of unknown outcome found in the audit log at start-up, for
     /// targets not attached (yet).
     unresolved: Mutex<BTreeMap<String, Vec<reconcile::Pending>>>,
+    /// In a cluster, the per-target lock taken before each release batch.
+    fence: RwLock<Option<Arc<dyn Fence>>>,
 }
 
 impl Inner {
@@ -153,6 +157,13 @@ impl Inner {
             .values()
             .cloned()
             .collect()
+    }
+
+    pub fn fence(&self) -> Option<Arc<dyn Fence>> {
+        self.fence
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     pub fn session_view(&self, now: Millis) -> SessionView {
@@ -235,6 +246,7 @@ impl Reaper {
             board,
             sessions: sessions_rx,
             unresolved: Mutex::new(unresolved),
+            fence: RwLock::new(None),
         });
         let cancel = CancellationToken::new();
         let actuator = tokio::spawn(actuator::run(inner.clone(), rx, cancel.clone()));
@@ -248,6 +260,16 @@ impl Reaper {
         };
         r.set_session_source(cfg.sessions.clone());
         Ok(r)
+    }
+
+    /// Take `fence`'s lock of a target before each of its release batches
+    /// (a cluster member); releases without it are not sent.
+    pub fn set_fence(&self, fence: Arc<dyn Fence>) {
+        *self
+            .inner
+            .fence
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(fence);
     }
 
     fn set_session_source(&self, cfg: Option<SessionSourceConfig>) {

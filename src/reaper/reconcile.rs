@@ -149,6 +149,7 @@ fn record(p: &Pending, present: bool) -> Record {
             p.why
         )),
         evidence: None,
+        lock: None,
     }
 }
 
