@@ -17,6 +17,9 @@ apt_install prometheus prometheus-alertmanager
 apt_install openssl curl
 # A real headless browser for the console's test (tests/console_chromium.rs).
 apt_install chromium
+# The cluster (feature `cluster`): protoc builds the etcd client's gRPC code;
+# a real etcd serves tests/cluster_etcd.rs.
+apt_install protobuf-compiler etcd-server
 
 # kurento-client 7.3 names a git dependency that cannot be fetched: the lock
 # file maps it to the registry (package.json "overrides"), and no install
@@ -47,4 +50,5 @@ if cargo tree --locked -p kurento-exporter --no-default-features --prefix none |
   exit 1
 fi
 
-cargo test --workspace --locked "$@"
+# Every crate, with the cluster feature (the default build is linted by .ci/run).
+cargo test --workspace --locked --features kurento-exporter/cluster "$@"

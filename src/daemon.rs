@@ -314,7 +314,10 @@ impl Daemon {
             self.store.remove(&name);
             if let Some((c, _, _)) = &self.cluster {
                 // After the batch running under it, at most.
-                c.give_up(&name, config.reaper.release_timeout * 2 + Duration::from_secs(1));
+                c.give_up(
+                    &name,
+                    config.reaper.release_timeout * 2 + Duration::from_secs(1),
+                );
             }
             tracing::info!(kms = %name, "target stopped");
         }

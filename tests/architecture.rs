@@ -34,22 +34,28 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["kms", "model", "policy", "metrics", "clock", "problem"],
     ),
     (
+        "cluster",
+        &["reaper", "model", "metrics", "clock", "problem"],
+    ),
+    (
         "http",
         &[
             "model", "metrics", "reaper", "own", "policy", "kms", "config", "clock", "throttle",
-            "web",
+            "web", "cluster",
         ],
     ),
     (
         "config",
-        &["policy", "reaper", "own", "problem", "metrics", "web"],
+        &[
+            "policy", "reaper", "own", "problem", "metrics", "web", "cluster",
+        ],
     ),
     ("demo", &["config", "policy", "reaper"]),
     (
         "daemon",
         &[
             "clock", "problem", "kms", "model", "policy", "metrics", "scrape", "reaper", "own",
-            "http", "config", "web",
+            "http", "config", "web", "cluster",
         ],
     ),
     ("lib", &[]),

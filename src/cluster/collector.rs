@@ -33,7 +33,7 @@ fn family(
     ty: MetricType,
     series: &[(Labels<'_>, f64)],
 ) -> fmt::Result {
-    let mut m = enc.encode_descriptor(name, help, None, ty.clone())?;
+    let mut m = enc.encode_descriptor(name, help, None, ty)?;
     for (labels, v) in series {
         let mut e = m.encode_family(labels)?;
         match ty {

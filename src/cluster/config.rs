@@ -128,7 +128,11 @@ impl ClusterConfig {
             } else {
                 "cluster.member"
             };
-            c.fail(key, &member, "must be 1 to 63 letters, digits, '-', '_' or '.'");
+            c.fail(
+                key,
+                &member,
+                "must be 1 to 63 letters, digits, '-', '_' or '.'",
+            );
         }
         let secs = |d: Duration| humantime::format_duration(d).to_string();
         if self.lease_ttl < Duration::from_secs(2) || self.lease_ttl.subsec_nanos() != 0 {
@@ -161,8 +165,18 @@ impl ClusterConfig {
             );
         }
         c.positive("cluster.request_timeout", self.request_timeout);
-        c.at_most("cluster.request_timeout", self.request_timeout, MAX_TIMEOUT, "timeout");
-        c.at_most("cluster.departed_grace", self.departed_grace, MAX_PERIOD, "period");
+        c.at_most(
+            "cluster.request_timeout",
+            self.request_timeout,
+            MAX_TIMEOUT,
+            "timeout",
+        );
+        c.at_most(
+            "cluster.departed_grace",
+            self.departed_grace,
+            MAX_PERIOD,
+            "period",
+        );
         c.into_vec()
     }
 }
@@ -222,7 +236,10 @@ mod tests {
         ] {
             assert!(keys.contains(&k), "{k} missing from {keys:?}");
         }
-        let ttl = p.iter().find(|p| p.key == "cluster.lease_ttl").map(|p| p.value.clone());
+        let ttl = p
+            .iter()
+            .find(|p| p.key == "cluster.lease_ttl")
+            .map(|p| p.value.clone());
         assert_eq!(ttl.as_deref(), Some("1s 500ms"));
         let bad = ClusterConfig {
             keepalive_interval: Duration::from_secs(4),

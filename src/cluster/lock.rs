@@ -121,16 +121,9 @@ impl Cluster {
         })
     }
 
-    /// `target` leaves this member: no new batch; once the running one
-    /// ends (at most `wait`), the lock is deleted if it is still ours.
-    pub fn give_up(&self, target: &str, wait: Duration) {
-        self.locks().entry(target.to_string()).or_default().leaving = true;
-        let me = self.clone();
-        let target = target.to_string();
-        tokio::spawn(async move { me.free(&target, wait).await });
-    }
-
-    async fn free(&self, target: &str, wait: Duration) {
+    /// Once the running batch ends (at most `wait`), delete the lock of a
+    /// target that left, if it is still ours.
+    pub(super) async fn free(&self, target: &str, wait: Duration) {
         let deadline = tokio::time::Instant::now() + wait;
         while self.locks().get(target).is_some_and(|l| l.batches > 0)
             && tokio::time::Instant::now() < deadline

@@ -185,8 +185,7 @@ impl Cluster {
             ),
         )
         .await?;
-        let (mut keeper, mut acks) =
-            within(limit, "lease", client.lease_keep_alive(lease)).await?;
+        let (mut keeper, mut acks) = within(limit, "lease", client.lease_keep_alive(lease)).await?;
         let mut tick = tokio::time::interval(cfg.keepalive_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_ack = Instant::now();

@@ -107,6 +107,8 @@ pub struct Counters {
     ownership_changes: AtomicU64,
 }
 
+// Without the `cluster` feature nothing counts, locks or publishes.
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))]
 impl Counters {
     fn lock_outcome(&self, outcome: &str) {
         if let Some(i) = LOCK_OUTCOMES.iter().position(|o| *o == outcome) {
@@ -131,6 +133,7 @@ struct LeaseState {
 
 /// A target's lock as this member holds it.
 #[derive(Debug, Default)]
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))]
 struct LockState {
     /// Batches running under it.
     batches: usize,
@@ -222,8 +225,7 @@ impl Cluster {
     pub fn lease_valid(&self) -> bool {
         let l = *self.lease_state();
         l.id.is_some()
-            && l
-                .renewed
+            && l.renewed
                 .is_some_and(|t| t.elapsed() < self.inner.cfg.renew_deadline)
     }
 
@@ -274,7 +276,23 @@ impl Cluster {
         }
     }
 
+    /// `target` leaves this member: no new release batch under its lock;
+    /// once the running one ends (at most `wait`), the lock is freed so the
+    /// new owner need not wait for this member's lease to expire.
+    pub fn give_up(&self, target: &str, wait: Duration) {
+        self.locks().entry(target.to_string()).or_default().leaving = true;
+        #[cfg(feature = "cluster")]
+        {
+            let me = self.clone();
+            let target = target.to_string();
+            tokio::spawn(async move { me.free(&target, wait).await });
+        }
+        #[cfg(not(feature = "cluster"))]
+        let _ = wait;
+    }
+
     /// Publish a new view (and what the sweep spares).
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     fn publish(&self, f: impl FnOnce(&mut Status)) {
         self.inner.status.send_if_modified(|s| {
             let before = s.clone();

@@ -57,7 +57,10 @@ fn readiness(state: &AppState) -> Resp {
         .unwrap_or_else(PoisonError::into_inner)
         .clone();
     let targets = state.store.targets();
-    let cluster = state.cluster.as_ref().map(|c| (c.status(), c.lease_valid()));
+    let cluster = state
+        .cluster
+        .as_ref()
+        .map(|c| (c.status(), c.lease_valid()));
     let detail = match &cluster {
         Some((s, _)) if !s.etcd_up && s.known => format!(
             "cluster: etcd unreachable since {} ({}): exporting the targets owned then, not releasing\n",
@@ -84,7 +87,10 @@ fn readiness(state: &AppState) -> Resp {
             );
         }
         if targets.is_empty() {
-            return text(StatusCode::OK, format!("ready: this member owns no target\n{detail}"));
+            return text(
+                StatusCode::OK,
+                format!("ready: this member owns no target\n{detail}"),
+            );
         }
     }
     let mut waiting = Vec::new();
@@ -102,7 +108,10 @@ fn readiness(state: &AppState) -> Resp {
     } else {
         text(
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("waiting for first sync of: {}\n{detail}", waiting.join(", ")),
+            format!(
+                "waiting for first sync of: {}\n{detail}",
+                waiting.join(", ")
+            ),
         )
     }
 }

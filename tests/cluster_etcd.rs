@@ -1,0 +1,551 @@
+//! Three daemons (the binary), six simulators and a real etcd (issue 15):
+//! leaks in every simulator, enforce mode, ten kill -9 of a member (and its
+//! restart) and a 30 s etcd outage. Sampled every 200 ms: every target owned
+//! by exactly one member (among members acting on the same member
+//! list), each member owning what rendezvous hashing gives it;
+//! `kurento_up` of every target on the union of the members' pages. At the
+//! end, from the simulators' release ledgers and the members' audit logs:
+//! every leaked pipeline released exactly once, nothing live released, every
+//! release sent under the target's lock, lock revisions growing per target.
+#![cfg(all(feature = "demo", feature = "cluster"))]
+
+mod cluster_support;
+mod exporter_common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cluster_support::{audit_lines, view, Etcd, View};
+use exporter_common::*;
+use kms_sim::{self as sim, Action, Scenario, SimConfig, Vanish};
+
+const SIMS: usize = 6;
+const ROOMS: usize = 16;
+const MEMBERS: usize = 3;
+const KILLS: usize = 10;
+const TTL: Duration = Duration::from_secs(2);
+const INTERVAL: Duration = Duration::from_millis(300);
+/// Allowed on top of TTL + one interval for a debug build on a loaded
+/// 2-core machine: the new owner's connect and first sync.
+const SLACK: Duration = Duration::from_millis(1500);
+
+async fn rooms(seed: u64) -> sim::SimHandle {
+    let sim = sim::start(SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        control: None,
+        gc_period: Duration::from_secs(3600),
+        tick: Duration::from_millis(200),
+        seed,
+        speed: 10.0,
+    })
+    .await
+    .unwrap();
+    let mut s = Scenario::new();
+    for i in 0..ROOMS {
+        s = s.at(
+            0,
+            Action::Conference {
+                room: format!("r{i}"),
+                participants: 1,
+                named: vec![],
+            },
+        );
+    }
+    sim.run_scenario(s).await.unwrap();
+    sim
+}
+
+struct Member {
+    name: String,
+    addr: SocketAddr,
+    config: PathBuf,
+    audit: PathBuf,
+    child: Option<std::process::Child>,
+    runs: usize,
+}
+
+impl Member {
+    fn start(&mut self, dir: &Path) {
+        let log = dir.join(format!("{}-{}.log", self.name, self.runs));
+        self.runs += 1;
+        self.child = Some(start_binary(&self.config, &log, None));
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+}
+
+fn config(
+    member: &str,
+    port: u16,
+    sims: &[sim::SimHandle],
+    etcd: &str,
+    audit: &Path,
+    sessions: &Path,
+) -> String {
+    let mut targets = String::new();
+    for (i, s) in sims.iter().enumerate() {
+        targets.push_str(&format!(
+            "[[targets]]\nname = \"k{i}\"\nurl = \"{}\"\nreaper_mode = \"enforce\"\n",
+            s.ws_url()
+        ));
+    }
+    format!(
+        r#"listen = "127.0.0.1:{port}"
+{targets}
+[scrape]
+interval = "{interval}ms"
+state_interval = "1s"
+[reaper]
+audit_log = "{audit}"
+release_spacing = "20ms"
+release_timeout = "1s"
+releases_per_hour = 100000
+[reaper.sessions]
+file = "{sessions}"
+refresh = "200ms"
+[policy]
+min_consecutive_cycles = 1
+max_releases_per_cycle = 100
+[[policy.rules]]
+name = "room-closed"
+action = "release"
+min_age = "1s"
+match = {{ element_types = ["MediaPipeline"], tags = ["room"] }}
+when = {{ session_gone = "room" }}
+[cluster]
+endpoints = ["{etcd}"]
+name = "test"
+member = "{member}"
+lease_ttl = "{ttl}s"
+keepalive_interval = "400ms"
+renew_deadline = "1500ms"
+request_timeout = "1s"
+"#,
+        interval = INTERVAL.as_millis(),
+        audit = audit.display(),
+        sessions = sessions.display(),
+        ttl = TTL.as_secs(),
+    )
+}
+
+/// One sample: each member's view (none: not answering) and the targets
+/// with `kurento_up` on some member's page.
+#[derive(Debug, Clone)]
+struct Sample {
+    at: Instant,
+    views: Vec<Option<View>>,
+    up: BTreeSet<String>,
+}
+
+async fn sample(addrs: &[SocketAddr]) -> Sample {
+    let at = Instant::now();
+    let mut views = Vec::new();
+    let mut up = BTreeSet::new();
+    for a in addrs {
+        views.push(view(*a).await);
+        if let Ok(Ok((200, page))) =
+            tokio::time::timeout(Duration::from_secs(2), try_get(*a, "/metrics")).await
+        {
+            for l in page.lines().filter(|l| l.starts_with("kurento_up{")) {
+                if let Some(k) = l.split("kms=\"").nth(1).and_then(|r| r.split('"').next()) {
+                    up.insert(k.to_string());
+                }
+            }
+        }
+    }
+    Sample { at, views, up }
+}
+
+/// The members acting on a membership: registered in their own view.
+fn acting(s: &Sample) -> Vec<&View> {
+    s.views
+        .iter()
+        .flatten()
+        .filter(|v| v.members.contains(&v.member))
+        .collect()
+}
+
+/// Whether the acting members act on one member list (and one owner map).
+fn consistent(s: &Sample) -> Option<&View> {
+    let a = acting(s);
+    let first = *a.first()?;
+    a.iter()
+        .all(|v| v.members == first.members && v.owner == first.owner)
+        .then_some(first)
+}
+
+/// The checks of one sample; returns the targets claimed twice.
+fn check_sample(s: &Sample, targets: &[String]) -> BTreeSet<String> {
+    for v in s.views.iter().flatten() {
+        if !v.members.contains(&v.member) {
+            assert!(
+                v.owned.is_empty(),
+                "{} owns {:?} unregistered",
+                v.member,
+                v.owned
+            );
+            continue;
+        }
+        let mine: BTreeSet<String> = v
+            .owner
+            .iter()
+            .filter(|(_, o)| o.as_deref() == Some(v.member.as_str()))
+            .map(|(t, _)| t.clone())
+            .collect();
+        assert_eq!(v.owned, mine, "{} runs what rendezvous gives it", v.member);
+    }
+    let mut twice = BTreeSet::new();
+    for t in targets {
+        let claims = acting(s).iter().filter(|v| v.owned.contains(t)).count();
+        if claims > 1 {
+            twice.insert(t.clone());
+        }
+    }
+    if let Some(v) = consistent(s) {
+        let answering: BTreeSet<&str> = acting(s).iter().map(|v| v.member.as_str()).collect();
+        for t in targets {
+            let claims = acting(s).iter().filter(|v| v.owned.contains(t)).count();
+            let owner = v.owner[t].as_deref().expect("an owner");
+            let expect = usize::from(answering.contains(owner));
+            assert_eq!(
+                claims, expect,
+                "{t} at revision {}: {claims} owners",
+                v.revision
+            );
+        }
+    }
+    twice
+}
+
+/// The owner map once all members act on one revision.
+async fn converged(
+    samples: &Arc<Mutex<Vec<Sample>>>,
+    members: usize,
+    what: &str,
+) -> BTreeMap<String, Option<String>> {
+    let samples = samples.clone();
+    eventually(Duration::from_secs(40), what, || {
+        let last = samples.lock().unwrap().last().cloned();
+        async move {
+            let s = last.ok_or("no sample yet")?;
+            let v = consistent(&s).ok_or("members on different member lists")?;
+            let registered = acting(&s).len();
+            if registered == members && v.members.len() == members {
+                Ok(v.owner.clone())
+            } else {
+                Err(format!(
+                    "{registered} members acting, {} in the list",
+                    v.members.len()
+                ))
+            }
+        }
+    })
+    .await
+}
+
+fn leak(sims: &[sim::SimHandle], live: &mut BTreeSet<String>, room: usize, sessions: &Path) {
+    let r = format!("r{room}");
+    for s in sims {
+        s.with_engine(|e, _| e.app_forget_room(&r, Vanish::Close));
+    }
+    live.remove(&r);
+    std::fs::write(sessions, serde_json::to_string(live).unwrap()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_members_share_six_kms_through_kills_and_an_etcd_outage() {
+    let dir = temp_dir_named("kx-cluster");
+    let etcd = Etcd::start(&dir).await;
+    let mut sims = Vec::new();
+    for i in 0..SIMS {
+        sims.push(rooms(100 + i as u64).await);
+    }
+    let targets: Vec<String> = (0..SIMS).map(|i| format!("k{i}")).collect();
+    let sessions = dir.join("rooms.json");
+    let mut live: BTreeSet<String> = (0..ROOMS).map(|i| format!("r{i}")).collect();
+    std::fs::write(&sessions, serde_json::to_string(&live).unwrap()).unwrap();
+    let mut members: Vec<Member> = (0..MEMBERS)
+        .map(|i| {
+            let port = free_port();
+            let name = format!("m{i}");
+            let audit = dir.join(format!("audit-{name}.jsonl"));
+            let config = dir.join(format!("{name}.toml"));
+            std::fs::write(
+                &config,
+                config_text(&name, port, &sims, &etcd, &audit, &sessions),
+            )
+            .unwrap();
+            Member {
+                name,
+                addr: ([127, 0, 0, 1], port).into(),
+                config,
+                audit,
+                child: None,
+                runs: 0,
+            }
+        })
+        .collect();
+    for m in &mut members {
+        m.start(&dir);
+    }
+    let addrs: Vec<SocketAddr> = members.iter().map(|m| m.addr).collect();
+    let samples: Arc<Mutex<Vec<Sample>>> = Arc::default();
+    let sampler = {
+        let (samples, addrs) = (samples.clone(), addrs.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                tick.tick().await;
+                let s = sample(&addrs).await;
+                samples.lock().unwrap().push(s);
+            }
+        })
+    };
+    let full = converged(&samples, MEMBERS, "three members acting").await;
+    let owners: BTreeSet<&str> = full.values().flatten().map(String::as_str).collect();
+    assert!(
+        owners.len() >= 2,
+        "six targets spread over the members: {full:?}"
+    );
+    leak(&sims, &mut live, 0, &sessions);
+    leak(&sims, &mut live, 1, &sessions);
+
+    let mut failovers = Vec::new();
+    let started = Instant::now();
+    for i in 0..KILLS {
+        let before = converged(&samples, MEMBERS, "all members back").await;
+        assert_eq!(before, full, "kill {i}: the same members, the same owners");
+        let victim = i % MEMBERS;
+        let name = members[victim].name.clone();
+        let theirs: Vec<String> = before
+            .iter()
+            .filter(|(_, o)| o.as_deref() == Some(name.as_str()))
+            .map(|(t, _)| t.clone())
+            .collect();
+        leak(&sims, &mut live, 2 + i, &sessions);
+        members[victim].kill();
+        let killed = Instant::now();
+        // Its targets, synced by the others.
+        let s = samples.clone();
+        let (t, n) = (theirs.clone(), name.clone());
+        let moved = eventually(
+            Duration::from_secs(30),
+            "the victim's targets resynced",
+            || {
+                let last = s.lock().unwrap().last().cloned();
+                let (t, n) = (t.clone(), n.clone());
+                async move {
+                    let s = last.ok_or("no sample")?;
+                    let others: Vec<&View> =
+                        s.views.iter().flatten().filter(|v| v.member != n).collect();
+                    let missing: Vec<&String> = t
+                        .iter()
+                        .filter(|t| !others.iter().any(|v| v.synced.contains(*t)))
+                        .collect();
+                    if missing.is_empty() {
+                        Ok(s)
+                    } else {
+                        Err(format!("{missing:?} not synced elsewhere"))
+                    }
+                }
+            },
+        )
+        .await;
+        failovers.push(moved.at.saturating_duration_since(killed));
+        // Only the victim's targets moved.
+        let v = consistent(&moved).expect("the survivors agree");
+        for (t, o) in &v.owner {
+            if !theirs.contains(t) {
+                assert_eq!(o, &before[t], "kill {i}: {t} moved though its owner lives");
+            }
+        }
+        members[victim].start(&dir);
+    }
+    let after_kills = converged(&samples, MEMBERS, "all members back after the kills").await;
+    assert_eq!(after_kills, full, "rebalanced to the same owners");
+    let kills_took = started.elapsed();
+
+    // The etcd outage: members keep exporting what they own, release nothing.
+    etcd.pause();
+    let paused_ms = epoch_ms();
+    leak(&sims, &mut live, 12, &sessions);
+    leak(&sims, &mut live, 13, &sessions);
+    tokio::time::sleep(Duration::from_secs(30)).await; // the outage's length, not a wait
+    let resumed_ms = epoch_ms();
+    etcd.resume().unwrap();
+    converged(&samples, MEMBERS, "all members back after the outage").await;
+
+    // Every leaked pipeline released.
+    let ss: Vec<&sim::SimHandle> = sims.iter().collect();
+    eventually(
+        Duration::from_secs(60),
+        "every leaked pipeline released",
+        || {
+            let left: usize = ss
+                .iter()
+                .map(|s| {
+                    s.truth()
+                        .objects
+                        .iter()
+                        .filter(|o| o.zombie && o.parent.is_none())
+                        .count()
+                })
+                .sum();
+            async move {
+                if left == 0 {
+                    Ok(())
+                } else {
+                    Err(format!("{left} zombies left"))
+                }
+            }
+        },
+    )
+    .await;
+    sampler.abort();
+    for m in &mut members {
+        m.kill();
+    }
+
+    // Ownership, sampled every 200 ms.
+    let samples = samples.lock().unwrap().clone();
+    let mut doubled_before = BTreeSet::new();
+    let mut inconsistent = 0;
+    for s in &samples {
+        let twice = check_sample(s, &targets);
+        let again: Vec<&String> = twice.intersection(&doubled_before).collect();
+        assert!(
+            again.is_empty(),
+            "{again:?} owned twice in two samples in a row"
+        );
+        doubled_before = twice;
+        inconsistent += usize::from(consistent(s).is_none());
+    }
+    // kurento_up never gone from the union longer than TTL + one interval (+ slack).
+    let mut worst = Duration::ZERO;
+    for t in &targets {
+        let mut since: Option<Instant> = None;
+        for s in samples.iter().filter(|s| s.at > started) {
+            match (s.up.contains(t), since) {
+                (false, None) => since = Some(s.at),
+                (true, Some(from)) => {
+                    worst = worst.max(s.at - from);
+                    since = None;
+                }
+                _ => {}
+            }
+        }
+    }
+    let bound = TTL + INTERVAL + SLACK;
+    assert!(
+        worst <= bound,
+        "kurento_up missing for {worst:?} (bound {bound:?})"
+    );
+    let slowest = failovers.iter().max().copied().unwrap_or_default();
+    assert!(
+        slowest <= bound,
+        "failover took {slowest:?} (bound {bound:?}): {failovers:?}"
+    );
+
+    // The releases: the ledgers, the audit logs.
+    let leaked_rooms: BTreeSet<String> = (0..14).map(|i| format!("r{i}")).collect();
+    let mut released: BTreeMap<String, usize> = BTreeMap::new();
+    for s in &sims {
+        let t = s.truth();
+        assert_eq!(t.releases_dropped, 0);
+        for r in t.releases.iter().filter(|r| !r.by_app) {
+            assert!(r.existed, "release of {} after it was gone", r.object);
+            *released.entry(r.object.clone()).or_default() += 1;
+        }
+        for o in t.objects.iter().filter(|o| o.parent.is_none()) {
+            assert!(!o.zombie, "{} left", o.id);
+        }
+    }
+    assert!(
+        released.values().all(|n| *n == 1),
+        "released twice: {released:?}"
+    );
+    assert_eq!(
+        released.len(),
+        SIMS * leaked_rooms.len(),
+        "every leaked pipeline, nothing else"
+    );
+    let mut by_target: BTreeMap<String, Vec<(u64, i64, String)>> = BTreeMap::new();
+    let mut intents = 0;
+    for m in &members {
+        for l in audit_lines(&m.audit) {
+            if l["event"] != "intent" {
+                continue;
+            }
+            intents += 1;
+            let member = l["member"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no lock on {l}"));
+            assert_eq!(member, m.name, "{l}");
+            let rev = l["lock_revision"].as_i64().expect("a lock revision");
+            let at = l["time_ms"].as_u64().unwrap();
+            // Nothing sent while etcd was away (after the renewal deadline).
+            assert!(
+                !(paused_ms + 1500..resumed_ms).contains(&at),
+                "a release sent during the etcd outage: {l}"
+            );
+            by_target
+                .entry(l["target"].as_str().unwrap().to_string())
+                .or_default()
+                .push((at, rev, member.to_string()));
+        }
+    }
+    for (t, mut v) in by_target.clone() {
+        v.sort();
+        for w in v.windows(2) {
+            assert!(w[0].1 <= w[1].1, "{t}: lock revision went back: {w:?}");
+            if w[0].2 != w[1].2 {
+                assert!(
+                    w[0].1 < w[1].1,
+                    "{t}: two members under one lock revision: {w:?}"
+                );
+            }
+        }
+    }
+    assert!(
+        intents >= released.len(),
+        "{intents} intents for {} releases",
+        released.len()
+    );
+    println!(
+        "{KILLS} kills in {kills_took:?}; failovers {failovers:?}; kurento_up gap at most {worst:?}; \
+         {} samples, {inconsistent} between revisions; {} releases, {intents} intents",
+        samples.len(),
+        released.len()
+    );
+    for s in sims {
+        s.shutdown().await;
+    }
+    drop(etcd);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn config_text(
+    member: &str,
+    port: u16,
+    sims: &[sim::SimHandle],
+    etcd: &Etcd,
+    audit: &Path,
+    sessions: &Path,
+) -> String {
+    config(member, port, sims, &etcd.url(), audit, sessions)
+}
