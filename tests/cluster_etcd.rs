@@ -31,6 +31,7 @@ const INTERVAL: Duration = Duration::from_millis(300);
 /// Allowed on top of TTL + one interval for a debug build on a loaded
 /// 2-core machine: the new owner's connect and first sync.
 const SLACK: Duration = Duration::from_millis(1500);
+const TOKEN: &str = "cluster-test-token";
 
 async fn rooms(seed: u64) -> sim::SimHandle {
     let sim = sim::start(SimConfig {
@@ -65,6 +66,12 @@ struct Member {
     audit: PathBuf,
     child: Option<std::process::Child>,
     runs: usize,
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 impl Member {
@@ -103,7 +110,10 @@ fn config(
 [scrape]
 interval = "{interval}ms"
 state_interval = "1s"
+[api]
+player_ttl = "1h"
 [reaper]
+api_token = "{TOKEN}"
 audit_log = "{audit}"
 release_spacing = "20ms"
 release_timeout = "1s"
@@ -120,6 +130,11 @@ action = "release"
 min_age = "1s"
 match = {{ element_types = ["MediaPipeline"], tags = ["room"] }}
 when = {{ session_gone = "room" }}
+[probe]
+enabled = true
+interval = "1s"
+uri = "http://media.example/probe.webm"
+timeout = "1s"
 [cluster]
 endpoints = ["{etcd}"]
 name = "test"
@@ -128,6 +143,7 @@ lease_ttl = "{ttl}s"
 keepalive_interval = "400ms"
 renew_deadline = "1500ms"
 request_timeout = "1s"
+departed_grace = "3s"
 "#,
         interval = INTERVAL.as_millis(),
         audit = audit.display(),
@@ -269,6 +285,39 @@ async fn three_members_share_six_kms_through_kills_and_an_etcd_outage() {
         sims.push(rooms(100 + i as u64).await);
     }
     let targets: Vec<String> = (0..SIMS).map(|i| format!("k{i}")).collect();
+    // Each simulator's room pipelines: id → room.
+    let room_pipelines: Vec<BTreeMap<String, String>> = sims
+        .iter()
+        .map(|s| {
+            s.truth()
+                .objects
+                .iter()
+                .filter(|o| o.parent.is_none())
+                .filter_map(|o| {
+                    let room = o.tags.iter().find(|(k, _)| k == "room")?;
+                    Some((o.id.clone(), room.1.clone()))
+                })
+                .collect()
+        })
+        .collect();
+    assert!(room_pipelines.iter().all(|r| r.len() == ROOMS));
+    // Each simulator's live room r15: its pipeline and endpoint.
+    let live_room: Vec<(String, String)> = sims
+        .iter()
+        .zip(&room_pipelines)
+        .map(|(s, rooms)| {
+            let p = rooms.iter().find(|(_, r)| *r == "r15").unwrap().0.clone();
+            let t = s.truth();
+            let e = t
+                .objects
+                .iter()
+                .find(|o| o.parent.as_deref() == Some(p.as_str()) && o.kind == "WebRtcEndpoint")
+                .unwrap()
+                .id
+                .clone();
+            (p, e)
+        })
+        .collect();
     let sessions = dir.join("rooms.json");
     let mut live: BTreeSet<String> = (0..ROOMS).map(|i| format!("r{i}")).collect();
     std::fs::write(&sessions, serde_json::to_string(&live).unwrap()).unwrap();
@@ -319,6 +368,10 @@ async fn three_members_share_six_kms_through_kills_and_an_etcd_outage() {
     leak(&sims, &mut live, 1, &sessions);
 
     let mut failovers = Vec::new();
+    // Attached players and their members.
+    let mut players: BTreeMap<String, String> = BTreeMap::new();
+    // (member, killed at, acting again by), epoch ms.
+    let mut dead: Vec<(String, u64, u64)> = Vec::new();
     let started = Instant::now();
     for i in 0..KILLS {
         let before = converged(&samples, MEMBERS, "all members back").await;
@@ -330,9 +383,32 @@ async fn three_members_share_six_kms_through_kills_and_an_etcd_outage() {
             .filter(|(_, o)| o.as_deref() == Some(name.as_str()))
             .map(|(t, _)| t.clone())
             .collect();
+        // The victim attaches a player on each of its targets (to the live
+        // room r15): its own objects, left behind by the kill.
+        for t in &theirs {
+            let k: usize = t[1..].parse().unwrap();
+            let (p, e) = &live_room[k];
+            let path = format!("/api/v1/pipelines/{}/attach-player", p.replace('/', "%2F"));
+            let body =
+                serde_json::json!({ "uri": "file:///usr/share/kurento/clip.webm", "element": e });
+            let headers = ["Content-Type: application/json".to_string(), bearer(TOKEN)];
+            let (status, r) = request(
+                members[victim].addr,
+                "POST",
+                &path,
+                &headers,
+                &body.to_string(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(status, 201, "attach-player on {t}: {r}");
+            let r: serde_json::Value = serde_json::from_str(&r).unwrap();
+            players.insert(r["player"].as_str().unwrap().to_string(), name.clone());
+        }
         leak(&sims, &mut live, 2 + i, &sessions);
         members[victim].kill();
         let killed = Instant::now();
+        let killed_ms = epoch_ms();
         // Its targets, synced by the others.
         let s = samples.clone();
         let (t, n) = (theirs.clone(), name.clone());
@@ -367,7 +443,23 @@ async fn three_members_share_six_kms_through_kills_and_an_etcd_outage() {
                 assert_eq!(o, &before[t], "kill {i}: {t} moved though its owner lives");
             }
         }
+        if i % 2 == 1 {
+            // Dead past its grace: the others sweep its probe's leftovers.
+            let audits: Vec<PathBuf> = members.iter().map(|m| m.audit.clone()).collect();
+            let deadline = Instant::now() + Duration::from_secs(8);
+            while Instant::now() < deadline
+                && !audits.iter().flat_map(|a| audit_lines(a)).any(|l| {
+                    l["event"] == "leftover_released"
+                        && l["creator"] == name.as_str()
+                        && l["time_ms"].as_u64() > Some(killed_ms)
+                })
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
         members[victim].start(&dir);
+        converged(&samples, MEMBERS, "the victim back").await;
+        dead.push((name, killed_ms, epoch_ms()));
     }
     let after_kills = converged(&samples, MEMBERS, "all members back after the kills").await;
     assert_eq!(after_kills, full, "rebalanced to the same owners");
@@ -457,12 +549,19 @@ async fn three_members_share_six_kms_through_kills_and_an_etcd_outage() {
     // The releases: the ledgers, the audit logs.
     let leaked_rooms: BTreeSet<String> = (0..14).map(|i| format!("r{i}")).collect();
     let mut released: BTreeMap<String, usize> = BTreeMap::new();
-    for s in &sims {
+    let mut own_releases = 0;
+    for (s, rooms) in sims.iter().zip(&room_pipelines) {
         let t = s.truth();
         assert_eq!(t.releases_dropped, 0);
         for r in t.releases.iter().filter(|r| !r.by_app) {
             assert!(r.existed, "release of {} after it was gone", r.object);
-            *released.entry(r.object.clone()).or_default() += 1;
+            match rooms.get(&r.object) {
+                Some(room) => {
+                    assert!(leaked_rooms.contains(room), "live room {room} released");
+                    *released.entry(r.object.clone()).or_default() += 1;
+                }
+                None => own_releases += 1,
+            }
         }
         for o in t.objects.iter().filter(|o| o.parent.is_none()) {
             assert!(!o.zombie, "{} left", o.id);
@@ -475,8 +574,60 @@ async fn three_members_share_six_kms_through_kills_and_an_etcd_outage() {
     assert_eq!(
         released.len(),
         SIMS * leaked_rooms.len(),
-        "every leaked pipeline, nothing else"
+        "every leaked pipeline"
     );
+    // Probe leftovers: swept by another member only when their creator was dead.
+    let mut swept_from_dead = 0;
+    for m in &members {
+        for l in audit_lines(&m.audit)
+            .iter()
+            .filter(|l| l["event"] == "leftover_released")
+        {
+            let at = l["time_ms"].as_u64().unwrap();
+            let creator = l["creator"]
+                .as_str()
+                .expect("a member tag on every probe object");
+            if creator == m.name {
+                continue; // its own earlier process
+            }
+            assert!(
+                dead.iter()
+                    .any(|(d, from, to)| d == creator && (*from..=*to).contains(&at)),
+                "{} swept {} of live member {creator}: {l}",
+                m.name,
+                l["object"]
+            );
+            swept_from_dead += 1;
+        }
+    }
+    assert!(
+        swept_from_dead > 0,
+        "no dead member's leftover was swept by another"
+    );
+    // Every attached player: released once, by a sweep, as its member's.
+    let swept: BTreeMap<String, String> = members
+        .iter()
+        .flat_map(|m| audit_lines(&m.audit))
+        .filter(|l| l["event"] == "leftover_released")
+        .map(|l| {
+            (
+                l["object"].as_str().unwrap().to_string(),
+                l["creator"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    for (player, member) in &players {
+        let n: usize = sims
+            .iter()
+            .map(|s| s.truth().releases_of(player).count())
+            .sum();
+        assert_eq!(n, 1, "player {player} of {member} released {n} times");
+        assert_eq!(
+            swept.get(player),
+            Some(member),
+            "player {player} swept as {member}'s"
+        );
+    }
     let mut by_target: BTreeMap<String, Vec<(u64, i64, String)>> = BTreeMap::new();
     let mut intents = 0;
     for m in &members {
@@ -521,9 +672,11 @@ async fn three_members_share_six_kms_through_kills_and_an_etcd_outage() {
     );
     println!(
         "{KILLS} kills in {kills_took:?}; failovers {failovers:?}; kurento_up gap at most {worst:?}; \
-         {} samples, {inconsistent} between revisions; {} releases, {intents} intents",
+         {} samples, {inconsistent} between member lists; {} releases, {intents} intents; \
+         {own_releases} releases of the members' own objects, {} players, {swept_from_dead} leftovers of dead members swept",
         samples.len(),
-        released.len()
+        released.len(),
+        players.len()
     );
     for s in sims {
         s.shutdown().await;

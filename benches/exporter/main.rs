@@ -12,9 +12,13 @@
 //! cargo bench --bench exporter -- policy  # the policy and reaper planning only
 //! ```
 //!
-//! `ring` or `mcu` restricts the exporter tables to one topology.
+//! `ring` or `mcu` restricts the exporter tables to one topology. With the
+//! `cluster` feature, `cluster` runs the three-member table only
+//! (`cargo bench --bench exporter --features cluster -- cluster`).
 //! `/metrics` is measured only over HTTP against the daemon's listen port.
 
+#[cfg(feature = "cluster")]
+mod cluster;
 mod costs;
 mod kurento_client;
 mod measure;
@@ -47,6 +51,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some(sim::SIM_CHILD) {
         return sim::sim_child(args.get(2).map_or("0", String::as_str));
+    }
+    #[cfg(feature = "cluster")]
+    if args.get(1).map(String::as_str) == Some(cluster::MEMBER_CHILD) {
+        return cluster::member_child(args.get(2).map_or("", String::as_str));
     }
     let has = |word: &str| args.iter().any(|a| a == word);
     if has("--list") {
@@ -84,6 +92,11 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
+        #[cfg(feature = "cluster")]
+        if has("cluster") {
+            let (n, cycles) = if quick { (1_000, 3) } else { (10_000, 5) };
+            return cluster::run(n, cycles).await;
+        }
         if !has("scrape") {
             protocol::protocol_bench(quick).await;
         }

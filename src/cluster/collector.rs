@@ -47,7 +47,8 @@ fn family(
 impl Collector for ClusterCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
         let s = self.cluster.status();
-        let (configured, running) = self.cluster.targets();
+        let acting = self.cluster.acting();
+        let (configured, running) = (&acting.configured, &acting.running);
         let c = &self.cluster.inner.counters;
         let me = s.member.as_str();
         let b = |v: bool| if v { 1.0 } else { 0.0 };
@@ -61,16 +62,16 @@ impl Collector for ClusterCollector {
         family(
             &mut enc,
             "kurento_exporter_cluster_members",
-            "Live members in this member's view of etcd's member list.",
+            "Live members in the member list this member acts on.",
             MetricType::Gauge,
-            &[(vec![], s.members.len() as f64)],
+            &[(vec![], acting.view.members.len() as f64)],
         )?;
         family(
             &mut enc,
             "kurento_exporter_cluster_membership_revision",
             "etcd revision of the member list this member acts on.",
             MetricType::Gauge,
-            &[(vec![], s.revision as f64)],
+            &[(vec![], acting.view.revision as f64)],
         )?;
         let owned: Vec<(Labels<'_>, f64)> = configured
             .iter()

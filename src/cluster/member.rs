@@ -198,6 +198,8 @@ impl Cluster {
                     return Ok(());
                 }
                 _ = tick.tick() => {
+                    // The spared members age out of their grace with time.
+                    self.publish(|_| {});
                     if last_ack.elapsed() > cfg.keepalive_interval + limit {
                         return Err(EtcdError { op: "lease", detail: "keep-alive not answered".into() });
                     }

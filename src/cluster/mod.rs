@@ -151,10 +151,20 @@ struct Inner {
     counters: Counters,
     lease: Mutex<LeaseState>,
     locks: Mutex<BTreeMap<String, LockState>>,
-    /// The configured targets and those this member runs (for the series).
-    targets: RwLock<(Vec<String>, BTreeSet<String>)>,
+    /// The configured targets, those this member runs and the view they
+    /// were chosen from (for the series and the API).
+    targets: RwLock<Acting>,
     #[cfg(feature = "cluster")]
     etcd: Mutex<Option<etcd_client::Client>>,
+}
+
+/// What the daemon acts on: the configured targets, those it runs, and
+/// the view it chose them from.
+#[derive(Debug, Clone, Default)]
+pub struct Acting {
+    pub configured: Vec<String>,
+    pub running: BTreeSet<String>,
+    pub view: Status,
 }
 
 /// Handle to this member (cheap to clone).
@@ -189,7 +199,7 @@ impl Cluster {
                 counters: Counters::default(),
                 lease: Mutex::new(LeaseState::default()),
                 locks: Mutex::new(BTreeMap::new()),
-                targets: RwLock::new((Vec::new(), BTreeSet::new())),
+                targets: RwLock::new(Acting::default()),
                 #[cfg(feature = "cluster")]
                 etcd: Mutex::new(None),
             }),
@@ -243,25 +253,25 @@ impl Cluster {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Record the configured targets and those this member runs; counts an
-    /// ownership change when the latter moved.
-    pub fn set_targets(&self, configured: Vec<String>, running: BTreeSet<String>) {
+    /// Record what the daemon now acts on; counts an ownership change when
+    /// the targets it runs moved.
+    pub fn set_targets(&self, acting: Acting) {
         let mut t = self
             .inner
             .targets
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        if t.1 != running {
+        if t.running != acting.running {
             self.inner
                 .counters
                 .ownership_changes
                 .fetch_add(1, Ordering::Relaxed);
         }
-        *t = (configured, running);
+        *t = acting;
     }
 
-    /// The configured targets and those this member runs.
-    pub fn targets(&self) -> (Vec<String>, BTreeSet<String>) {
+    /// What the daemon acts on.
+    pub fn acting(&self) -> Acting {
         self.inner
             .targets
             .read()

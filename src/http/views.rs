@@ -87,16 +87,18 @@ pub(super) fn targets(state: &AppState) -> Value {
 /// configured target (`owned`: this member watches it now).
 fn cluster(c: &crate::cluster::Cluster) -> Value {
     let s = c.status();
-    let (configured, running) = c.targets();
-    let targets: Vec<Value> = configured
+    let acting = c.acting();
+    let view = &acting.view;
+    let targets: Vec<Value> = acting
+        .configured
         .iter()
-        .map(|t| json!({ "name": t, "owner": s.owner(t), "owned": running.contains(t) }))
+        .map(|t| json!({ "name": t, "owner": view.owner(t), "owned": acting.running.contains(t) }))
         .collect();
     json!({
         "member": s.member,
-        "known": s.known,
-        "members": s.members,
-        "revision": s.revision,
+        "known": view.known,
+        "members": view.members,
+        "revision": view.revision,
         "etcd_up": s.etcd_up,
         "etcd_since": s.etcd_since,
         "last_error": s.last_error,

@@ -30,6 +30,6 @@ pub mod watch;
 
 pub use player::{AttachReport, Attachment, PlayerError, PlayerLimits, Players};
 pub use probe::{probe_once, Phase, ProbeConfig, ProbeError, ProbeReport, ProbeTask};
-pub use sweep::release_leftovers;
+pub use sweep::{release_leftovers, Leftover, SweepLog};
 pub use tags::{owns, Member, Ownership, INSTANCE_KEY, MEMBER_KEY};
 pub use watch::{WatchError, WatchLimits, WatchStarted, Watched, Watches};

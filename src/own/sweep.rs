@@ -16,6 +16,7 @@
 //! session: `release_leftovers` `unref`s every pipeline it read and is meant
 //! to run on a session of its own, closed afterwards (as `sweep` does).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::kms::call::{within, CallError};
@@ -23,7 +24,32 @@ use crate::kms::types::Tag;
 use crate::kms::{Client, ConnectionConfig};
 
 use super::session;
-use super::tags::Ownership;
+use super::tags::{Ownership, INSTANCE_KEY, MEMBER_KEY};
+
+/// One object the sweep released, and who had created it (its tags).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover {
+    pub object: String,
+    /// The creating cluster member (`kurento-exporter.member`), if any.
+    pub member: Option<String>,
+    /// The creating process (`kurento-exporter.instance`), if any.
+    pub instance: Option<String>,
+}
+
+impl Leftover {
+    fn of(object: &str, tags: &[Tag]) -> Leftover {
+        let value = |k: &str| tags.iter().find(|t| t.key == k).map(|t| t.value.clone());
+        Leftover {
+            object: object.to_string(),
+            member: value(MEMBER_KEY),
+            instance: value(INSTANCE_KEY),
+        }
+    }
+}
+
+/// Told of every sweep's releases, per target (the daemon writes them to
+/// the audit log).
+pub type SweepLog = Arc<dyn Fn(&str, &[Leftover]) + Send + Sync>;
 
 /// How the id of a PlayerEndpoint ends.
 const PLAYER_SUFFIX: &str = "_kurento.PlayerEndpoint";
@@ -42,14 +68,14 @@ async fn tags_of(
 }
 
 /// Release every pipeline and PlayerEndpoint carrying the owner tag of
-/// another process (`Ownership::is_leftover`); returns their ids. Other
+/// another process (`Ownership::is_leftover`); returns them. Other
 /// objects are only read (then `unref`ed), never released. One `getTags`
 /// per pipeline and per player: run once per target at start-up.
 pub async fn release_leftovers(
     client: &Client,
     me: &Ownership,
     limit: Duration,
-) -> Result<Vec<String>, CallError> {
+) -> Result<Vec<Leftover>, CallError> {
     let mut released = Vec::new();
     for pipeline in within(limit, client.get_pipelines()).await? {
         let Some(tags) = tags_of(client, &pipeline, limit).await? else {
@@ -57,7 +83,7 @@ pub async fn release_leftovers(
         };
         if me.is_leftover(&tags) {
             within(limit, client.release(&pipeline)).await?;
-            released.push(pipeline);
+            released.push(Leftover::of(&pipeline, &tags));
             continue;
         }
         let children = match within(limit, client.get_children(&pipeline)).await {
@@ -71,7 +97,7 @@ pub async fn release_leftovers(
             if let Some(tags) = tags_of(client, child, limit).await? {
                 if me.is_leftover(&tags) {
                     within(limit, client.release(child)).await?;
-                    released.push(child.clone());
+                    released.push(Leftover::of(child, &tags));
                 }
             }
         }
@@ -79,19 +105,21 @@ pub async fn release_leftovers(
         let _ = within(limit, client.unref(&pipeline)).await;
     }
     if !released.is_empty() {
-        tracing::info!(count = released.len(), objects = ?released, "released leftovers of an earlier run");
+        let ids: Vec<&str> = released.iter().map(|l| l.object.as_str()).collect();
+        tracing::info!(count = released.len(), objects = ?ids, "released leftovers of an earlier run");
     }
     Ok(released)
 }
 
 /// On a session of its own on the KMS of `conn` (target `kms`): release `pending` (ids this
 /// process failed to release; those failing again stay), then the leftovers
-/// of other processes. True when everything was done.
+/// of other processes (told to `log`). True when everything was done.
 pub async fn sweep(
     kms: &str,
     conn: ConnectionConfig,
     me: &Ownership,
     pending: &mut Vec<String>,
+    log: Option<&SweepLog>,
 ) -> bool {
     let limit = conn.request_timeout;
     let Ok(client) = session::open(conn, limit).await else {
@@ -104,9 +132,16 @@ pub async fn sweep(
             ok = false;
         }
     }
-    if let Err(e) = release_leftovers(&client, me, limit).await {
-        tracing::warn!(kms = %kms, error = %e, "leftover sweep failed; retrying");
-        ok = false;
+    match release_leftovers(&client, me, limit).await {
+        Ok(released) => {
+            if let (Some(log), false) = (log, released.is_empty()) {
+                log(kms, &released);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(kms = %kms, error = %e, "leftover sweep failed; retrying");
+            ok = false;
+        }
     }
     session::close(&client, limit).await;
     ok

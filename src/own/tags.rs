@@ -72,6 +72,16 @@ impl Ownership {
         self
     }
 
+    /// In a cluster, whether the spared members changed since the last
+    /// call (then a sweep may find new leftovers).
+    pub fn members_changed(&mut self) -> bool {
+        self.member.as_mut().is_some_and(|m| {
+            let changed = m.alive.has_changed().unwrap_or(false);
+            m.alive.mark_unchanged();
+            changed
+        })
+    }
+
     /// Owned by this daemon's kind but created by another process, and, in
     /// a cluster, by this member's earlier process or by a member no longer
     /// alive (an object without a member tag was made outside any cluster).
@@ -90,23 +100,25 @@ impl Ownership {
         }
     }
 
-    /// Put the owner and instance tags on `object`.
+    /// Put the member (in a cluster), instance and owner tags on `object`,
+    /// the owner tag last: an object carrying it always names its process
+    /// and member, so a sweep never takes an object still being tagged by
+    /// a live process for another's leftover.
     pub async fn tag(
         &self,
         client: &Client,
         object: &str,
         limit: Duration,
     ) -> Result<(), CallError> {
+        if let Some(m) = &self.member {
+            within(limit, client.add_tag(object, MEMBER_KEY, &m.id)).await?;
+        }
+        within(limit, client.add_tag(object, INSTANCE_KEY, &self.instance)).await?;
         within(
             limit,
             client.add_tag(object, &self.owner.key, &self.owner.value),
         )
-        .await?;
-        within(limit, client.add_tag(object, INSTANCE_KEY, &self.instance)).await?;
-        if let Some(m) = &self.member {
-            within(limit, client.add_tag(object, MEMBER_KEY, &m.id)).await?;
-        }
-        Ok(())
+        .await
     }
 }
 

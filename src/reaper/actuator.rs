@@ -200,6 +200,7 @@ fn audit_record(
         detail,
         evidence: job.evidence.clone(),
         lock: None,
+        creator: None,
     }
 }
 

@@ -35,6 +35,9 @@ pub enum Event {
     Reconciled,
     /// A release was not sent: a last safety check failed.
     ReleaseAborted,
+    /// The start-up sweep released an object the daemon itself had created
+    /// in an earlier process (or, in a cluster, a dead member had).
+    LeftoverReleased,
 }
 
 /// One line of the audit log.
@@ -68,6 +71,44 @@ pub struct Record {
     /// (`member`, `lock_revision`).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub lock: Option<super::fence::LockStamp>,
+    /// For a released leftover: the cluster member that had created it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creator: Option<String>,
+}
+
+impl Record {
+    /// A leftover of the daemon's own (created by `creator`'s process
+    /// `instance`) released by the start-up sweep on `target`.
+    pub fn leftover(
+        target: &str,
+        object: &str,
+        creator: Option<&str>,
+        instance: Option<&str>,
+    ) -> Record {
+        let now = crate::clock::now_millis();
+        Record {
+            time: rfc3339(now),
+            time_ms: now,
+            event: Event::LeftoverReleased,
+            id: None,
+            target: target.to_string(),
+            object: object.into(),
+            object_type: kms_proto::ids::type_of(object).to_string(),
+            pipeline: kms_proto::ids::pipeline_of(object).into(),
+            rule: "leftover-sweep".into(),
+            mode: Mode::Enforce,
+            origin: "own",
+            outcome: "ok",
+            held: None,
+            detail: Some(format!(
+                "created by process {}",
+                instance.unwrap_or("(untagged)")
+            )),
+            evidence: None,
+            lock: None,
+            creator: creator.map(str::to_string),
+        }
+    }
 }
 
 /// Formats `ms` since the epoch as RFC 3339 with milliseconds.
@@ -235,6 +276,7 @@ mod tests {
             detail: None,
             evidence: None,
             lock: None,
+            creator: None,
         }
     }
 

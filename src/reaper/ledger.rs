@@ -121,6 +121,7 @@ fn record(
         detail: None,
         evidence: Some(evidence.clone()),
         lock: None,
+        creator: None,
     }
 }
 

@@ -262,6 +262,18 @@ impl Reaper {
         Ok(r)
     }
 
+    /// Record the leftovers the start-up sweep released on `target`
+    /// (object, creating member, creating process).
+    pub fn audit_leftovers(&self, target: &str, released: &[(&str, Option<&str>, Option<&str>)]) {
+        let records: Vec<Record> = released
+            .iter()
+            .map(|(object, member, instance)| Record::leftover(target, object, *member, *instance))
+            .collect();
+        if let Err(e) = self.inner.audit.append(&records) {
+            tracing::error!(error = %e, "audit log write failed");
+        }
+    }
+
     /// Take `fence`'s lock of a target before each of its release batches
     /// (a cluster member); releases without it are not sent.
     pub fn set_fence(&self, fence: Arc<dyn Fence>) {

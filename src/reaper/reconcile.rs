@@ -150,6 +150,7 @@ fn record(p: &Pending, present: bool) -> Record {
         )),
         evidence: None,
         lock: None,
+        creator: None,
     }
 }
 

@@ -317,6 +317,8 @@ pub struct ProbeTask {
     pub me: Ownership,
     pub metrics: ProbeMetrics,
     pub cancel: CancellationToken,
+    /// Told of the leftovers each sweep released (the audit log).
+    pub swept: Option<crate::own::sweep::SweepLog>,
 }
 
 impl ProbeTask {
@@ -342,14 +344,22 @@ impl ProbeTask {
     /// Release leftovers (of earlier processes, or `pending` of this one) on
     /// a session of its own; true when done.
     async fn sweep(&self, pending: &mut Vec<String>) -> bool {
-        sweep(&self.kms, self.conn(), &self.me, pending).await
+        sweep(
+            &self.kms,
+            self.conn(),
+            &self.me,
+            pending,
+            self.swept.as_ref(),
+        )
+        .await
     }
 }
 
 /// The per-target task: release leftovers once (retrying until KMS answers),
-/// then probe every interval while enabled. Ends when cancelled, after the
+/// again whenever the cluster's spared members change, then probe every
+/// interval while enabled. Ends when cancelled, after the
 /// run in progress released its objects.
-pub async fn run_target(task: ProbeTask) {
+pub async fn run_target(mut task: ProbeTask) {
     let mut pending = Vec::new();
     while !task.sweep(&mut pending).await {
         let retry = task.conn().request_timeout.max(Duration::from_secs(1));
@@ -359,6 +369,10 @@ pub async fn run_target(task: ProbeTask) {
     }
     loop {
         let cfg = task.config();
+        if task.me.members_changed() {
+            // In a cluster, a member's grace ran out: its leftovers go now.
+            task.sweep(&mut pending).await;
+        }
         if cfg.probes(&task.kms) {
             if !pending.is_empty() {
                 task.sweep(&mut pending).await;

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::{Cluster, ClusterCollector};
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::http::{self, AppState, HttpError, Limits};
 use crate::kms::Clients;
 use crate::metrics::{Metrics, Settings};
@@ -27,6 +27,9 @@ use crate::own::{Member, Ownership, Players, ProbeConfig, ProbeTask, Watches};
 use crate::reaper::{Board, Mode, Reaper, ReaperCollector, ReaperError};
 use crate::scrape::{client_for, run_target, TargetSpec};
 use crate::web::{Shared, Web, WebError};
+
+mod signals;
+pub use signals::run_until_signal;
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -352,6 +355,7 @@ impl Daemon {
                 me: self.me.clone(),
                 metrics: self.metrics.exporter.probe.clone(),
                 cancel: cancel.clone(),
+                swept: Some(self.sweep_log()),
             }));
             let task = tokio::spawn(run_target(
                 spec.clone(),
@@ -372,10 +376,31 @@ impl Daemon {
                 },
             );
         }
-        if let Some((c, _, _)) = &self.cluster {
-            let configured = config.targets.iter().map(|t| t.name.clone()).collect();
-            c.set_targets(configured, self.targets.keys().cloned().collect());
+        if let (Some((c, _, _)), Some(view)) = (&self.cluster, status) {
+            c.set_targets(crate::cluster::Acting {
+                configured: config.targets.iter().map(|t| t.name.clone()).collect(),
+                running: self.targets.keys().cloned().collect(),
+                view,
+            });
         }
+    }
+
+    /// The sweep's releases, into the audit log.
+    fn sweep_log(&self) -> crate::own::SweepLog {
+        let reaper = self.reaper.clone();
+        Arc::new(move |kms: &str, released: &[crate::own::Leftover]| {
+            let list: Vec<(&str, Option<&str>, Option<&str>)> = released
+                .iter()
+                .map(|l| {
+                    (
+                        l.object.as_str(),
+                        l.member.as_deref(),
+                        l.instance.as_deref(),
+                    )
+                })
+                .collect();
+            reaper.audit_leftovers(kms, &list);
+        })
     }
 
     /// Stop scraping and serving; waits at most `grace`. Returns whether
@@ -425,7 +450,7 @@ fn start_member(c: Cluster, _reaper: &Reaper) -> (Cluster, CancellationToken, Jo
 }
 
 /// Now, seconds since the epoch (the reload timestamp gauge).
-fn now_seconds() -> f64 {
+pub(crate) fn now_seconds() -> f64 {
     crate::clock::now_millis() as f64 / 1000.0
 }
 
@@ -436,49 +461,4 @@ fn modes(config: &Config) -> BTreeMap<String, Mode> {
         .iter()
         .map(|t| (t.name.clone(), t.mode(&config.reaper)))
         .collect()
-}
-
-/// Run until SIGTERM or SIGINT (drain within `shutdown_grace`; a second
-/// signal exits at once); SIGHUP reloads through `reload`, keeping the old
-/// configuration when the new one is invalid.
-pub async fn run_until_signal(
-    mut daemon: Daemon,
-    mut reload: impl FnMut() -> Result<Config, ConfigError>,
-) -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut cluster = daemon.cluster_changes();
-    loop {
-        tokio::select! {
-            Ok(()) = async { match cluster.as_mut() {
-                Some(c) => c.changed().await,
-                None => std::future::pending().await,
-            } } => daemon.rebalance(),
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-            _ = hup.recv() => match reload() {
-                Ok(cfg) => daemon.reload(cfg),
-                Err(e) => {
-                    tracing::error!(error = %e, "reload failed; keeping the running configuration");
-                    daemon.metrics().exporter.config_reloaded(false, now_seconds());
-                    // Log rotation relies on SIGHUP whatever the configuration says.
-                    daemon.reaper().reopen_audit();
-                }
-            },
-        }
-    }
-    let grace = daemon.config().shutdown_grace;
-    tracing::info!(?grace, "shutting down");
-    tokio::select! {
-        drained = daemon.shutdown(grace) => {
-            if !drained {
-                tracing::warn!("grace time over; exiting");
-            }
-        }
-        _ = term.recv() => tracing::warn!("second signal; exiting at once"),
-        _ = int.recv() => tracing::warn!("second signal; exiting at once"),
-    }
-    Ok(())
 }
