@@ -128,7 +128,11 @@ async fn only_leftovers_of_other_processes_are_released() {
     let sweeper = Client::connect(ConnectionConfig::new(sim.ws_url()))
         .await
         .unwrap();
-    let mut released = release_leftovers(&sweeper, &current, limit).await.unwrap();
+    let released = release_leftovers(&sweeper, &current, limit).await.unwrap();
+    assert!(released
+        .iter()
+        .all(|l| l.instance.as_deref() == Some(old.instance.as_str()) && l.member.is_none()));
+    let mut released: Vec<String> = released.into_iter().map(|l| l.object).collect();
     released.sort();
     let mut want = vec![leftover.clone(), owned.clone()];
     want.sort();
