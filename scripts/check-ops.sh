@@ -63,7 +63,7 @@ compose_prom() {
   # the layout of the Prometheus container in deploy/docker-compose.yml
   mkdir -p "$TMP/compose-prom" && cp deploy/compose/prometheus.yml "$TMP/compose-prom/" &&
     cp -r alerts "$TMP/compose-prom/alerts" && promtool check config "$TMP/compose-prom/prometheus.yml" &&
-    grep -q 'SUCCESS: 1 rule files found' <(promtool check config "$TMP/compose-prom/prometheus.yml" 2>&1)
+    grep -q "SUCCESS: $(ls alerts/*.yml | wc -l) rule files found" <(promtool check config "$TMP/compose-prom/prometheus.yml" 2>&1)
 }
 check "promtool check config (compose)" compose_prom
 check "amtool check-config" amtool check-config deploy/alertmanager.yml

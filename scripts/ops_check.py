@@ -443,6 +443,14 @@ CONTRACT = {
     "kurento_probe_success": ("kms",), "kurento_probe_duration_seconds": ("kms", "phase"),
     "kurento_probe_last_run_timestamp_seconds": ("kms",),
     "kurento_probe_failures_total": ("kms", "phase"),
+    # members of a cluster ([cluster], feature `cluster`; README "Running several members"): every member's
+    # own page; target_owned has one series per configured target on every member (1 on its owner)
+    "kurento_exporter_cluster_member_info": ("member",), "kurento_exporter_cluster_members": (),
+    "kurento_exporter_cluster_membership_revision": (), "kurento_exporter_cluster_target_owned": ("kms",),
+    "kurento_exporter_cluster_etcd_up": (), "kurento_exporter_cluster_lease_valid": (),
+    "kurento_exporter_cluster_lock_requests_total": ("outcome",),
+    "kurento_exporter_cluster_etcd_errors_total": ("op",),
+    "kurento_exporter_cluster_lease_grants_total": (), "kurento_exporter_cluster_ownership_changes_total": (),
 }
 # Families off by default, on with `[metrics] families = [...]` in the exporter's config
 # (the name there -> its series). The alert rules never use them (they must work on the
