@@ -1073,12 +1073,22 @@ def config_keys(doc, prefix=""):
     return keys
 
 
+def hardened(pod, c):
+    """Whether container c of pod spec `pod` runs non-root, read-only, without privilege escalation."""
+    sc = {**pod.get("securityContext", {}), **c.get("securityContext", {})}
+    return bool(sc.get("runAsNonRoot")) and sc.get("allowPrivilegeEscalation", True) is False \
+        and bool(sc.get("readOnlyRootFilesystem"))
+
+
 def check_k8s():
     """Every manifest parses with apiVersion/kind/metadata.name; Services select the pods
     they should; ServiceMonitors select the Services and set job="kurento-exporter"; the
     standalone exporter runs once (replicas 1, Recreate); containers are non-root; the
     exporter configs in ConfigMaps are valid TOML using only keys of the shipped example
-    config deploy/kurento-exporter.toml."""
+    config deploy/kurento-exporter.toml. The cluster layout (k8s/cluster/): several members
+    in a StatefulSet behind a headless Service scraped member by member, each member's id
+    its pod name (no `member` in the config), the full target list and [cluster] endpoints
+    naming a Service of the manifests (the example etcd, hardened like the exporter)."""
     with open(os.path.join(ROOT, "deploy", "kurento-exporter.toml"), "rb") as f:
         known = config_keys(tomllib.load(f))
     docs = []
@@ -1093,47 +1103,86 @@ def check_k8s():
     for kind in ("StatefulSet", "Deployment", "Service", "ServiceMonitor", "PrometheusRule", "ConfigMap"):
         if kind not in kinds:
             problem(f"deploy/k8s: no {kind}")
+    for layout in ("sidecar", "standalone", "cluster"):
+        if not any(p.startswith(f"deploy/k8s/{layout}/") for p, _ in docs):
+            problem(f"deploy/k8s: no {layout} layout")
 
     def pod_labels(d):
         return d["spec"]["template"]["metadata"].get("labels", {})
 
+    def layout(path):
+        return path.split("/")[2] if path.count("/") >= 3 else ""
+
+    def is_etcd(w):
+        return pod_labels(w).get("app.kubernetes.io/name") == "etcd"
+
+    def exporter_configs(path_prefix, name=None):
+        out = []
+        for p, cm in kinds.get("ConfigMap", []):
+            if p.startswith(path_prefix) and (name is None or cm["metadata"]["name"] == name):
+                for key, text in cm.get("data", {}).items():
+                    if key.endswith(".toml"):
+                        try:
+                            out.append((p, key, tomllib.loads(text)))
+                        except tomllib.TOMLDecodeError:
+                            pass  # reported below
+        return out
+
     workloads = kinds.get("StatefulSet", []) + kinds.get("Deployment", [])
+    services = kinds.get("Service", [])
     for path, w in workloads:
         spec = w["spec"]
         if not set(spec["selector"]["matchLabels"].items()) <= set(pod_labels(w).items()):
             problem(f"{path}: selector does not match the pod template's labels")
         pod = spec["template"]["spec"]
+        if is_etcd(w):
+            # the example etcd of the cluster layout: hardened like the exporter
+            if layout(path) != "cluster":
+                problem(f"{path}: an etcd outside deploy/k8s/cluster/")
+            for c in pod["containers"]:
+                if not hardened(pod, c):
+                    problem(f"{path}: container {c['name']} not non-root/read-only/no privilege escalation")
+                if not re.fullmatch(r"quay\.io/coreos/etcd:v3\.5\.\d+", c.get("image", "")):
+                    problem(f"{path}: container {c['name']}: image {c.get('image')!r} is not a pinned "
+                            "quay.io/coreos/etcd:v3.5.x")
+            continue
         exporters = [c for c in pod["containers"] if c["name"] == "kurento-exporter"]
         if not exporters:
             problem(f"{path}: no kurento-exporter container")
         for c in exporters:
-            sc = {**pod.get("securityContext", {}), **c.get("securityContext", {})}
-            if not sc.get("runAsNonRoot") or sc.get("allowPrivilegeEscalation", True) \
-                    or not sc.get("readOnlyRootFilesystem"):
+            if not hardened(pod, c):
                 problem(f"{path}: kurento-exporter container not non-root/read-only/no privilege escalation")
             if not any(p.get("containerPort") == 9787 and p.get("name") == "metrics" for p in c.get("ports", [])):
                 problem(f"{path}: kurento-exporter container has no port 9787 named metrics")
             mounts = {m["mountPath"] for m in c.get("volumeMounts", [])}
             if not {"/etc/kurento-exporter", "/var/lib/kurento-exporter"} <= mounts:
                 problem(f"{path}: kurento-exporter container lacks its config or state mount")
-        if w["kind"] == "StatefulSet":
+        if w["kind"] == "StatefulSet" and layout(path) == "sidecar":
             if len(pod["containers"]) < 2 or not any(c.get("image", "").startswith("kurento/kurento-media-server")
                                                      for c in pod["containers"]):
                 problem(f"{path}: the sidecar StatefulSet has no KMS container next to the exporter")
             if not any("ws://127.0.0.1:8888/kurento" in a for c in exporters for a in c.get("args", [])):
                 problem(f"{path}: the sidecar does not target the KMS of its own pod")
+        elif w["kind"] == "StatefulSet" and layout(path) == "cluster":
+            check_k8s_cluster(path, w, exporters, services, exporter_configs, pod_labels)
+        elif w["kind"] == "StatefulSet":
+            problem(f"{path}: an exporter StatefulSet outside deploy/k8s/sidecar/ and deploy/k8s/cluster/")
         if w["kind"] == "Deployment":
             if spec.get("replicas") != 1 or spec.get("strategy", {}).get("type") != "Recreate":
                 problem(f"{path}: the standalone exporter must run once (replicas 1, strategy Recreate)")
-    for path, svc in kinds.get("Service", []):
+    for path, svc in services:
         sel = svc["spec"].get("selector", {})
-        if not any(set(sel.items()) <= set(pod_labels(w).items()) for _, w in workloads):
+        selected = [w for _, w in workloads if set(sel.items()) <= set(pod_labels(w).items())]
+        if not selected:
             problem(f"{path}: Service {svc['metadata']['name']} selects no workload's pods")
-        if not any(p.get("name") == "metrics" and p.get("port") == 9787 for p in svc["spec"]["ports"]):
+        if selected and all(is_etcd(w) for w in selected):
+            if not any(p.get("name") == "client" and p.get("port") == 2379 for p in svc["spec"]["ports"]):
+                problem(f"{path}: etcd Service {svc['metadata']['name']} has no port 2379 named client")
+        elif not any(p.get("name") == "metrics" and p.get("port") == 9787 for p in svc["spec"]["ports"]):
             problem(f"{path}: Service {svc['metadata']['name']} has no port 9787 named metrics")
     for path, sm in kinds.get("ServiceMonitor", []):
         sel = sm["spec"]["selector"]["matchLabels"]
-        if not any(set(sel.items()) <= set(s["metadata"].get("labels", {}).items()) for _, s in kinds.get("Service", [])):
+        if not any(set(sel.items()) <= set(s["metadata"].get("labels", {}).items()) for _, s in services):
             problem(f"{path}: ServiceMonitor selects no Service")
         for ep in sm["spec"]["endpoints"]:
             if ep.get("port") != "metrics":
@@ -1145,14 +1194,59 @@ def check_k8s():
         for key, text in cm.get("data", {}).items():
             if key.endswith(".toml"):
                 try:
-                    keys = config_keys(tomllib.loads(text))
+                    cfg = tomllib.loads(text)
                 except tomllib.TOMLDecodeError as e:
                     problem(f"{path}: {key}: invalid TOML: {e}")
                     continue
-                unknown = keys - known
+                unknown = config_keys(cfg) - known
                 if unknown:
                     problem(f"{path}: {key}: keys not in deploy/kurento-exporter.toml: {sorted(unknown)}")
+                if (cfg.get("cluster") or {}).get("endpoints") and layout(path) != "cluster":
+                    problem(f"{path}: {key}: [cluster] endpoints outside the cluster layout")
     print(f"{len(docs)} Kubernetes objects: " + ", ".join(f"{k} {len(v)}" for k, v in sorted(kinds.items())))
+
+
+def check_k8s_cluster(path, w, exporters, services, exporter_configs, pod_labels):
+    """The cluster StatefulSet `w` (see check_k8s)."""
+    spec, pod = w["spec"], w["spec"]["template"]["spec"]
+    if (spec.get("replicas") or 1) < 2:
+        problem(f"{path}: the cluster StatefulSet runs fewer than 2 members")
+    if spec.get("podManagementPolicy") != "Parallel":
+        problem(f"{path}: podManagementPolicy is not Parallel (members need not wait for each other)")
+    for c in exporters:
+        args = " ".join(c.get("args", []))
+        if "--kms" in args:
+            problem(f"{path}: --kms replaces the targets: every member must read the ConfigMap's full list")
+        env = {e.get("name") for e in c.get("env", []) or []}
+        if "KURENTO_EXPORTER__CLUSTER__MEMBER" in env:
+            problem(f"{path}: the member id is the pod's host name: do not set it")
+    headless = [s for _, s in services if s["metadata"]["name"] == spec.get("serviceName")]
+    if not headless or headless[0]["spec"].get("clusterIP") != "None":
+        problem(f"{path}: serviceName {spec.get('serviceName')!r} is not a headless Service of the manifests")
+    elif not set(headless[0]["spec"].get("selector", {}).items()) <= set(pod_labels(w).items()):
+        problem(f"{path}: the headless Service {spec.get('serviceName')} does not select the members")
+    cms = {v["configMap"]["name"] for v in pod.get("volumes", []) if v.get("configMap")}
+    configs = [c for name in cms for c in exporter_configs("deploy/k8s/cluster/", name)]
+    if not configs:
+        problem(f"{path}: no exporter configuration among its ConfigMaps {sorted(cms)}")
+    for cm_path, key, cfg in configs:
+        where = f"{cm_path}: {key}"
+        cluster = cfg.get("cluster") or {}
+        if len(cfg.get("targets") or []) < 2:
+            problem(f"{where}: a cluster shares a fleet: list every target (more than one)")
+        if cluster.get("member"):
+            problem(f"{where}: cluster.member {cluster['member']!r} is the same for every pod: leave it empty "
+                    "(the host name, the pod's name)")
+        if not cluster.get("endpoints"):
+            problem(f"{where}: [cluster] endpoints is empty: the members would not coordinate")
+        for e in cluster.get("endpoints") or []:
+            m = re.fullmatch(r"http://([a-z0-9.-]+):(\d+)", e)
+            host = m.group(1).split(".")[0] if m else None
+            ok = m and any(s["metadata"]["name"] == host and any(p.get("port") == int(m.group(2))
+                                                                   for p in s["spec"]["ports"])
+                           for _, s in services)
+            if not ok:
+                problem(f"{where}: cluster endpoint {e!r} is not http://<a Service of the manifests>:<its port>")
 
 
 # --------------------------------------------------------------------------- issue 13 defects
