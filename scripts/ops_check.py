@@ -994,7 +994,8 @@ def check_grafana_provisioning():
 
 
 def check_compose():
-    """Services, images, the exporter's port, and that every bind-mounted file exists."""
+    """Services, images, the exporter's port, and that every bind-mounted file exists; the cluster
+    compose file too (check_compose_cluster)."""
     path = os.path.join(ROOT, "deploy", "docker-compose.yml")
     doc = load_yaml(path)
     services = doc.get("services", {})
@@ -1026,12 +1027,120 @@ def check_compose():
     prom = services.get("prometheus", {})
     if "../alerts:/etc/prometheus/alerts:ro" not in prom.get("volumes", []):
         problem("docker-compose: prometheus does not mount alerts/ at /etc/prometheus/alerts")
-    print(f"{len(services)} services")
+    n = check_compose_cluster()
+    print(f"{len(services)} services; cluster: {n} services")
+
+
+def compose_mounts(base, doc, where, svc_name, svc):
+    """Problems of one service's bind mounts and named volumes; {container path: host path} of its binds."""
+    binds = {}
+    for vol in svc.get("volumes", []):
+        src, dst = vol.split(":")[0], vol.split(":")[1]
+        if src.startswith((".", "/")):
+            full = os.path.normpath(os.path.join(base, src))
+            binds[dst] = full
+            if not os.path.exists(full):
+                problem(f"{where}: {svc_name}: mounted path {src} does not exist")
+        elif src not in (doc.get("volumes") or {}):
+            problem(f"{where}: {svc_name}: named volume {src} not declared")
+    return binds
+
+
+def check_compose_cluster():
+    """deploy/docker-compose.cluster.yml: a pinned example etcd, two KMS or more, two members or more
+    built from the Dockerfile, each with its own host name (its member id) and state volume, all
+    mounting the same exporter config, whose [cluster] endpoints name the etcd service and whose
+    targets are the compose KMS, with keys of deploy/kurento-exporter.toml; Prometheus mounts alerts/
+    and its config scrapes every member as job kurento-exporter. Returns the number of services."""
+    path = os.path.join(ROOT, "deploy", "docker-compose.cluster.yml")
+    where = rel(path)
+    base = os.path.dirname(path)
+    doc = load_yaml(path)
+    services = doc.get("services", {})
+    etcd = services.get("etcd", {})
+    if not re.fullmatch(r"quay\.io/coreos/etcd:v3\.5\.\d+", str(etcd.get("image", ""))):
+        problem(f"{where}: etcd image {etcd.get('image')!r} is not a pinned quay.io/coreos/etcd:v3.5.x")
+    kms = {n for n, s in services.items() if str(s.get("image", "")).startswith("kurento/kurento-media-server:")}
+    members = {n: s for n, s in services.items() if "build" in s}
+    if len(kms) < 2:
+        problem(f"{where}: fewer than 2 KMS services")
+    if len(members) < 2:
+        problem(f"{where}: fewer than 2 kurento-exporter members built from the Dockerfile")
+    hosts, configs = {}, set()
+    for name, svc in services.items():
+        binds = compose_mounts(base, doc, where, name, svc)
+        build = svc.get("build")
+        if build:
+            ctx = os.path.normpath(os.path.join(base, build.get("context", ".")))
+            if not os.path.isfile(os.path.join(ctx, build.get("dockerfile", "Dockerfile"))):
+                problem(f"{where}: {name}: Dockerfile not found in {rel(ctx)}")
+        if name not in members:
+            continue
+        host = svc.get("hostname")
+        if not host:
+            problem(f"{where}: {name}: no hostname (the member id; a container's default host name changes)")
+        elif host in hosts.values():
+            problem(f"{where}: {name}: hostname {host} used by another member")
+        hosts[name] = host
+        if any("--kms" in str(a) for a in svc.get("command", []) or []):
+            problem(f"{where}: {name}: --kms replaces the targets: every member must read the shared list")
+        if not {"/etc/kurento-exporter/kurento-exporter.toml", "/var/lib/kurento-exporter"} <= \
+                {v.split(":")[1] for v in svc.get("volumes", [])}:
+            problem(f"{where}: {name}: lacks its config or state mount")
+        if not svc.get("read_only") or "ALL" not in (svc.get("cap_drop") or []):
+            problem(f"{where}: {name}: not read_only with every capability dropped")
+        cfg = binds.get("/etc/kurento-exporter/kurento-exporter.toml")
+        if cfg:
+            configs.add(cfg)
+    states = [v.split(":")[0] for s in members.values() for v in s.get("volumes", [])
+              if v.split(":")[1] == "/var/lib/kurento-exporter"]
+    if len(set(states)) != len(states):
+        problem(f"{where}: members share a state volume (each writes its own audit log)")
+    if len(configs) != 1:
+        problem(f"{where}: the members mount {len(configs)} different configs: they must share one target list")
+    with open(os.path.join(ROOT, "deploy", "kurento-exporter.toml"), "rb") as f:
+        known = config_keys(tomllib.load(f))
+    for cfg_path in configs:
+        if not os.path.isfile(cfg_path):
+            continue
+        with open(cfg_path, "rb") as f:
+            cfg = tomllib.load(f)
+        unknown = config_keys(cfg) - known
+        if unknown:
+            problem(f"{rel(cfg_path)}: keys not in deploy/kurento-exporter.toml: {sorted(unknown)}")
+        cluster = cfg.get("cluster") or {}
+        if cluster.get("member"):
+            problem(f"{rel(cfg_path)}: cluster.member is set: every member would take the same id")
+        eps = cluster.get("endpoints") or []
+        if not eps or any(not re.fullmatch(r"http://etcd:2379", e) for e in eps):
+            problem(f"{rel(cfg_path)}: cluster.endpoints {eps} is not [\"http://etcd:2379\"] (the etcd service)")
+        urls = {t.get("name"): t.get("url", "") for t in cfg.get("targets", [])}
+        hosts_used = {re.sub(r"^wss?://([^:/]+).*$", r"\1", u) for u in urls.values()}
+        if hosts_used != kms:
+            problem(f"{rel(cfg_path)}: targets {sorted(hosts_used)} are not the compose KMS {sorted(kms)}")
+    prom = services.get("prometheus", {})
+    binds = {v.split(":")[1]: v.split(":")[0] for v in prom.get("volumes", [])}
+    if binds.get("/etc/prometheus/alerts") != "../alerts":
+        problem(f"{where}: prometheus does not mount alerts/ at /etc/prometheus/alerts")
+    prom_cfg = binds.get("/etc/prometheus/prometheus.yml")
+    if prom_cfg:
+        prom_cfg = os.path.normpath(os.path.join(base, prom_cfg))
+        pc = load_yaml(prom_cfg)
+        jobs = [j for j in pc.get("scrape_configs", []) if j.get("job_name") == "kurento-exporter"]
+        scraped = {t for j in jobs for sc in j.get("static_configs", []) for t in sc.get("targets", [])}
+        want = {f"{n}:9787" for n in members}  # the service names: compose's DNS names
+        if scraped != want:
+            problem(f"{rel(prom_cfg)}: job kurento-exporter scrapes {sorted(scraped)}, not every member "
+                    f"{sorted(want)}")
+    else:
+        problem(f"{where}: prometheus mounts no /etc/prometheus/prometheus.yml")
+    return len(services)
 
 
 def check_dockerfile():
-    """Multi-stage build from a Rust image, both binaries built with the lock file, a non-root
-    final stage exposing 9787."""
+    """Multi-stage build from a Rust image, both binaries built with the lock file and the `cluster`
+    feature (protoc installed in the build stage, before the build), a non-root final stage exposing
+    9787."""
     with open(os.path.join(ROOT, "Dockerfile"), encoding="utf-8") as f:
         text = f.read()
     # join continuation lines
@@ -1042,9 +1151,16 @@ def check_dockerfile():
     elif not re.search(r"FROM\s+rust:", stages[0]):
         problem("Dockerfile: the first stage is not a rust image")
     build = " ".join(l for l in lines if l.upper().startswith("RUN ") and "cargo build" in l)
-    for needed in ("--release", "--locked", "-p kms-sim", "--bin kurento-exporter", "--bin kms-sim"):
+    for needed in ("--release", "--locked", "-p kms-sim", "--bin kurento-exporter", "--bin kms-sim",
+                   "--features cluster"):
         if needed not in build:
             problem(f"Dockerfile: cargo build lacks {needed}")
+    builder = lines[:lines.index(stages[1])] if len(stages) > 1 else lines
+    runs = [l for l in builder if l.upper().startswith("RUN ")]
+    protoc = next((i for i, l in enumerate(runs) if re.search(r"apt-get install .*\bprotobuf-compiler\b", l)), None)
+    cargo = next((i for i, l in enumerate(runs) if "cargo build" in l), None)
+    if protoc is None or cargo is None or protoc > cargo:
+        problem("Dockerfile: the build stage does not install protobuf-compiler (protoc) before cargo build")
     final = lines[lines.index(stages[-1]):] if stages else []
     users = [l.split(None, 1)[1] for l in final if l.upper().startswith("USER ")]
     if not users or users[-1].split(":")[0] in ("root", "0"):
@@ -1361,14 +1477,15 @@ def check_dashboard_defects():
 
 
 def check_exposure():
-    """What the shipped deployments expose: docker-compose publishes every TCP port on
-    127.0.0.1 only (KMS's control port and the exporter's API have no authentication) and
+    """What the shipped deployments expose: the compose files (deploy/docker-compose*.yml)
+    publish every TCP port on 127.0.0.1 only (KMS's control port and the exporter's API have no authentication) and
     sets no Grafana admin password of its own; in the Kubernetes sidecar layout the
     exporter's readiness is not /readyz (it would take the KMS pod out of its Service until
     the exporter synced)."""
-    doc = load_yaml(os.path.join(ROOT, "deploy", "docker-compose.yml"))
     ports = 0
-    for sname, svc in (doc.get("services") or {}).items():
+    for sname, svc in [(f"{os.path.basename(f)}: {n}", s) for f in sorted(glob.glob(os.path.join(ROOT, "deploy",
+                                                                                           "docker-compose*.yml")))
+                       for n, s in (load_yaml(f).get("services") or {}).items()]:
         for spec in svc.get("ports", []) or []:
             spec = str(spec)
             ports += 1
@@ -1378,7 +1495,7 @@ def check_exposure():
                 problem(f"docker-compose: {sname}: port {spec} is published on every interface (want 127.0.0.1:...)")
         env = svc.get("environment") or {}
         password = str(env.get("GF_SECURITY_ADMIN_PASSWORD", ""))
-        if sname == "grafana" and not password.startswith("${"):
+        if sname.endswith(": grafana") and not password.startswith("${"):
             problem(f"docker-compose: grafana: admin password {password!r} is set in the file "
                     "(take it from the environment, required: ${GRAFANA_ADMIN_PASSWORD:?...})")
     for path in sorted(glob.glob(os.path.join(ROOT, "deploy", "k8s", "sidecar", "*.yaml"))):
