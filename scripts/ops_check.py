@@ -862,20 +862,78 @@ def data_page(t):
     return ("\n".join(lines) + "\n").encode()
 
 
+# The cluster (README "Running several members"): member a owns kms-1 (data_page), member b owns kms-2
+# (down) and still shows kms-1's per-target gauges and element info from before kms-1 moved to a (a
+# target moving between members is seen by both for up to one scrape interval): the fleet view must
+# count kms-1 once, and joins on kurento_element_info must not fail on the duplicate.
+MEMBERS = {"a": "kms-1", "b": "kms-2"}
+OVERLAP = ("kurento_element_info{", "kurento_up{", "kurento_pipelines{", "kurento_sessions{", "kurento_zombies{")
+
+
+def cluster_lines(member, t):
+    n = int(t * 10)
+    lines = [f'kurento_exporter_cluster_member_info{{member="{member}"}} 1',
+             f"kurento_exporter_cluster_members {len(MEMBERS)}", "kurento_exporter_cluster_membership_revision 7",
+             "kurento_exporter_cluster_etcd_up 1", "kurento_exporter_cluster_lease_valid 1",
+             "kurento_exporter_cluster_lease_grants_total 1", f"kurento_exporter_cluster_ownership_changes_total {n}"]
+    lines += [f'kurento_exporter_cluster_target_owned{{kms="{k}"}} {int(m == member)}' for m, k in MEMBERS.items()]
+    lines += [f'kurento_exporter_cluster_lock_requests_total{{outcome="{o}"}} {n}'
+              for o in ("ok", "held_by_other", "no_lease", "failed")]
+    lines += [f'kurento_exporter_cluster_etcd_errors_total{{op="{o}"}} {n}'
+              for o in ("connect", "lease", "register", "list", "watch", "lock")]
+    return lines
+
+
+def member_page(member, t):
+    """Member a: data_page (kms-1) without kms-2; member b: kms-2 down, plus kms-1's OVERLAP series."""
+    page = data_page(t).decode().splitlines()
+    if member == "a":
+        lines = [l for l in page if 'kms="kms-2"' not in l]
+    else:
+        lines = [l for l in page if 'kms="kms-2"' in l or
+                 (l.startswith(OVERLAP) and f'kms="{DATA_KMS}"' in l)]
+    return ("\n".join(lines + cluster_lines(member, t)) + "\n").encode()
+
+
+def _one(v):
+    return lambda got: len(got) == 1 and float(got[0]["value"][1]) == v
+
+
+# Dashboard queries whose answer on the member pages is known, `kms` = kms-1: (what, test of the result).
+DATA_EXPECTED = {
+    ("kurento-overview.json", "Targets up", "A"): ("1 (kms-1 counted once)", _one(1)),
+    ("kurento-overview.json", "Targets down", "A"): ("0 (kms-1 selected, up)", _one(0)),
+    ("kurento-overview.json", "Pipelines", "A"): ("2 (kms-1 counted once)", _one(2)),
+    ("kurento-overview.json", "Sessions", "A"): ("1 (kms-1 counted once)", _one(1)),
+    ("kurento-overview.json", "Zombies", "A"): ("2 (kms-1 counted once)", _one(2)),
+    ("kurento-overview.json", "Members", "A"): ("2 members scraped", _one(2)),
+    ("kurento-overview.json", "Members", "B"): ("2 members in etcd", _one(2)),
+    ("kurento-overview.json", "Targets without exactly one owner", "A"): ("0", _one(0)),
+    ("kurento-overview.json", "Owner of each target", "A"): (
+        "kms-1 -> member a",
+        lambda got: [(r["metric"].get("kms"), r["metric"].get("member")) for r in got] == [(DATA_KMS, "a")]),
+    ("kurento-overview.json", "Owner of each target", "B"): (
+        "kms-1: one owner", lambda got: [(r["metric"].get("kms"), float(r["value"][1])) for r in got] == [(DATA_KMS, 1)]),
+}
+
+
 def check_dashboard_data():
     """Starts the real Prometheus on loopback scraping a synthetic exporter page in the
     issue 12 contract (data_page: short ids, no pipeline label on per-element series,
     one ICE state series per endpoint, fleet families), and checks that every dashboard
     query (kms-1, its pipeline; "All" where the variable allows it) and every variable
-    returns data, but the DATA_EXPECTED_EMPTY ones, which must return none."""
+    returns data, but the DATA_EXPECTED_EMPTY ones, which must return none. Two cluster members
+    are scraped (MEMBERS, member_page): the DATA_EXPECTED queries must give their known answers."""
     import http.server
     import threading
 
     start = time.monotonic()
 
     class Handler(http.server.BaseHTTPRequestHandler):
+        member = "a"
+
         def do_GET(self):
-            body = data_page(time.monotonic() - start)
+            body = member_page(self.member, time.monotonic() - start)
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
             self.send_header("Content-Length", str(len(body)))
@@ -885,15 +943,17 @@ def check_dashboard_data():
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), type(f"Member{m}", (Handler,), {"member": m}))
+               for m in MEMBERS]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
     tmp = tempfile.mkdtemp(prefix="ops-data-")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with open(os.path.join(tmp, "prometheus.yml"), "w") as f:
         yaml().safe_dump({"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
                           "scrape_configs": [{"job_name": "kurento-exporter", "static_configs": [
-                              {"targets": [f"127.0.0.1:{server.server_address[1]}"]}]}]}, f)
+                              {"targets": [f"127.0.0.1:{sv.server_address[1]}" for sv in servers]}]}]}, f)
     log = open(os.path.join(tmp, "prometheus.log"), "w")
     proc = subprocess.Popen(["prometheus", f"--config.file={tmp}/prometheus.yml", f"--web.listen-address=127.0.0.1:{port}",
                              f"--storage.tsdb.path={tmp}/data", "--log.level=warn"], stdout=log, stderr=subprocess.STDOUT)
@@ -917,6 +977,7 @@ def check_dashboard_data():
             problem("prometheus did not scrape the synthetic page five times in 60 s")
             return
         n = empty = 0
+        seen = set()
         for path in DASHBOARDS:
             name = os.path.basename(path)
             with open(path, encoding="utf-8") as f:
@@ -944,6 +1005,7 @@ def check_dashboard_data():
                 for t in p.get("targets", []) or []:
                     n += 1
                     key = (name, p.get("title"), t.get("refId"))
+                    seen.add(key)
                     try:
                         got = query(sub(t["expr"]))
                     except urllib.error.HTTPError as e:
@@ -955,6 +1017,10 @@ def check_dashboard_data():
                         if got:
                             problem(f"{name}: panel {p.get('id')} {p.get('title')!r} [{t.get('refId')}]: listed as "
                                     f"without data ({DATA_EXPECTED_EMPTY[key]}) but returns {len(got)} series")
+                    elif key in DATA_EXPECTED and not DATA_EXPECTED[key][1](got):
+                        problem(f"{name}: panel {p.get('id')} {p.get('title')!r} [{t.get('refId')}]: expected "
+                                f"{DATA_EXPECTED[key][0]}, got "
+                                f"{[(r['metric'], r['value'][1]) for r in got]}:\n    {sub(t['expr'])}")
                     elif not got:
                         problem(f"{name}: panel {p.get('id')} {p.get('title')!r} [{t.get('refId')}]: no data on the "
                                 f"default page:\n    {sub(t['expr'])}")
@@ -963,11 +1029,15 @@ def check_dashboard_data():
                                        for r in got)
                         if edges != DATA_EDGES:
                             problem(f"{name}: node graph edges {edges}, expected {DATA_EDGES}")
-        print(f"{n} dashboard queries return data on a synthetic page of the lean contract ({empty} opt-in without)")
+        for key in sorted(set(DATA_EXPECTED) - seen):
+            problem(f"DATA_EXPECTED names no dashboard query: {key}")
+        print(f"{n} dashboard queries return data on the synthetic pages of two members in the lean contract "
+              f"({empty} opt-in without; {len(DATA_EXPECTED)} with known answers)")
     finally:
         stop(proc)
         log.close()
-        server.shutdown()
+        for server in servers:
+            server.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
