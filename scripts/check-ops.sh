@@ -117,7 +117,7 @@ check "systemd unit hardening" unit_hardening
 # --- Grafana
 check "dashboards: JSON, ids, datasource, variables" "$PY" scripts/ops_check.py dashboards
 check "node graph queries give the panel's fields" "$PY" scripts/ops_check.py nodegraph-queries
-check "dashboard queries return data on a lean-contract page" "$PY" scripts/ops_check.py dashboard-data
+check "dashboard queries: data and known answers on two members' pages" "$PY" scripts/ops_check.py dashboard-data
 check "grafana provisioning" "$PY" scripts/ops_check.py grafana-provisioning
 check "dashboards: stat colours, ICE states, units, zombie links, 0/1 mappings" "$PY" scripts/ops_check.py dashboard-defects
 
