@@ -60,12 +60,14 @@ check "metric names and labels are the contract's" "$PY" scripts/ops_check.py co
 # --- Prometheus and Alertmanager configuration
 check "promtool check config (host)" promtool check config deploy/prometheus.yml
 compose_prom() {
-  # the layout of the Prometheus container in deploy/docker-compose.yml
-  mkdir -p "$TMP/compose-prom" && cp deploy/compose/prometheus.yml "$TMP/compose-prom/" &&
-    cp -r alerts "$TMP/compose-prom/alerts" && promtool check config "$TMP/compose-prom/prometheus.yml" &&
-    grep -q 'SUCCESS: 1 rule files found' <(promtool check config "$TMP/compose-prom/prometheus.yml" 2>&1)
+  # the layout of the Prometheus container in deploy/docker-compose*.yml: $1 as prometheus.yml, alerts/ beside
+  local dir="$TMP/compose-prom-$(basename "$1" .yml)"
+  mkdir -p "$dir" && cp "$1" "$dir/prometheus.yml" &&
+    cp -r alerts "$dir/alerts" && promtool check config "$dir/prometheus.yml" &&
+    grep -q "SUCCESS: $(ls alerts/*.yml | wc -l) rule files found" <(promtool check config "$dir/prometheus.yml" 2>&1)
 }
-check "promtool check config (compose)" compose_prom
+check "promtool check config (compose)" compose_prom deploy/compose/prometheus.yml
+check "promtool check config (compose cluster)" compose_prom deploy/compose/prometheus-cluster.yml
 check "amtool check-config" amtool check-config deploy/alertmanager.yml
 am_routes() {
   local sev want got rc=0
@@ -115,7 +117,7 @@ check "systemd unit hardening" unit_hardening
 # --- Grafana
 check "dashboards: JSON, ids, datasource, variables" "$PY" scripts/ops_check.py dashboards
 check "node graph queries give the panel's fields" "$PY" scripts/ops_check.py nodegraph-queries
-check "dashboard queries return data on a lean-contract page" "$PY" scripts/ops_check.py dashboard-data
+check "dashboard queries: data and known answers on two members' pages" "$PY" scripts/ops_check.py dashboard-data
 check "grafana provisioning" "$PY" scripts/ops_check.py grafana-provisioning
 check "dashboards: stat colours, ICE states, units, zombie links, 0/1 mappings" "$PY" scripts/ops_check.py dashboard-defects
 

@@ -443,6 +443,14 @@ CONTRACT = {
     "kurento_probe_success": ("kms",), "kurento_probe_duration_seconds": ("kms", "phase"),
     "kurento_probe_last_run_timestamp_seconds": ("kms",),
     "kurento_probe_failures_total": ("kms", "phase"),
+    # members of a cluster ([cluster], feature `cluster`; README "Running several members"): every member's
+    # own page; target_owned has one series per configured target on every member (1 on its owner)
+    "kurento_exporter_cluster_member_info": ("member",), "kurento_exporter_cluster_members": (),
+    "kurento_exporter_cluster_membership_revision": (), "kurento_exporter_cluster_target_owned": ("kms",),
+    "kurento_exporter_cluster_etcd_up": (), "kurento_exporter_cluster_lease_valid": (),
+    "kurento_exporter_cluster_lock_requests_total": ("outcome",),
+    "kurento_exporter_cluster_etcd_errors_total": ("op",),
+    "kurento_exporter_cluster_lease_grants_total": (), "kurento_exporter_cluster_ownership_changes_total": (),
 }
 # Families off by default, on with `[metrics] families = [...]` in the exporter's config
 # (the name there -> its series). The alert rules never use them (they must work on the
@@ -854,20 +862,78 @@ def data_page(t):
     return ("\n".join(lines) + "\n").encode()
 
 
+# The cluster (README "Running several members"): member a owns kms-1 (data_page), member b owns kms-2
+# (down) and still shows kms-1's per-target gauges and element info from before kms-1 moved to a (a
+# target moving between members is seen by both for up to one scrape interval): the fleet view must
+# count kms-1 once, and joins on kurento_element_info must not fail on the duplicate.
+MEMBERS = {"a": "kms-1", "b": "kms-2"}
+OVERLAP = ("kurento_element_info{", "kurento_up{", "kurento_pipelines{", "kurento_sessions{", "kurento_zombies{")
+
+
+def cluster_lines(member, t):
+    n = int(t * 10)
+    lines = [f'kurento_exporter_cluster_member_info{{member="{member}"}} 1',
+             f"kurento_exporter_cluster_members {len(MEMBERS)}", "kurento_exporter_cluster_membership_revision 7",
+             "kurento_exporter_cluster_etcd_up 1", "kurento_exporter_cluster_lease_valid 1",
+             "kurento_exporter_cluster_lease_grants_total 1", f"kurento_exporter_cluster_ownership_changes_total {n}"]
+    lines += [f'kurento_exporter_cluster_target_owned{{kms="{k}"}} {int(m == member)}' for m, k in MEMBERS.items()]
+    lines += [f'kurento_exporter_cluster_lock_requests_total{{outcome="{o}"}} {n}'
+              for o in ("ok", "held_by_other", "no_lease", "failed")]
+    lines += [f'kurento_exporter_cluster_etcd_errors_total{{op="{o}"}} {n}'
+              for o in ("connect", "lease", "register", "list", "watch", "lock")]
+    return lines
+
+
+def member_page(member, t):
+    """Member a: data_page (kms-1) without kms-2; member b: kms-2 down, plus kms-1's OVERLAP series."""
+    page = data_page(t).decode().splitlines()
+    if member == "a":
+        lines = [l for l in page if 'kms="kms-2"' not in l]
+    else:
+        lines = [l for l in page if 'kms="kms-2"' in l or
+                 (l.startswith(OVERLAP) and f'kms="{DATA_KMS}"' in l)]
+    return ("\n".join(lines + cluster_lines(member, t)) + "\n").encode()
+
+
+def _one(v):
+    return lambda got: len(got) == 1 and float(got[0]["value"][1]) == v
+
+
+# Dashboard queries whose answer on the member pages is known, `kms` = kms-1: (what, test of the result).
+DATA_EXPECTED = {
+    ("kurento-overview.json", "Targets up", "A"): ("1 (kms-1 counted once)", _one(1)),
+    ("kurento-overview.json", "Targets down", "A"): ("0 (kms-1 selected, up)", _one(0)),
+    ("kurento-overview.json", "Pipelines", "A"): ("2 (kms-1 counted once)", _one(2)),
+    ("kurento-overview.json", "Sessions", "A"): ("1 (kms-1 counted once)", _one(1)),
+    ("kurento-overview.json", "Zombies", "A"): ("2 (kms-1 counted once)", _one(2)),
+    ("kurento-overview.json", "Members", "A"): ("2 members scraped", _one(2)),
+    ("kurento-overview.json", "Members", "B"): ("2 members in etcd", _one(2)),
+    ("kurento-overview.json", "Targets without exactly one owner", "A"): ("0", _one(0)),
+    ("kurento-overview.json", "Owner of each target", "A"): (
+        "kms-1 -> member a",
+        lambda got: [(r["metric"].get("kms"), r["metric"].get("member")) for r in got] == [(DATA_KMS, "a")]),
+    ("kurento-overview.json", "Owner of each target", "B"): (
+        "kms-1: one owner", lambda got: [(r["metric"].get("kms"), float(r["value"][1])) for r in got] == [(DATA_KMS, 1)]),
+}
+
+
 def check_dashboard_data():
     """Starts the real Prometheus on loopback scraping a synthetic exporter page in the
     issue 12 contract (data_page: short ids, no pipeline label on per-element series,
     one ICE state series per endpoint, fleet families), and checks that every dashboard
     query (kms-1, its pipeline; "All" where the variable allows it) and every variable
-    returns data, but the DATA_EXPECTED_EMPTY ones, which must return none."""
+    returns data, but the DATA_EXPECTED_EMPTY ones, which must return none. Two cluster members
+    are scraped (MEMBERS, member_page): the DATA_EXPECTED queries must give their known answers."""
     import http.server
     import threading
 
     start = time.monotonic()
 
     class Handler(http.server.BaseHTTPRequestHandler):
+        member = "a"
+
         def do_GET(self):
-            body = data_page(time.monotonic() - start)
+            body = member_page(self.member, time.monotonic() - start)
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
             self.send_header("Content-Length", str(len(body)))
@@ -877,15 +943,17 @@ def check_dashboard_data():
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), type(f"Member{m}", (Handler,), {"member": m}))
+               for m in MEMBERS]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
     tmp = tempfile.mkdtemp(prefix="ops-data-")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with open(os.path.join(tmp, "prometheus.yml"), "w") as f:
         yaml().safe_dump({"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
                           "scrape_configs": [{"job_name": "kurento-exporter", "static_configs": [
-                              {"targets": [f"127.0.0.1:{server.server_address[1]}"]}]}]}, f)
+                              {"targets": [f"127.0.0.1:{sv.server_address[1]}" for sv in servers]}]}]}, f)
     log = open(os.path.join(tmp, "prometheus.log"), "w")
     proc = subprocess.Popen(["prometheus", f"--config.file={tmp}/prometheus.yml", f"--web.listen-address=127.0.0.1:{port}",
                              f"--storage.tsdb.path={tmp}/data", "--log.level=warn"], stdout=log, stderr=subprocess.STDOUT)
@@ -909,6 +977,7 @@ def check_dashboard_data():
             problem("prometheus did not scrape the synthetic page five times in 60 s")
             return
         n = empty = 0
+        seen = set()
         for path in DASHBOARDS:
             name = os.path.basename(path)
             with open(path, encoding="utf-8") as f:
@@ -936,6 +1005,7 @@ def check_dashboard_data():
                 for t in p.get("targets", []) or []:
                     n += 1
                     key = (name, p.get("title"), t.get("refId"))
+                    seen.add(key)
                     try:
                         got = query(sub(t["expr"]))
                     except urllib.error.HTTPError as e:
@@ -947,6 +1017,10 @@ def check_dashboard_data():
                         if got:
                             problem(f"{name}: panel {p.get('id')} {p.get('title')!r} [{t.get('refId')}]: listed as "
                                     f"without data ({DATA_EXPECTED_EMPTY[key]}) but returns {len(got)} series")
+                    elif key in DATA_EXPECTED and not DATA_EXPECTED[key][1](got):
+                        problem(f"{name}: panel {p.get('id')} {p.get('title')!r} [{t.get('refId')}]: expected "
+                                f"{DATA_EXPECTED[key][0]}, got "
+                                f"{[(r['metric'], r['value'][1]) for r in got]}:\n    {sub(t['expr'])}")
                     elif not got:
                         problem(f"{name}: panel {p.get('id')} {p.get('title')!r} [{t.get('refId')}]: no data on the "
                                 f"default page:\n    {sub(t['expr'])}")
@@ -955,11 +1029,15 @@ def check_dashboard_data():
                                        for r in got)
                         if edges != DATA_EDGES:
                             problem(f"{name}: node graph edges {edges}, expected {DATA_EDGES}")
-        print(f"{n} dashboard queries return data on a synthetic page of the lean contract ({empty} opt-in without)")
+        for key in sorted(set(DATA_EXPECTED) - seen):
+            problem(f"DATA_EXPECTED names no dashboard query: {key}")
+        print(f"{n} dashboard queries return data on the synthetic pages of two members in the lean contract "
+              f"({empty} opt-in without; {len(DATA_EXPECTED)} with known answers)")
     finally:
         stop(proc)
         log.close()
-        server.shutdown()
+        for server in servers:
+            server.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -986,7 +1064,8 @@ def check_grafana_provisioning():
 
 
 def check_compose():
-    """Services, images, the exporter's port, and that every bind-mounted file exists."""
+    """Services, images, the exporter's port, and that every bind-mounted file exists; the cluster
+    compose file too (check_compose_cluster)."""
     path = os.path.join(ROOT, "deploy", "docker-compose.yml")
     doc = load_yaml(path)
     services = doc.get("services", {})
@@ -1018,12 +1097,120 @@ def check_compose():
     prom = services.get("prometheus", {})
     if "../alerts:/etc/prometheus/alerts:ro" not in prom.get("volumes", []):
         problem("docker-compose: prometheus does not mount alerts/ at /etc/prometheus/alerts")
-    print(f"{len(services)} services")
+    n = check_compose_cluster()
+    print(f"{len(services)} services; cluster: {n} services")
+
+
+def compose_mounts(base, doc, where, svc_name, svc):
+    """Problems of one service's bind mounts and named volumes; {container path: host path} of its binds."""
+    binds = {}
+    for vol in svc.get("volumes", []):
+        src, dst = vol.split(":")[0], vol.split(":")[1]
+        if src.startswith((".", "/")):
+            full = os.path.normpath(os.path.join(base, src))
+            binds[dst] = full
+            if not os.path.exists(full):
+                problem(f"{where}: {svc_name}: mounted path {src} does not exist")
+        elif src not in (doc.get("volumes") or {}):
+            problem(f"{where}: {svc_name}: named volume {src} not declared")
+    return binds
+
+
+def check_compose_cluster():
+    """deploy/docker-compose.cluster.yml: a pinned example etcd, two KMS or more, two members or more
+    built from the Dockerfile, each with its own host name (its member id) and state volume, all
+    mounting the same exporter config, whose [cluster] endpoints name the etcd service and whose
+    targets are the compose KMS, with keys of deploy/kurento-exporter.toml; Prometheus mounts alerts/
+    and its config scrapes every member as job kurento-exporter. Returns the number of services."""
+    path = os.path.join(ROOT, "deploy", "docker-compose.cluster.yml")
+    where = rel(path)
+    base = os.path.dirname(path)
+    doc = load_yaml(path)
+    services = doc.get("services", {})
+    etcd = services.get("etcd", {})
+    if not re.fullmatch(r"quay\.io/coreos/etcd:v3\.5\.\d+", str(etcd.get("image", ""))):
+        problem(f"{where}: etcd image {etcd.get('image')!r} is not a pinned quay.io/coreos/etcd:v3.5.x")
+    kms = {n for n, s in services.items() if str(s.get("image", "")).startswith("kurento/kurento-media-server:")}
+    members = {n: s for n, s in services.items() if "build" in s}
+    if len(kms) < 2:
+        problem(f"{where}: fewer than 2 KMS services")
+    if len(members) < 2:
+        problem(f"{where}: fewer than 2 kurento-exporter members built from the Dockerfile")
+    hosts, configs = {}, set()
+    for name, svc in services.items():
+        binds = compose_mounts(base, doc, where, name, svc)
+        build = svc.get("build")
+        if build:
+            ctx = os.path.normpath(os.path.join(base, build.get("context", ".")))
+            if not os.path.isfile(os.path.join(ctx, build.get("dockerfile", "Dockerfile"))):
+                problem(f"{where}: {name}: Dockerfile not found in {rel(ctx)}")
+        if name not in members:
+            continue
+        host = svc.get("hostname")
+        if not host:
+            problem(f"{where}: {name}: no hostname (the member id; a container's default host name changes)")
+        elif host in hosts.values():
+            problem(f"{where}: {name}: hostname {host} used by another member")
+        hosts[name] = host
+        if any("--kms" in str(a) for a in svc.get("command", []) or []):
+            problem(f"{where}: {name}: --kms replaces the targets: every member must read the shared list")
+        if not {"/etc/kurento-exporter/kurento-exporter.toml", "/var/lib/kurento-exporter"} <= \
+                {v.split(":")[1] for v in svc.get("volumes", [])}:
+            problem(f"{where}: {name}: lacks its config or state mount")
+        if not svc.get("read_only") or "ALL" not in (svc.get("cap_drop") or []):
+            problem(f"{where}: {name}: not read_only with every capability dropped")
+        cfg = binds.get("/etc/kurento-exporter/kurento-exporter.toml")
+        if cfg:
+            configs.add(cfg)
+    states = [v.split(":")[0] for s in members.values() for v in s.get("volumes", [])
+              if v.split(":")[1] == "/var/lib/kurento-exporter"]
+    if len(set(states)) != len(states):
+        problem(f"{where}: members share a state volume (each writes its own audit log)")
+    if len(configs) != 1:
+        problem(f"{where}: the members mount {len(configs)} different configs: they must share one target list")
+    with open(os.path.join(ROOT, "deploy", "kurento-exporter.toml"), "rb") as f:
+        known = config_keys(tomllib.load(f))
+    for cfg_path in configs:
+        if not os.path.isfile(cfg_path):
+            continue
+        with open(cfg_path, "rb") as f:
+            cfg = tomllib.load(f)
+        unknown = config_keys(cfg) - known
+        if unknown:
+            problem(f"{rel(cfg_path)}: keys not in deploy/kurento-exporter.toml: {sorted(unknown)}")
+        cluster = cfg.get("cluster") or {}
+        if cluster.get("member"):
+            problem(f"{rel(cfg_path)}: cluster.member is set: every member would take the same id")
+        eps = cluster.get("endpoints") or []
+        if not eps or any(not re.fullmatch(r"http://etcd:2379", e) for e in eps):
+            problem(f"{rel(cfg_path)}: cluster.endpoints {eps} is not [\"http://etcd:2379\"] (the etcd service)")
+        urls = {t.get("name"): t.get("url", "") for t in cfg.get("targets", [])}
+        hosts_used = {re.sub(r"^wss?://([^:/]+).*$", r"\1", u) for u in urls.values()}
+        if hosts_used != kms:
+            problem(f"{rel(cfg_path)}: targets {sorted(hosts_used)} are not the compose KMS {sorted(kms)}")
+    prom = services.get("prometheus", {})
+    binds = {v.split(":")[1]: v.split(":")[0] for v in prom.get("volumes", [])}
+    if binds.get("/etc/prometheus/alerts") != "../alerts":
+        problem(f"{where}: prometheus does not mount alerts/ at /etc/prometheus/alerts")
+    prom_cfg = binds.get("/etc/prometheus/prometheus.yml")
+    if prom_cfg:
+        prom_cfg = os.path.normpath(os.path.join(base, prom_cfg))
+        pc = load_yaml(prom_cfg)
+        jobs = [j for j in pc.get("scrape_configs", []) if j.get("job_name") == "kurento-exporter"]
+        scraped = {t for j in jobs for sc in j.get("static_configs", []) for t in sc.get("targets", [])}
+        want = {f"{n}:9787" for n in members}  # the service names: compose's DNS names
+        if scraped != want:
+            problem(f"{rel(prom_cfg)}: job kurento-exporter scrapes {sorted(scraped)}, not every member "
+                    f"{sorted(want)}")
+    else:
+        problem(f"{where}: prometheus mounts no /etc/prometheus/prometheus.yml")
+    return len(services)
 
 
 def check_dockerfile():
-    """Multi-stage build from a Rust image, both binaries built with the lock file, a non-root
-    final stage exposing 9787."""
+    """Multi-stage build from a Rust image, both binaries built with the lock file and the `cluster`
+    feature (protoc installed in the build stage, before the build), a non-root final stage exposing
+    9787."""
     with open(os.path.join(ROOT, "Dockerfile"), encoding="utf-8") as f:
         text = f.read()
     # join continuation lines
@@ -1034,9 +1221,16 @@ def check_dockerfile():
     elif not re.search(r"FROM\s+rust:", stages[0]):
         problem("Dockerfile: the first stage is not a rust image")
     build = " ".join(l for l in lines if l.upper().startswith("RUN ") and "cargo build" in l)
-    for needed in ("--release", "--locked", "-p kms-sim", "--bin kurento-exporter", "--bin kms-sim"):
+    for needed in ("--release", "--locked", "-p kms-sim", "--bin kurento-exporter", "--bin kms-sim",
+                   "--features cluster"):
         if needed not in build:
             problem(f"Dockerfile: cargo build lacks {needed}")
+    builder = lines[:lines.index(stages[1])] if len(stages) > 1 else lines
+    runs = [l for l in builder if l.upper().startswith("RUN ")]
+    protoc = next((i for i, l in enumerate(runs) if re.search(r"apt-get install .*\bprotobuf-compiler\b", l)), None)
+    cargo = next((i for i, l in enumerate(runs) if "cargo build" in l), None)
+    if protoc is None or cargo is None or protoc > cargo:
+        problem("Dockerfile: the build stage does not install protobuf-compiler (protoc) before cargo build")
     final = lines[lines.index(stages[-1]):] if stages else []
     users = [l.split(None, 1)[1] for l in final if l.upper().startswith("USER ")]
     if not users or users[-1].split(":")[0] in ("root", "0"):
@@ -1065,12 +1259,22 @@ def config_keys(doc, prefix=""):
     return keys
 
 
+def hardened(pod, c):
+    """Whether container c of pod spec `pod` runs non-root, read-only, without privilege escalation."""
+    sc = {**pod.get("securityContext", {}), **c.get("securityContext", {})}
+    return bool(sc.get("runAsNonRoot")) and sc.get("allowPrivilegeEscalation", True) is False \
+        and bool(sc.get("readOnlyRootFilesystem"))
+
+
 def check_k8s():
     """Every manifest parses with apiVersion/kind/metadata.name; Services select the pods
     they should; ServiceMonitors select the Services and set job="kurento-exporter"; the
     standalone exporter runs once (replicas 1, Recreate); containers are non-root; the
     exporter configs in ConfigMaps are valid TOML using only keys of the shipped example
-    config deploy/kurento-exporter.toml."""
+    config deploy/kurento-exporter.toml. The cluster layout (k8s/cluster/): several members
+    in a StatefulSet behind a headless Service scraped member by member, each member's id
+    its pod name (no `member` in the config), the full target list and [cluster] endpoints
+    naming a Service of the manifests (the example etcd, hardened like the exporter)."""
     with open(os.path.join(ROOT, "deploy", "kurento-exporter.toml"), "rb") as f:
         known = config_keys(tomllib.load(f))
     docs = []
@@ -1085,47 +1289,86 @@ def check_k8s():
     for kind in ("StatefulSet", "Deployment", "Service", "ServiceMonitor", "PrometheusRule", "ConfigMap"):
         if kind not in kinds:
             problem(f"deploy/k8s: no {kind}")
+    for layout in ("sidecar", "standalone", "cluster"):
+        if not any(p.startswith(f"deploy/k8s/{layout}/") for p, _ in docs):
+            problem(f"deploy/k8s: no {layout} layout")
 
     def pod_labels(d):
         return d["spec"]["template"]["metadata"].get("labels", {})
 
+    def layout(path):
+        return path.split("/")[2] if path.count("/") >= 3 else ""
+
+    def is_etcd(w):
+        return pod_labels(w).get("app.kubernetes.io/name") == "etcd"
+
+    def exporter_configs(path_prefix, name=None):
+        out = []
+        for p, cm in kinds.get("ConfigMap", []):
+            if p.startswith(path_prefix) and (name is None or cm["metadata"]["name"] == name):
+                for key, text in cm.get("data", {}).items():
+                    if key.endswith(".toml"):
+                        try:
+                            out.append((p, key, tomllib.loads(text)))
+                        except tomllib.TOMLDecodeError:
+                            pass  # reported below
+        return out
+
     workloads = kinds.get("StatefulSet", []) + kinds.get("Deployment", [])
+    services = kinds.get("Service", [])
     for path, w in workloads:
         spec = w["spec"]
         if not set(spec["selector"]["matchLabels"].items()) <= set(pod_labels(w).items()):
             problem(f"{path}: selector does not match the pod template's labels")
         pod = spec["template"]["spec"]
+        if is_etcd(w):
+            # the example etcd of the cluster layout: hardened like the exporter
+            if layout(path) != "cluster":
+                problem(f"{path}: an etcd outside deploy/k8s/cluster/")
+            for c in pod["containers"]:
+                if not hardened(pod, c):
+                    problem(f"{path}: container {c['name']} not non-root/read-only/no privilege escalation")
+                if not re.fullmatch(r"quay\.io/coreos/etcd:v3\.5\.\d+", c.get("image", "")):
+                    problem(f"{path}: container {c['name']}: image {c.get('image')!r} is not a pinned "
+                            "quay.io/coreos/etcd:v3.5.x")
+            continue
         exporters = [c for c in pod["containers"] if c["name"] == "kurento-exporter"]
         if not exporters:
             problem(f"{path}: no kurento-exporter container")
         for c in exporters:
-            sc = {**pod.get("securityContext", {}), **c.get("securityContext", {})}
-            if not sc.get("runAsNonRoot") or sc.get("allowPrivilegeEscalation", True) \
-                    or not sc.get("readOnlyRootFilesystem"):
+            if not hardened(pod, c):
                 problem(f"{path}: kurento-exporter container not non-root/read-only/no privilege escalation")
             if not any(p.get("containerPort") == 9787 and p.get("name") == "metrics" for p in c.get("ports", [])):
                 problem(f"{path}: kurento-exporter container has no port 9787 named metrics")
             mounts = {m["mountPath"] for m in c.get("volumeMounts", [])}
             if not {"/etc/kurento-exporter", "/var/lib/kurento-exporter"} <= mounts:
                 problem(f"{path}: kurento-exporter container lacks its config or state mount")
-        if w["kind"] == "StatefulSet":
+        if w["kind"] == "StatefulSet" and layout(path) == "sidecar":
             if len(pod["containers"]) < 2 or not any(c.get("image", "").startswith("kurento/kurento-media-server")
                                                      for c in pod["containers"]):
                 problem(f"{path}: the sidecar StatefulSet has no KMS container next to the exporter")
             if not any("ws://127.0.0.1:8888/kurento" in a for c in exporters for a in c.get("args", [])):
                 problem(f"{path}: the sidecar does not target the KMS of its own pod")
+        elif w["kind"] == "StatefulSet" and layout(path) == "cluster":
+            check_k8s_cluster(path, w, exporters, services, exporter_configs, pod_labels)
+        elif w["kind"] == "StatefulSet":
+            problem(f"{path}: an exporter StatefulSet outside deploy/k8s/sidecar/ and deploy/k8s/cluster/")
         if w["kind"] == "Deployment":
             if spec.get("replicas") != 1 or spec.get("strategy", {}).get("type") != "Recreate":
                 problem(f"{path}: the standalone exporter must run once (replicas 1, strategy Recreate)")
-    for path, svc in kinds.get("Service", []):
+    for path, svc in services:
         sel = svc["spec"].get("selector", {})
-        if not any(set(sel.items()) <= set(pod_labels(w).items()) for _, w in workloads):
+        selected = [w for _, w in workloads if set(sel.items()) <= set(pod_labels(w).items())]
+        if not selected:
             problem(f"{path}: Service {svc['metadata']['name']} selects no workload's pods")
-        if not any(p.get("name") == "metrics" and p.get("port") == 9787 for p in svc["spec"]["ports"]):
+        if selected and all(is_etcd(w) for w in selected):
+            if not any(p.get("name") == "client" and p.get("port") == 2379 for p in svc["spec"]["ports"]):
+                problem(f"{path}: etcd Service {svc['metadata']['name']} has no port 2379 named client")
+        elif not any(p.get("name") == "metrics" and p.get("port") == 9787 for p in svc["spec"]["ports"]):
             problem(f"{path}: Service {svc['metadata']['name']} has no port 9787 named metrics")
     for path, sm in kinds.get("ServiceMonitor", []):
         sel = sm["spec"]["selector"]["matchLabels"]
-        if not any(set(sel.items()) <= set(s["metadata"].get("labels", {}).items()) for _, s in kinds.get("Service", [])):
+        if not any(set(sel.items()) <= set(s["metadata"].get("labels", {}).items()) for _, s in services):
             problem(f"{path}: ServiceMonitor selects no Service")
         for ep in sm["spec"]["endpoints"]:
             if ep.get("port") != "metrics":
@@ -1137,14 +1380,59 @@ def check_k8s():
         for key, text in cm.get("data", {}).items():
             if key.endswith(".toml"):
                 try:
-                    keys = config_keys(tomllib.loads(text))
+                    cfg = tomllib.loads(text)
                 except tomllib.TOMLDecodeError as e:
                     problem(f"{path}: {key}: invalid TOML: {e}")
                     continue
-                unknown = keys - known
+                unknown = config_keys(cfg) - known
                 if unknown:
                     problem(f"{path}: {key}: keys not in deploy/kurento-exporter.toml: {sorted(unknown)}")
+                if (cfg.get("cluster") or {}).get("endpoints") and layout(path) != "cluster":
+                    problem(f"{path}: {key}: [cluster] endpoints outside the cluster layout")
     print(f"{len(docs)} Kubernetes objects: " + ", ".join(f"{k} {len(v)}" for k, v in sorted(kinds.items())))
+
+
+def check_k8s_cluster(path, w, exporters, services, exporter_configs, pod_labels):
+    """The cluster StatefulSet `w` (see check_k8s)."""
+    spec, pod = w["spec"], w["spec"]["template"]["spec"]
+    if (spec.get("replicas") or 1) < 2:
+        problem(f"{path}: the cluster StatefulSet runs fewer than 2 members")
+    if spec.get("podManagementPolicy") != "Parallel":
+        problem(f"{path}: podManagementPolicy is not Parallel (members need not wait for each other)")
+    for c in exporters:
+        args = " ".join(c.get("args", []))
+        if "--kms" in args:
+            problem(f"{path}: --kms replaces the targets: every member must read the ConfigMap's full list")
+        env = {e.get("name") for e in c.get("env", []) or []}
+        if "KURENTO_EXPORTER__CLUSTER__MEMBER" in env:
+            problem(f"{path}: the member id is the pod's host name: do not set it")
+    headless = [s for _, s in services if s["metadata"]["name"] == spec.get("serviceName")]
+    if not headless or headless[0]["spec"].get("clusterIP") != "None":
+        problem(f"{path}: serviceName {spec.get('serviceName')!r} is not a headless Service of the manifests")
+    elif not set(headless[0]["spec"].get("selector", {}).items()) <= set(pod_labels(w).items()):
+        problem(f"{path}: the headless Service {spec.get('serviceName')} does not select the members")
+    cms = {v["configMap"]["name"] for v in pod.get("volumes", []) if v.get("configMap")}
+    configs = [c for name in cms for c in exporter_configs("deploy/k8s/cluster/", name)]
+    if not configs:
+        problem(f"{path}: no exporter configuration among its ConfigMaps {sorted(cms)}")
+    for cm_path, key, cfg in configs:
+        where = f"{cm_path}: {key}"
+        cluster = cfg.get("cluster") or {}
+        if len(cfg.get("targets") or []) < 2:
+            problem(f"{where}: a cluster shares a fleet: list every target (more than one)")
+        if cluster.get("member"):
+            problem(f"{where}: cluster.member {cluster['member']!r} is the same for every pod: leave it empty "
+                    "(the host name, the pod's name)")
+        if not cluster.get("endpoints"):
+            problem(f"{where}: [cluster] endpoints is empty: the members would not coordinate")
+        for e in cluster.get("endpoints") or []:
+            m = re.fullmatch(r"http://([a-z0-9.-]+):(\d+)", e)
+            host = m.group(1).split(".")[0] if m else None
+            ok = m and any(s["metadata"]["name"] == host and any(p.get("port") == int(m.group(2))
+                                                                   for p in s["spec"]["ports"])
+                           for _, s in services)
+            if not ok:
+                problem(f"{where}: cluster endpoint {e!r} is not http://<a Service of the manifests>:<its port>")
 
 
 # --------------------------------------------------------------------------- issue 13 defects
@@ -1259,14 +1547,15 @@ def check_dashboard_defects():
 
 
 def check_exposure():
-    """What the shipped deployments expose: docker-compose publishes every TCP port on
-    127.0.0.1 only (KMS's control port and the exporter's API have no authentication) and
+    """What the shipped deployments expose: the compose files (deploy/docker-compose*.yml)
+    publish every TCP port on 127.0.0.1 only (KMS's control port and the exporter's API have no authentication) and
     sets no Grafana admin password of its own; in the Kubernetes sidecar layout the
     exporter's readiness is not /readyz (it would take the KMS pod out of its Service until
     the exporter synced)."""
-    doc = load_yaml(os.path.join(ROOT, "deploy", "docker-compose.yml"))
     ports = 0
-    for sname, svc in (doc.get("services") or {}).items():
+    for sname, svc in [(f"{os.path.basename(f)}: {n}", s) for f in sorted(glob.glob(os.path.join(ROOT, "deploy",
+                                                                                           "docker-compose*.yml")))
+                       for n, s in (load_yaml(f).get("services") or {}).items()]:
         for spec in svc.get("ports", []) or []:
             spec = str(spec)
             ports += 1
@@ -1276,7 +1565,7 @@ def check_exposure():
                 problem(f"docker-compose: {sname}: port {spec} is published on every interface (want 127.0.0.1:...)")
         env = svc.get("environment") or {}
         password = str(env.get("GF_SECURITY_ADMIN_PASSWORD", ""))
-        if sname == "grafana" and not password.startswith("${"):
+        if sname.endswith(": grafana") and not password.startswith("${"):
             problem(f"docker-compose: grafana: admin password {password!r} is set in the file "
                     "(take it from the environment, required: ${GRAFANA_ADMIN_PASSWORD:?...})")
     for path in sorted(glob.glob(os.path.join(ROOT, "deploy", "k8s", "sidecar", "*.yaml"))):
