@@ -77,6 +77,37 @@ const EXPECTED_EMPTY: &[(&str, &str)] = &[
     (
         "alert KurentoProbeNotRunning (warning)",
         "the synthetic probe is off by default: no kurento_probe_* series",
+    ),    (
+        "kurento-overview.json #26 \"Members\" [B]",
+        "no [cluster] in this scenario: no kurento_exporter_cluster_* series (tests/cluster_etcd.rs runs members)",
+    ),
+    (
+        "kurento-overview.json #29 \"Owner of each target\" [A]",
+        "no [cluster] in this scenario: no kurento_exporter_cluster_* series (tests/cluster_etcd.rs runs members)",
+    ),
+    (
+        "kurento-overview.json #29 \"Owner of each target\" [B]",
+        "no [cluster] in this scenario: no kurento_exporter_cluster_* series (tests/cluster_etcd.rs runs members)",
+    ),
+    (
+        "kurento-overview.json #28 \"etcd reachable and lease valid, per member\" [A]",
+        "no [cluster] in this scenario: no kurento_exporter_cluster_* series (tests/cluster_etcd.rs runs members)",
+    ),
+    (
+        "kurento-overview.json #28 \"etcd reachable and lease valid, per member\" [B]",
+        "no [cluster] in this scenario: no kurento_exporter_cluster_* series (tests/cluster_etcd.rs runs members)",
+    ),
+    (
+        "kurento-overview.json #30 \"etcd errors, lock refusals and ownership changes\" [A]",
+        "no [cluster] in this scenario: no kurento_exporter_cluster_* series (tests/cluster_etcd.rs runs members)",
+    ),
+    (
+        "kurento-overview.json #30 \"etcd errors, lock refusals and ownership changes\" [B]",
+        "no [cluster] in this scenario: no kurento_exporter_cluster_* series (tests/cluster_etcd.rs runs members)",
+    ),
+    (
+        "kurento-overview.json #30 \"etcd errors, lock refusals and ownership changes\" [C]",
+        "no [cluster] in this scenario: no kurento_exporter_cluster_* series (tests/cluster_etcd.rs runs members)",
     ),
 ];
 
