@@ -76,6 +76,14 @@ fn each_bad_setting_is_refused_naming_key_and_value() {
             format!("{TARGET}[metrics]\ngzip_level = 12\n"),
             vec!["metrics.gzip_level", "12", "between 1 and 9"],
         ),
+        (
+            format!("{TARGET}[cluster]\nendpoints = [\"etcd:2379\"]\nmember = \"m 1\"\n"),
+            vec!["cluster.endpoints[0] = \"etcd:2379\"", "cluster.member = \"m 1\""],
+        ),
+        (
+            format!("{TARGET}[cluster]\nendpoints = [\"http://etcd:2379\"]\nmember = \"m1\"\nlease_ttl = \"5s\"\nrenew_deadline = \"5s\"\n"),
+            vec!["cluster.renew_deadline = \"5s\"", "shorter than cluster.lease_ttl"],
+        ),
     ];
     for (text, wanted) in &cases {
         let out = check(text);

@@ -123,7 +123,7 @@ fn forgotten(i: usize, p: u32) -> bool {
 /// 20% of the ended meetings leak their whole pipeline (the application
 /// forgets the room: it is no longer among its live sessions).
 fn room_leaked(i: usize) -> bool {
-    i % 5 == 0
+    i.is_multiple_of(5)
 }
 
 /// The 50 meetings end (leaking), while some live peers blip and recover.

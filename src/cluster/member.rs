@@ -192,7 +192,9 @@ impl Cluster {
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => {
-                    // Leave at once: the others take the targets now, not after the TTL.
+                    // Leave at once: the others take the targets now, not after
+                    // the TTL. No lock of ours is valid from here on.
+                    self.set_lease(LeaseState::default());
                     let _ = within(limit, "lease", client.lease_revoke(lease)).await;
                     self.set_client(None);
                     return Ok(());

@@ -410,10 +410,6 @@ impl Daemon {
             run.cancel.cancel();
         }
         self.http_cancel.cancel();
-        if let Some((_, cancel, _)) = &self.cluster {
-            // Leave the cluster (lease revoked): the others take over now.
-            cancel.cancel();
-        }
         let reaper = self.reaper.clone();
         let players = self.players.clone();
         let all = async {
@@ -424,7 +420,10 @@ impl Daemon {
                 let _ = run.probe.await;
             }
             let _ = self.http.await;
-            if let Some((_, _, task)) = self.cluster {
+            // Then leave the cluster (lease revoked, with it the locks): the
+            // others take the targets over at once.
+            if let Some((_, cancel, task)) = self.cluster {
+                cancel.cancel();
                 let _ = task.await;
             }
         };
