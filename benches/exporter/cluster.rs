@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use kurento_exporter::cluster::rendezvous::owner;
 use kurento_exporter::config::{Config, Overrides};
-use kurento_exporter::daemon::Daemon;
+use kurento_exporter::daemon::{run_until_signal, Daemon};
 use kurento_exporter::kms::Client;
 
 use crate::measure::{count, get_metrics, mib, rss, CpuWindow};
@@ -38,9 +38,12 @@ pub fn member_child(path: &str) {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let cfg = Config::load(Some(Path::new(path)), &Overrides::default()).expect("config");
-        let _d = Daemon::start(cfg).await.expect("daemon starts");
-        std::future::pending::<()>().await;
+        let load = || Config::load(Some(Path::new(path)), &Overrides::default());
+        let d = Daemon::start(load().expect("config"))
+            .await
+            .expect("daemon starts");
+        // The daemon's own loop: it follows the member list (rebalance).
+        run_until_signal(d, load).await.expect("signals");
     });
 }
 
@@ -63,7 +66,9 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn start_etcd(dir: &Path) -> Option<Proc> {
+/// etcd on loopback, once it accepts connections (its ports taken before
+/// anything else picks a free one).
+async fn start_etcd(dir: &Path) -> Option<Proc> {
     let (port, peer) = (free_port(), free_port());
     let client = format!("http://127.0.0.1:{port}");
     let peer = format!("http://127.0.0.1:{peer}");
@@ -87,10 +92,16 @@ fn start_etcd(dir: &Path) -> Option<Proc> {
         .stderr(Stdio::null())
         .spawn()
         .ok()?;
-    Some(Proc {
+    let etcd = Proc {
         child,
         addr: ([127, 0, 0, 1], port).into(),
-    })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(etcd.addr).await.is_err() {
+        assert!(Instant::now() < deadline, "etcd did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Some(etcd)
 }
 
 fn config_text(
@@ -216,7 +227,7 @@ async fn wait_synced(procs: &[&Proc], want: usize) {
 pub async fn run(endpoints: usize, cycles: u32) {
     let dir = std::env::temp_dir().join(format!("kx-bench-cluster-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let Some(etcd) = start_etcd(&dir) else {
+    let Some(etcd) = start_etcd(&dir).await else {
         println!("\ncluster bench skipped: no `etcd` on PATH (Debian package etcd-server)");
         return;
     };

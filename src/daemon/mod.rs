@@ -270,7 +270,8 @@ impl Daemon {
     }
 
     /// Changes of the cluster's view (none outside a cluster): call
-    /// `rebalance` on each.
+    /// `rebalance` on each (`run_until_signal` does; a member driven
+    /// otherwise runs only what it owned at its last `rebalance`).
     pub fn cluster_changes(&self) -> Option<tokio::sync::watch::Receiver<crate::cluster::Status>> {
         self.cluster.as_ref().map(|c| c.0.subscribe())
     }
