@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cluster_support::{audit_lines, view, Etcd, View};
+use cluster_support::{view, Etcd, View};
 use exporter_common::*;
 use kms_sim::{self as sim, Action, Scenario, SimConfig, Vanish};
 
@@ -456,7 +456,7 @@ async fn three_members_share_six_kms_through_kills_and_an_etcd_outage() {
             let audits: Vec<PathBuf> = members.iter().map(|m| m.audit.clone()).collect();
             let deadline = Instant::now() + Duration::from_secs(8);
             while Instant::now() < deadline
-                && !audits.iter().flat_map(|a| audit_lines(a)).any(|l| {
+                && !audits.iter().flat_map(|a| complete_lines(a)).any(|l| {
                     l["event"] == "leftover_released"
                         && l["creator"] == name.as_str()
                         && l["time_ms"].as_u64() > Some(killed_ms)
@@ -587,7 +587,7 @@ async fn three_members_share_six_kms_through_kills_and_an_etcd_outage() {
     // Probe leftovers: swept by another member only when their creator was dead.
     let mut swept_from_dead = 0;
     for m in &members {
-        for l in audit_lines(&m.audit)
+        for l in complete_lines(&m.audit)
             .iter()
             .filter(|l| l["event"] == "leftover_released")
         {
@@ -615,7 +615,7 @@ async fn three_members_share_six_kms_through_kills_and_an_etcd_outage() {
     // Every attached player: released once, by a sweep, as its member's.
     let swept: BTreeMap<String, String> = members
         .iter()
-        .flat_map(|m| audit_lines(&m.audit))
+        .flat_map(|m| complete_lines(&m.audit))
         .filter(|l| l["event"] == "leftover_released")
         .map(|l| {
             (
@@ -639,7 +639,7 @@ async fn three_members_share_six_kms_through_kills_and_an_etcd_outage() {
     let mut by_target: BTreeMap<String, Vec<(u64, i64, String)>> = BTreeMap::new();
     let mut intents = 0;
     for m in &members {
-        for l in audit_lines(&m.audit) {
+        for l in complete_lines(&m.audit) {
             if l["event"] != "intent" {
                 continue;
             }

@@ -78,18 +78,6 @@ fn zombies(sim: &sim::SimHandle) -> usize {
         .count()
 }
 
-/// The complete lines of the audit log, each valid JSON: a daemon being
-/// written to (or killed in the middle of a write) may leave a partial last
-/// line, which the next start cuts.
-fn complete_lines(path: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let end = text.rfind('\n').map_or(0, |i| i + 1);
-    text[..end]
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
 /// Poll the audit log (every 5 ms, up to 30 s) until the lines after the
 /// first `from` satisfy `done`.
 async fn wait_audit(

@@ -21,7 +21,7 @@ use kurento_exporter::daemon::{run_until_signal, Daemon};
 use kurento_exporter::kms::Client;
 
 use crate::measure::{count, get_metrics, mib, rss, CpuWindow};
-use crate::sim::{spawn_sim, Sim};
+use crate::sim::{free_port, spawn_sim, Sim};
 use crate::topology::{populate, Topology};
 
 /// First argument that makes this binary a daemon process.
@@ -57,13 +57,6 @@ impl Drop for Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// etcd on loopback, once it accepts connections (its ports taken before

@@ -160,14 +160,3 @@ pub async fn view(addr: SocketAddr) -> Option<View> {
             .collect(),
     })
 }
-
-/// The complete lines of an audit log (a killed writer may leave a torn
-/// last line).
-pub fn audit_lines(path: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let end = text.rfind('\n').map_or(0, |i| i + 1);
-    text[..end]
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}

@@ -205,6 +205,18 @@ pub async fn post(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, St
         .expect("HTTP POST")
 }
 
+/// The complete lines of a JSON-lines file being written (an audit log whose
+/// writer may be killed mid-line: the partial last line is left out, the
+/// next start cuts it); each must be valid JSON.
+pub fn complete_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let end = text.rfind('\n').map_or(0, |i| i + 1);
+    text[..end]
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
 /// Every line of a JSON-lines file, parsed (panics on a partial or invalid line).
 pub fn json_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
