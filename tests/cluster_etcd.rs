@@ -27,10 +27,11 @@ const ROOMS: usize = 16;
 const MEMBERS: usize = 3;
 const KILLS: usize = 10;
 const TTL: Duration = Duration::from_secs(2);
-const INTERVAL: Duration = Duration::from_millis(300);
-/// Allowed on top of TTL + one interval for a debug build on a loaded
-/// 2-core machine: the new owner's connect and first sync.
-const SLACK: Duration = Duration::from_millis(1500);
+/// The scrape interval. A dead member's targets are resynced within TTL +
+/// one interval: its lease expires at most TTL after the kill (etcd 3.4
+/// revokes expired leases on a 500 ms tick), then the new owner connects
+/// and syncs at once (0.1-0.4 s in a debug build here).
+const INTERVAL: Duration = Duration::from_millis(1500);
 const TOKEN: &str = "cluster-test-token";
 
 async fn rooms(seed: u64) -> sim::SimHandle {
@@ -109,7 +110,7 @@ fn config(
 {targets}
 [scrape]
 interval = "{interval}ms"
-state_interval = "1s"
+state_interval = "3s"
 [api]
 player_ttl = "1h"
 [reaper]
@@ -543,7 +544,7 @@ async fn three_members_share_six_kms_through_kills_and_an_etcd_outage() {
             }
         }
     }
-    let bound = TTL + INTERVAL + SLACK;
+    let bound = TTL + INTERVAL;
     assert!(
         worst <= bound,
         "kurento_up missing for {worst:?} (bound {bound:?})"

@@ -269,7 +269,8 @@ impl Reaper {
             .iter()
             .map(|(object, member, instance)| Record::leftover(target, object, *member, *instance))
             .collect();
-        if let Err(e) = self.inner.audit.append(&records) {
+        // Not synced: it runs on the probe task, and what it records is done.
+        if let Err(e) = self.inner.audit.write(&records, false) {
             tracing::error!(error = %e, "audit log write failed");
         }
     }
