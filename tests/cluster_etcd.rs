@@ -242,7 +242,8 @@ fn check_sample(s: &Sample, targets: &[String]) -> BTreeSet<String> {
     twice
 }
 
-/// The owner map once all members act on one revision.
+/// The owner map once all members act on one member list and have synced
+/// every target they own.
 async fn converged(
     samples: &Arc<Mutex<Vec<Sample>>>,
     members: usize,
@@ -255,6 +256,13 @@ async fn converged(
             let s = last.ok_or("no sample yet")?;
             let v = consistent(&s).ok_or("members on different member lists")?;
             let registered = acting(&s).len();
+            let unsynced: Vec<&String> = acting(&s)
+                .iter()
+                .flat_map(|v| v.owned.difference(&v.synced))
+                .collect();
+            if !unsynced.is_empty() {
+                return Err(format!("{unsynced:?} owned, not synced yet"));
+            }
             if registered == members && v.members.len() == members {
                 Ok(v.owner.clone())
             } else {
