@@ -35,7 +35,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "cluster",
-        &["reaper", "model", "metrics", "clock", "problem"],
+        &["reaper", "model", "metrics", "clock", "problem", "throttle"],
     ),
     (
         "http",

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Cluster, LeaseState};
 use crate::clock::now_millis;
+use crate::throttle::Throttle;
 
 /// Why a session with etcd ended.
 #[derive(Debug, thiserror::Error)]
@@ -286,12 +287,16 @@ pub fn start(cluster: &Cluster, cancel: CancellationToken) -> tokio::task::JoinH
     let c = cluster.clone();
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(200);
+        // An outage retries every keepalive_interval: one line per 10 s.
+        let noise = Throttle::default();
         loop {
             let started = Instant::now();
             match c.session(&cancel).await {
                 Ok(()) => return,
                 Err(e) => {
-                    tracing::warn!(member = %c.inner.member, error = %e, "cluster: etcd session lost; retrying");
+                    if let Some(count) = noise.hit() {
+                        tracing::warn!(member = %c.inner.member, error = %e, count, "cluster: etcd session lost; retrying");
+                    }
                     c.etcd_down(&e);
                 }
             }
