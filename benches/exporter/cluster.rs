@@ -32,11 +32,7 @@ const INTERVAL: Duration = Duration::from_secs(3);
 
 /// A daemon process: the configuration at `path`, until killed.
 pub fn member_child(path: &str) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = crate::runtime();
     rt.block_on(async {
         let load = || Config::load(Some(Path::new(path)), &Overrides::default());
         let d = Daemon::start(load().expect("config"))

@@ -47,6 +47,16 @@ pub fn client_config(url: &str, in_flight: usize) -> ConnectionConfig {
     c
 }
 
+/// The runtime of the bench and of its daemon children: two workers, as on
+/// the CI machine.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some(sim::SIM_CHILD) {
@@ -86,11 +96,7 @@ fn main() {
             idle: Duration::from_secs(6),
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     rt.block_on(async {
         #[cfg(feature = "cluster")]
         if has("cluster") {

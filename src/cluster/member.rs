@@ -154,7 +154,6 @@ impl Cluster {
             id: Some(lease),
             renewed: Some(Instant::now()),
         });
-        self.publish(|s| s.lease = Some(lease));
         self.register(&mut client, lease).await?;
         self.set_client(Some(client.clone()));
 

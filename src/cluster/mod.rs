@@ -60,8 +60,6 @@ pub struct Status {
     pub etcd_since: Millis,
     /// The last etcd failure, for `/readyz` and the API.
     pub last_error: Option<String>,
-    /// This member's lease.
-    pub lease: Option<i64>,
 }
 
 impl Status {
@@ -209,11 +207,6 @@ impl Cluster {
     /// This member's id.
     pub fn member(&self) -> &str {
         &self.inner.member
-    }
-
-    /// The settings in force.
-    pub fn config(&self) -> &ClusterConfig {
-        &self.inner.cfg
     }
 
     /// The current view.

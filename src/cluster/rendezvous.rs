@@ -4,7 +4,7 @@
 //! member leaving moves only its own targets, a member joining takes only
 //! the targets it now wins. Pure: no I/O, no clock.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// The weight of `member` for `target`: the first 8 bytes of SHA-256 of
 /// both (with a separator no id contains), the same on every machine.
@@ -29,21 +29,22 @@ pub fn owner<'a>(target: &str, members: &'a BTreeSet<String>) -> Option<&'a str>
         .map(|(_, m)| m.as_str())
 }
 
-/// The owner of each target.
-pub fn assign<'a>(
-    targets: impl IntoIterator<Item = &'a str>,
-    members: &BTreeSet<String>,
-) -> BTreeMap<String, Option<String>> {
-    targets
-        .into_iter()
-        .map(|t| (t.to_string(), owner(t, members).map(str::to_string)))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// The owner of each target.
+    fn assign<'a>(
+        targets: impl IntoIterator<Item = &'a str>,
+        members: &BTreeSet<String>,
+    ) -> BTreeMap<String, Option<String>> {
+        targets
+            .into_iter()
+            .map(|t| (t.to_string(), owner(t, members).map(str::to_string)))
+            .collect()
+    }
 
     fn set(v: &[&str]) -> BTreeSet<String> {
         v.iter().map(|s| s.to_string()).collect()

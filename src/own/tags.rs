@@ -126,16 +126,23 @@ impl Ownership {
 mod tests {
     use super::*;
 
-    #[test]
-    fn ownership_needs_key_and_value() {
-        let owner = TagPair {
+    fn owner() -> TagPair {
+        TagPair {
             key: "kurento-exporter.owner".into(),
             value: "kurento-exporter".into(),
-        };
-        let tag = |k: &str, v: &str| Tag {
-            key: k.into(),
-            value: v.into(),
-        };
+        }
+    }
+
+    fn tag(key: &str, value: &str) -> Tag {
+        Tag {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn ownership_needs_key_and_value() {
+        let owner = owner();
         assert!(owns(
             &[
                 tag("x", "y"),
@@ -160,14 +167,7 @@ mod tests {
 
     #[test]
     fn in_a_cluster_only_dead_members_and_earlier_runs_leave_leftovers() {
-        let owner = TagPair {
-            key: "kurento-exporter.owner".into(),
-            value: "kurento-exporter".into(),
-        };
-        let tag = |k: &str, v: &str| Tag {
-            key: k.into(),
-            value: v.into(),
-        };
+        let owner = owner();
         let (tx, rx) = watch::channel(None);
         let member = |id: &str| Member {
             id: id.into(),
