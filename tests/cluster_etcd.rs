@@ -487,9 +487,52 @@ async fn three_members_share_six_kms_through_kills_and_an_etcd_outage() {
     let paused_ms = epoch_ms();
     leak(&sims, &mut live, 12, &sessions);
     leak(&sims, &mut live, 13, &sessions);
-    tokio::time::sleep(Duration::from_secs(30)).await; // the outage's length, not a wait
+    // Every member says so: /readyz stays 200 with the reason, the metric is 0.
+    for m in &members {
+        let addr = m.addr;
+        eventually(
+            Duration::from_secs(15),
+            "the outage reported",
+            || async move {
+                let (status, text) = try_get(addr, "/readyz").await.map_err(|e| e.to_string())?;
+                let (_, page) = try_get(addr, "/metrics").await.map_err(|e| e.to_string())?;
+                let down = page
+                    .lines()
+                    .any(|l| l == "kurento_exporter_cluster_etcd_up 0.0");
+                if status == 200 && text.contains("etcd unreachable") && down {
+                    Ok(())
+                } else {
+                    Err(format!("{status} {text:?}, etcd_up 0 on the page: {down}"))
+                }
+            },
+        )
+        .await;
+    }
+    let outage = Duration::from_secs(30)
+        .saturating_sub(Duration::from_millis(epoch_ms().saturating_sub(paused_ms)));
+    tokio::time::sleep(outage).await; // the outage's length, not a wait
     let resumed_ms = epoch_ms();
     etcd.resume().unwrap();
+    // Back: every member reaches etcd again (the metric 1), then all act together.
+    for m in &members {
+        let addr = m.addr;
+        eventually(
+            Duration::from_secs(30),
+            "etcd_up back to 1",
+            || async move {
+                let (_, page) = try_get(addr, "/metrics").await.map_err(|e| e.to_string())?;
+                if page
+                    .lines()
+                    .any(|l| l == "kurento_exporter_cluster_etcd_up 1.0")
+                {
+                    Ok(())
+                } else {
+                    Err("etcd_up not 1".to_string())
+                }
+            },
+        )
+        .await;
+    }
     converged(&samples, MEMBERS, "all members back after the outage").await;
 
     // Every leaked pipeline released.
